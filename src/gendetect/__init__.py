@@ -1,0 +1,1 @@
+"""gendetect: tell real photographs from generated images."""

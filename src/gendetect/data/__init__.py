@@ -1,0 +1,1 @@
+"""Image records, manifests and dataset layout readers."""
