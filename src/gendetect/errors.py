@@ -5,6 +5,8 @@ The CLI turns these into ``click.ClickException`` so users see one clear line, n
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class GendetectError(Exception):
     """Base class of every error gendetect raises on purpose."""
@@ -17,7 +19,7 @@ class UnknownNameError(GendetectError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class NotFittedError(GendetectError, ValueError):
+class NotFittedError(GendetectError, _SklearnNotFittedError):
     """A detector was used before ``fit`` (or ``load``)."""
 
 

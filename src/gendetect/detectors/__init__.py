@@ -1,0 +1,12 @@
+"""Detectors on feature vectors: the registry and the built-in linear, kNN and MLP detectors."""
+
+from gendetect.detectors.base import (
+    DETECTORS as DETECTORS,
+    Detector as Detector,
+    create_detector as create_detector,
+    detector_from_config as detector_from_config,
+    list_detectors as list_detectors,
+)
+from gendetect.detectors import knn as knn, linear as linear, mlp as mlp  # noqa: F401  (register built-ins)
+
+__all__ = ["DETECTORS", "Detector", "create_detector", "detector_from_config", "list_detectors"]
