@@ -7,6 +7,6 @@ from gendetect.features.base import (
     extractor_from_config as extractor_from_config,
     list_extractors as list_extractors,
 )
-from gendetect.features import forensic as forensic  # noqa: F401  (registers the forensic extractors)
+from gendetect.features import forensic as forensic, simple as simple  # noqa: F401  (register the built-ins)
 
 __all__ = ["EXTRACTORS", "FeatureExtractor", "create_extractor", "extractor_from_config", "list_extractors"]

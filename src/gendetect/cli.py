@@ -1,0 +1,391 @@
+"""The ``gendetect`` command line: a thin click layer over the library.
+
+Every command calls one library function; :class:`~gendetect.errors.GendetectError` becomes a one-line
+``click.ClickException``. Results go to stdout (or ``-o FILE``); progress and summaries go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gendetect.errors import GendetectError
+from gendetect.imageio import DEFAULT_MAX_PIXELS
+
+T = TypeVar("T")
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "parquet")
+
+err_console = Console(stderr=True)
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GendetectError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def _progress(enabled: bool, description: str) -> Callable[[Iterable[T], int], Iterator[T]] | None:
+    """A ``progress(iterable, total)`` wrapper drawing a rich bar on stderr, or None when disabled."""
+    if not enabled or not err_console.is_terminal:
+        return None
+
+    def track(it: Iterable[T], total: int) -> Iterator[T]:
+        from rich.progress import track as rich_track
+
+        yield from rich_track(it, total=total, description=description, console=err_console, transient=True)
+
+    return track
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``("C=0.1", "k=5", "metric=cosine")`` -> ``{"C": 0.1, "k": 5, "metric": "cosine"}`` (values parsed as JSON)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="gendetect")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+def main(verbose: int) -> None:
+    """gendetect: tell real photographs from images made by generative models.
+
+    \b
+    gendetect scan photo.jpg                      one image, with the embedded default detector
+    gendetect scan ~/Pictures -o results.parquet  a folder, recursively
+    gendetect data index DIR -o manifest.parquet  index a labelled tree
+    gendetect train --data DIR -o models/mine     train a detector
+    gendetect evaluate --model models/mine --data DIR
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+# -- scan ------------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-m", "--model", default=None, help="Model directory (from `gendetect train`). Default: the embedded one.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write results here; format from the suffix.")
+@click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format (default: table, or from -o).")
+@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--threshold", type=float, help="Override the model's threshold on P(fake).")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images (bombs).")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
+@_handle_errors
+def scan(
+    paths: tuple[Path, ...],
+    model: str | None,
+    output: Path | None,
+    fmt: str | None,
+    jobs: int,
+    threshold: float | None,
+    max_pixels: int,
+    recursive: bool,
+    progress: bool,
+) -> None:
+    """Score image files and folders: P(fake) and a verdict for each image.
+
+    Every input gets one row; an unreadable, corrupt or oversized file gets an error row and the scan goes on.
+    """
+    from gendetect.pipeline import expand_inputs, load_model
+    from gendetect.pipeline import scan as scan_files
+
+    fmt = fmt or _format_from_suffix(output) or "table"
+    pipeline = load_model(model)
+    files, problems = expand_inputs(paths, recursive=recursive)
+    rows_iter: Iterable = scan_files(files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold)
+    track = _progress(progress, "scanning")
+    if track is not None:
+        rows_iter = track(rows_iter, len(files))
+    rows = [r.to_dict() for r in rows_iter]
+    for p in problems:
+        p.model, p.threshold = pipeline.name, pipeline.threshold if threshold is None else threshold
+    rows += [p.to_dict() for p in problems]
+
+    _write_rows(rows, fmt, output)
+    counts = Counter(r["verdict"] or "error" for r in rows)
+    thr = pipeline.threshold if threshold is None else threshold
+    err_console.print(
+        f"{len(rows)} scanned: {counts.get('fake', 0)} fake, {counts.get('real', 0)} real, "
+        f"{counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if P(fake) > {thr:.3g})[/dim]",
+        highlight=False,
+    )
+    if output is not None:
+        err_console.print(f"results written to {output}", highlight=False)
+    if rows and counts.get("error", 0) == len(rows):
+        sys.exit(1)
+
+
+def _format_from_suffix(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    return {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".txt": "table"}.get(
+        path.suffix.lower()
+    )
+
+
+def _write_rows(rows: list[dict[str, Any]], fmt: str, output: Path | None) -> None:
+    if fmt == "parquet":
+        if output is None:
+            raise click.UsageError("--format parquet needs -o FILE.parquet")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from gendetect.provenance import provenance
+
+        table = pa.Table.from_pylist(rows)
+        meta = {b"gendetect": json.dumps(provenance(kind="scan")).encode()}
+        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), output)
+        return
+    if fmt == "table":
+        text = _render_table(rows, output is None)
+    elif fmt == "json":
+        text = json.dumps(rows, indent=2) + "\n"
+    elif fmt == "jsonl":
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+    else:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buf.getvalue()
+    if output is None:
+        if fmt != "table":
+            click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+
+
+def _render_table(rows: list[dict[str, Any]], to_stdout: bool) -> str:
+    table = Table(show_edge=False, header_style="bold")
+    for col, justify in (("path", "left"), ("P(fake)", "right"), ("verdict", "left"), ("format", "left"),
+                         ("size", "right"), ("note", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in rows:
+        size = f"{r['width']}×{r['height']}" if r.get("width") else ""
+        fmt = r.get("format") or ""
+        if r.get("jpeg_quality"):
+            fmt += f" q{r['jpeg_quality']}"
+        if r["status"] == "ok":
+            style = "red" if r["verdict"] == "fake" else "green"
+            table.add_row(r["path"], f"{r['p_fake']:.3f}", f"[{style}]{r['verdict']}[/{style}]", fmt, size, "")
+        else:
+            table.add_row(r["path"], "", "[yellow]error[/yellow]", fmt, size, r["error"])
+    console = Console(file=sys.stdout, width=140 if not sys.stdout.isatty() else None) if to_stdout else None
+    if console is not None:
+        console.print(table)
+        return ""
+    import io
+
+    buf = Console(width=160, file=io.StringIO())
+    buf.print(table)
+    return buf.file.getvalue()
+
+
+# -- data ------------------------------------------------------------------------------------------------------
+@main.group()
+def data() -> None:
+    """Index and describe labelled image collections."""
+
+
+@data.command("index")
+@click.argument("root", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Manifest to write (.parquet).")
+@click.option("--layout", default="auto", show_default=True,
+              help="auto, labels-csv, cnndetection, real-fake, genimage, manifest or folder.")
+@click.option("--hash/--no-hash", "do_hash", default=True, show_default=True, help="Record each file's sha256.")
+@_handle_errors
+def data_index(root: Path, output: Path, layout: str, do_hash: bool) -> None:
+    """Write a Parquet manifest with one record per image under ROOT."""
+    from gendetect.data.manifest import write_manifest
+    from gendetect.data.readers import read_records
+
+    records = read_records(root, layout=layout, probe=True, hash=do_hash)
+    write_manifest(records, output, metadata={"root": str(root), "layout": layout})
+    errors = sum(r.status != "ok" for r in records)
+    err_console.print(f"{len(records)} records ({errors} unreadable) written to {output}", highlight=False)
+
+
+@data.command("describe")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--layout", default="auto", show_default=True, help="Layout when SOURCE is a folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_handle_errors
+def data_describe(source: Path, layout: str, as_json: bool) -> None:
+    """Counts by label, generator, format and size of a folder or manifest, with confound warnings."""
+    from gendetect.data.manifest import describe, print_description
+    from gendetect.data.readers import read_records
+
+    summary = describe(read_records(source, layout=layout, probe=True, hash=False))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        print_description(summary, Console())
+
+
+# -- train / evaluate ------------------------------------------------------------------------------------------
+def _load_records(source: Path, layout: str, split: str | None, exclude_test: bool) -> list:
+    from gendetect.data.readers import read_records
+
+    records = read_records(source, layout=layout, probe=True, hash=True)
+    if split:
+        wanted = {s.strip().lower() for s in split.split(",")}
+        records = [r for r in records if (r.split or "").lower() in wanted]
+    if exclude_test:
+        n = sum((r.split or "").lower() == "test" for r in records)
+        if n:
+            err_console.print(f"excluding {n} records with split 'test' (test data never trains a model)")
+            records = [r for r in records if (r.split or "").lower() != "test"]
+    if not records:
+        raise click.ClickException(f"no images found in {source}" + (f" with split {split!r}" if split else ""))
+    return records
+
+
+@main.command()
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Labelled folder or manifest (.parquet/.csv/.jsonl).")
+@click.option("--extractor", default="spectrum", show_default=True, help="Feature extractor (`gendetect list extractors`).")
+@click.option("--detector", default="logistic", show_default=True, help="Detector (`gendetect list detectors`).")
+@click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE (repeatable).")
+@click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE (repeatable).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
+@click.option("--target-fpr", default=0.01, show_default=True, help="Threshold keeps validation FPR on reals below this.")
+@click.option("--folds", default=5, show_default=True, help="Cross-validation folds for threshold and validation.")
+@click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
+@click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
+@click.option("--name", default=None, help="Model name recorded in its config.")
+@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--progress/--no-progress", default=True)
+@_handle_errors
+def train(
+    data_path: Path, extractor: str, detector: str, params: tuple[str, ...], eparams: tuple[str, ...], output: Path,
+    target_fpr: float, folds: int, split: str | None, layout: str, name: str | None, jobs: int, progress: bool,
+) -> None:
+    """Train a detector on a labelled folder or manifest and save it as a model directory."""
+    from gendetect.detectors import create_detector
+    from gendetect.features import create_extractor
+    from gendetect.training import train_pipeline
+
+    ext = create_extractor(extractor, **_parse_params(eparams))
+    det = create_detector(detector, **_parse_params(params))
+    records = _load_records(data_path, layout, split, exclude_test=True)
+    pipeline = train_pipeline(
+        records, ext, det, target_fpr=target_fpr, n_folds=folds, jobs=jobs, name=name, data=str(data_path),
+        progress=_progress(progress, "features"),
+    )
+    pipeline.save(output)
+    v = pipeline.info["validation"]["all"]
+    err_console.print(
+        f"saved {output}: threshold {pipeline.threshold:.4f} (validation FPR <= {target_fpr:g}); "
+        f"validation AUC {v['auc']:.3f}, acc real {v['acc_real']:.3f}, acc fake {v['acc_fake']:.3f}",
+        highlight=False,
+    )
+
+
+@main.command()
+@click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Labelled folder or manifest.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the JSON report here.")
+@click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. test.")
+@click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
+@click.option("--threshold", type=float, help="Override the model's threshold on P(fake).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout instead of the table.")
+@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--progress/--no-progress", default=True)
+@_handle_errors
+def evaluate(
+    model: str | None, data_path: Path, output: Path | None, split: str | None, layout: str, threshold: float | None,
+    as_json: bool, jobs: int, progress: bool,
+) -> None:
+    """Metrics per generator and overall: accuracy on real and fake, AP, AUC, TPR at 1% FPR."""
+    from gendetect.evaluation.report import METRIC_COLUMNS, _finite, evaluate_pipeline, metrics_table_rows, save_report
+
+    records = _load_records(data_path, layout, split, exclude_test=False)
+    report = evaluate_pipeline(model, records, jobs=jobs, data=str(data_path), threshold=threshold,
+                               progress=_progress(progress, "scoring"))
+    if output is not None:
+        save_report(report, output)
+        err_console.print(f"report written to {output}", highlight=False)
+    if as_json:
+        click.echo(json.dumps(_finite(report), indent=2))
+        return
+    table = Table(title=f"{report['model']} at threshold {report['threshold']:.4g}", show_edge=False)
+    table.add_column("generator")
+    for col in METRIC_COLUMNS:
+        table.add_column(col, justify="right")
+    for row in metrics_table_rows(report["metrics"]):
+        table.add_row(*row)
+    Console().print(table)
+    n_err = report["data"]["n_unreadable"]
+    if n_err:
+        err_console.print(f"{n_err} images could not be read; see 'items' in the JSON report", highlight=False)
+
+
+# -- list / model ----------------------------------------------------------------------------------------------
+@main.command("list")
+@click.argument("kind", type=click.Choice(["extractors", "detectors"]))
+@click.argument("pattern", default="*")
+def list_cmd(kind: str, pattern: str) -> None:
+    """List registered extractors or detectors (optionally matching a wildcard PATTERN)."""
+    from gendetect.detectors import list_detectors
+    from gendetect.features import list_extractors
+
+    for name in (list_extractors if kind == "extractors" else list_detectors)(pattern):
+        click.echo(name)
+
+
+@main.command("model")
+@click.argument("model", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the full config as JSON.")
+@_handle_errors
+def model_cmd(model: str | None, as_json: bool) -> None:
+    """Show a model's extractor, detector, threshold, training data and validation metrics (default model if none)."""
+    from gendetect.pipeline import load_model
+
+    pipeline = load_model(model)
+    config = pipeline.get_config()
+    if as_json:
+        click.echo(json.dumps(config, indent=2, default=str))
+        return
+    console = Console()
+    console.print(f"[bold]{pipeline.name}[/bold]  ({pipeline.info.get('path')})", highlight=False)
+    console.print(f"extractor: {pipeline.extractor!r}", highlight=False)
+    console.print(f"detector:  {pipeline.detector.get_config()}", highlight=False)
+    rule = config.get("threshold_rule", {})
+    console.print(f"threshold: {pipeline.threshold:.4f}  ({rule.get('rule', 'n/a')}; {rule.get('scheme', '')})",
+                  highlight=False)
+    training = config.get("training", {})
+    console.print(f"trained on: {training.get('n_images')} images, {training.get('labels')}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,265 @@
+"""A complete detector: feature extractor + fitted detector + decision threshold, saved as one directory.
+
+A saved pipeline (a *model*) is a directory with
+
+* ``config.json``: the extractor and detector configs, the threshold and how it was chosen, a summary of the
+  training data, validation metrics and the provenance (library versions, time);
+* ``model.safetensors``: the detector's fitted arrays;
+* optionally ``MODEL_CARD.md``.
+
+``load_model()`` with no argument returns the embedded default detector shipped inside the package.
+
+Example:
+    >>> from gendetect import load_model, scan
+    >>> model = load_model()                                  # doctest: +SKIP
+    >>> [row.p_fake for row in scan(["photo.jpg"], model)]    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from safetensors.numpy import load_file, save_file
+
+from gendetect.detectors import Detector, detector_from_config
+from gendetect.errors import ModelFormatError
+from gendetect.features import FeatureExtractor, extractor_from_config
+from gendetect.features.extract import FeatureItem, Source, iter_features
+from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path
+from gendetect.provenance import provenance
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "MODEL_CARD.md"
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "default"
+
+
+class DetectionPipeline:
+    """Images -> P(fake) -> verdict.
+
+    Args:
+        extractor: turns an RGB image into a feature vector.
+        detector: a fitted :class:`~gendetect.detectors.Detector` on those features.
+        threshold: an image is called fake when ``P(fake) > threshold``.
+        info: what the model records about itself: ``name``, ``threshold_rule``, ``training``, ``validation``...
+    """
+
+    def __init__(
+        self, extractor: FeatureExtractor, detector: Detector, threshold: float = 0.5, info: dict[str, Any] | None = None
+    ) -> None:
+        self.extractor = extractor
+        self.detector = detector
+        self.threshold = float(threshold)
+        self.info = dict(info or {})
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or f"{self.extractor.name}+{self.detector.name}")
+
+    # -- scoring ---------------------------------------------------------------------------------------------
+    def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
+        """``(N,)`` P(fake) for feature rows ``X`` ``(N, dim)``."""
+        return self.detector.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+
+    def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """``(N,)`` P(fake) of decoded RGB images."""
+        return self.predict_proba_features(self.extractor.extract_batch(list(images)))
+
+    def verdict(self, p_fake: float) -> str:
+        return "fake" if p_fake > self.threshold else "real"
+
+    # -- persistence -----------------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "extractor": self.extractor.get_config(),
+            "detector": self.detector.get_config(),
+            "threshold": self.threshold,
+            **{k: v for k, v in self.info.items() if k != "name"},
+        }
+
+    def save(self, path: str | os.PathLike, *, card: str | None = None) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` (+ ``MODEL_CARD.md``) into directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file(self.detector.state_dict(), str(path / WEIGHTS_FILE))
+        config = self.get_config()
+        config.setdefault("provenance", provenance())
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")
+        if card is not None:
+            (path / CARD_FILE).write_text(card)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DetectionPipeline:
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelFormatError(
+                f"Model {str(path)!r} not found: expected a directory with {CONFIG_FILE} and {WEIGHTS_FILE} "
+                "(as written by `gendetect train -o DIR`), or omit --model to use the embedded default."
+            )
+        try:
+            config = json.loads((path / CONFIG_FILE).read_text())
+            state = load_file(str(path / WEIGHTS_FILE))
+        except FileNotFoundError as e:
+            raise ModelFormatError(f"{path} is not a gendetect model: {Path(e.filename).name} is missing.") from e
+        except (json.JSONDecodeError, OSError) as e:
+            raise ModelFormatError(f"{path} is not a readable gendetect model: {e}") from e
+        if config.get("format_version") != FORMAT_VERSION or "extractor" not in config or "detector" not in config:
+            raise ModelFormatError(
+                f"{path / CONFIG_FILE} is not a gendetect model config (format_version {FORMAT_VERSION} with "
+                "'extractor' and 'detector'); a detector saved on its own loads with Detector.load()."
+            )
+        extractor = extractor_from_config(config["extractor"])
+        detector = detector_from_config(config["detector"]).load_state_dict(state)
+        info = {k: v for k, v in config.items() if k not in ("format_version", "extractor", "detector", "threshold")}
+        info["path"] = str(path)
+        return cls(extractor, detector, config["threshold"], info)
+
+    def __repr__(self) -> str:
+        return f"DetectionPipeline({self.extractor!r}, {self.detector!r}, threshold={self.threshold:.4g})"
+
+
+def default_model_path() -> Path:
+    """Directory of the embedded default model inside the installed package."""
+    return Path(str(resources.files("gendetect") / "models" / DEFAULT_MODEL))
+
+
+def load_model(model: str | os.PathLike | DetectionPipeline | None = None) -> DetectionPipeline:
+    """Load a saved model directory; ``None`` or ``"default"`` gives the embedded default detector."""
+    if isinstance(model, DetectionPipeline):
+        return model
+    if model is None or str(model) == DEFAULT_MODEL:
+        path = default_model_path()
+        if not (path / CONFIG_FILE).exists():
+            raise ModelFormatError(
+                f"The embedded default model is missing from {path}; reinstall gendetect or run `make default-model`."
+            )
+        return DetectionPipeline.load(path)
+    return DetectionPipeline.load(model)
+
+
+# -- scanning --------------------------------------------------------------------------------------------------
+@dataclass
+class ScanRow:
+    """One scanned input. ``status`` is ``"ok"`` or ``"error"``; an error row says why in ``error``."""
+
+    path: str
+    status: str = "ok"
+    p_fake: float | None = None
+    verdict: str | None = None  # "fake" | "real" | None on error
+    error: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    mode: str | None = None
+    jpeg_quality: int | None = None
+    sha256: str | None = None
+    model: str | None = None
+    threshold: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {**d, **extra}
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True) -> tuple[list[str], list[ScanRow]]:
+    """Resolve files and folders into the image files to scan, plus error rows for inputs that give none.
+
+    A folder contributes its image files (by extension, recursively); an explicit file is always scanned, whatever
+    its extension, so a non-image named on the command line gets an error row. A missing path or a folder without
+    images gets an error row of its own: nothing is dropped silently.
+    """
+    from gendetect.data.readers import list_images
+
+    files: list[str] = []
+    problems: list[ScanRow] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            try:
+                found = list_images(path, recursive=recursive)
+            except OSError as e:
+                problems.append(ScanRow(str(path), status="error", error=f"cannot list folder: {e.strerror or e}"))
+                continue
+            if not found:
+                problems.append(ScanRow(str(path), status="error", error="folder contains no image files"))
+            files.extend(str(f) for f in found)
+        elif path.exists():
+            files.append(str(path))
+        else:
+            problems.append(ScanRow(str(path), status="error", error="no such file or directory"))
+    return files, problems
+
+
+def scan(
+    sources: Iterable[Source],
+    model: DetectionPipeline | str | os.PathLike | None = None,
+    *,
+    jobs: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threshold: float | None = None,
+) -> Iterator[ScanRow]:
+    """Score image files (or bytes) one by one; yields exactly one :class:`ScanRow` per source, in order.
+
+    Args:
+        sources: image paths or raw bytes. Use :func:`expand_inputs` to turn folders into files.
+        model: a pipeline, a model directory, or ``None`` for the embedded default.
+        jobs: worker processes for decoding and feature extraction.
+        max_pixels: larger images are refused (decompression-bomb guard) with an error row.
+        threshold: override the model's decision threshold on P(fake).
+    """
+    pipeline = load_model(model)
+    thr = pipeline.threshold if threshold is None else float(threshold)
+    for item in iter_features(sources, pipeline.extractor, jobs=jobs, max_pixels=max_pixels):
+        yield _row(item, pipeline, thr)
+
+
+def _row(item: FeatureItem, pipeline: DetectionPipeline, threshold: float) -> ScanRow:
+    row = ScanRow(item.path, model=pipeline.name, threshold=threshold)
+    if item.info is not None:
+        for k in ("format", "width", "height", "mode", "jpeg_quality", "sha256"):
+            setattr(row, k, getattr(item.info, k, None))
+    if not item.ok:
+        row.status, row.error = "error", item.error
+        return row
+    p = float(pipeline.predict_proba_features(item.features[None, :])[0])
+    row.p_fake = p
+    row.verdict = "fake" if p > threshold else "real"
+    return row
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+__all__ = [
+    "DetectionPipeline",
+    "ScanRow",
+    "default_model_path",
+    "expand_inputs",
+    "is_image_path",
+    "load_model",
+    "scan",
+]

@@ -1,0 +1,236 @@
+"""Train a :class:`~gendetect.pipeline.DetectionPipeline` on labelled records and choose its threshold honestly.
+
+``train_pipeline`` does three things:
+
+1. extracts features of every labelled, readable training record (``split == "test"`` rows are refused: they are
+   for evaluation only);
+2. scores every training image *out of fold* with cross-validation. When the records come from several sources
+   (``cnndetection-gallery/biggan``, ``wright-photos``...) the folds hold out whole sources, so the validation
+   scores measure what happens on images from a source the detector has not seen. The decision threshold is the
+   lowest P(fake) at which at most ``target_fpr`` of the real validation images are called fake;
+3. refits the detector on all the training records.
+
+The validation metrics (overall and per generator) and the threshold rule are stored in the model's config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from gendetect.data.records import ImageRecord, label_to_int
+from gendetect.detectors import Detector
+from gendetect.errors import DataSchemaError
+from gendetect.evaluation.metrics import binary_metrics, threshold_for_fpr
+from gendetect.features import FeatureExtractor
+from gendetect.features.extract import extract_features
+from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.pipeline import DetectionPipeline
+from gendetect.provenance import provenance
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[Any, int], Any]
+
+
+def featurize(
+    records: Sequence[ImageRecord],
+    extractor: FeatureExtractor,
+    *,
+    jobs: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, list[ImageRecord], list[ImageRecord]]:
+    """Features of the readable records: ``(X (N, dim) float32, kept records, failed records)``.
+
+    A record that cannot be read or decoded is returned in ``failed`` with ``status="error"`` and the reason, so
+    callers can report it; it is never silently dropped.
+    """
+    todo = [r for r in records if r.status == "ok"]
+    failed = [r for r in records if r.status != "ok"]
+    X, items = extract_features([r.path for r in todo], extractor, jobs=jobs, max_pixels=max_pixels, progress=progress)
+    ok = np.array([it.ok for it in items], dtype=bool)
+    for rec, item in zip(todo, items):
+        if not item.ok:
+            rec.status, rec.error = "error", item.error
+            failed.append(rec)
+    kept = [r for r, good in zip(todo, ok) if good]
+    if failed:
+        logger.warning("%d of %d images could not be used: e.g. %s: %s", len(failed), len(records),
+                       failed[0].path, failed[0].error)
+    return X[ok], kept, failed
+
+
+def labelled(records: Sequence[ImageRecord]) -> list[ImageRecord]:
+    """The records with a real/fake label."""
+    return [r for r in records if r.label in ("real", "fake")]
+
+
+def targets(records: Sequence[ImageRecord]) -> np.ndarray:
+    """``(N,)`` int64: 1 = fake, 0 = real."""
+    return np.array([label_to_int(r.label) for r in records], dtype=np.int64)
+
+
+def data_summary(records: Sequence[ImageRecord], failed: Sequence[ImageRecord] = ()) -> dict[str, Any]:
+    """What a model was trained on: counts by label, generator, source, format, and a fingerprint of the files."""
+    digests = sorted(r.sha256 or r.path for r in records)
+    sizes = [max(r.width or 0, r.height or 0) for r in records if r.width]
+    return {
+        "n_images": len(records),
+        "n_unreadable": len(failed),
+        "labels": dict(Counter(r.label for r in records)),
+        "generators": dict(Counter(f"{r.label}:{r.generator}" for r in records)),
+        "sources": dict(Counter(str(r.source) for r in records)),
+        "formats": dict(Counter(f"{r.label}:{r.format}" for r in records)),
+        "long_side_px": {"min": min(sizes), "max": max(sizes)} if sizes else None,
+        "fingerprint": hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16],
+    }
+
+
+def out_of_fold_scores(
+    detector: Detector, X: np.ndarray, y: np.ndarray, groups: Sequence[str] | None, *, n_folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, str]:
+    """P(fake) of every row from a detector that did not see its fold. Returns ``(scores, scheme)``.
+
+    With ``groups`` (sources) of at least ``n_folds`` distinct values the folds hold out whole groups
+    (``StratifiedGroupKFold``); otherwise plain stratified folds.
+    """
+    n_min = int(min(np.bincount(y, minlength=2)))
+    if n_min < 2:
+        raise DataSchemaError(f"Training needs at least 2 real and 2 fake images; got {np.bincount(y, minlength=2)}.")
+    k = min(n_folds, n_min)
+    if groups is not None and len(set(groups)) >= k:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        splits = splitter.split(X, y, groups)
+        scheme = f"{k}-fold cross-validation holding out whole sources (StratifiedGroupKFold)"
+    else:
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y)
+        scheme = f"{k}-fold stratified cross-validation"
+    scores = np.full(len(y), np.nan)
+    for train_idx, val_idx in splits:
+        if len(np.unique(y[train_idx])) < 2:
+            continue
+        fold = clone(detector).fit(X[train_idx], y[train_idx])
+        scores[val_idx] = fold.predict_proba(X[val_idx])[:, 1]
+    if np.isnan(scores).any():  # a fold without both classes: score the rest with stratified folds
+        missing = np.isnan(scores)
+        logger.info("%d rows fell in one-class folds; rescoring them with stratified folds", missing.sum())
+        for train_idx, val_idx in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y):
+            sel = val_idx[missing[val_idx]]
+            if sel.size:
+                scores[sel] = clone(detector).fit(X[train_idx], y[train_idx]).predict_proba(X[sel])[:, 1]
+    return scores, scheme
+
+
+def per_generator_metrics(
+    records: Sequence[ImageRecord], scores: np.ndarray, threshold: float
+) -> dict[str, dict[str, float]]:
+    """Metrics overall and for each generator's fakes against the reals of the same source(s).
+
+    Fakes of generator ``g`` are compared with the real images whose ``source`` matches one of the sources of
+    ``g``'s fakes (e.g. ``cnndetection-gallery/biggan`` fakes against that set's reals); when no real shares a
+    source, against all real images.
+    """
+    y = targets(records)
+    scores = np.asarray(scores, dtype=np.float64)
+    out = {"all": binary_metrics(y, scores, threshold)}
+    real_idx = np.flatnonzero(y == 0)
+    gens = sorted({str(r.generator) for r in records if r.label == "fake"})
+    for g in gens:
+        fake_idx = np.array([i for i, r in enumerate(records) if r.label == "fake" and str(r.generator) == g])
+        sources = {records[i].source for i in fake_idx}
+        paired = np.array([i for i in real_idx if records[i].source in sources], dtype=int)
+        reals = paired if paired.size else real_idx
+        idx = np.r_[reals, fake_idx].astype(int)
+        out[g] = binary_metrics(y[idx], scores[idx], threshold)
+        out[g]["reals_from"] = "same source" if paired.size else "all sources"
+    return out
+
+
+def train_pipeline(
+    records: Sequence[ImageRecord],
+    extractor: FeatureExtractor,
+    detector: Detector,
+    *,
+    target_fpr: float = 0.01,
+    n_folds: int = 5,
+    seed: int = 0,
+    jobs: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    name: str | None = None,
+    data: str | None = None,
+    allow_test_split: bool = False,
+    features: tuple[np.ndarray, list[ImageRecord], list[ImageRecord]] | None = None,
+) -> DetectionPipeline:
+    """Fit ``detector`` on ``extractor`` features of ``records`` and choose the threshold by cross-validation.
+
+    Args:
+        records: labelled records (unlabelled ones are ignored; ``split == "test"`` raises unless allowed).
+        target_fpr: the threshold keeps the false-positive rate on real validation images at or below this.
+        n_folds: cross-validation folds for the validation scores.
+        data: where the records came from, recorded in the model.
+        features: precomputed ``featurize(records, extractor)`` output, to skip extraction.
+    """
+    records = labelled(records)
+    test_rows = [r for r in records if (r.split or "").lower() == "test"]
+    if test_rows and not allow_test_split:
+        raise DataSchemaError(
+            f"{len(test_rows)} records have split='test' (e.g. {test_rows[0].path}); test images must not be used "
+            "for training or threshold choice. Filter them out (e.g. `--split trainval`)."
+        )
+    X, kept, failed = features if features is not None else featurize(
+        records, extractor, jobs=jobs, max_pixels=max_pixels, progress=progress
+    )
+    y = targets(kept)
+    if len(np.unique(y)) < 2:
+        raise DataSchemaError(f"Training needs both real and fake images; got {dict(Counter(r.label for r in kept))}.")
+
+    groups = [str(r.source) for r in kept]
+    oof, scheme = out_of_fold_scores(detector, X, y, groups, n_folds=n_folds, seed=seed)
+    threshold = threshold_for_fpr(oof[y == 0], target_fpr)
+    validation = per_generator_metrics(kept, oof, threshold)
+
+    fitted = clone(detector).fit(X, y)
+    info = {
+        "name": name or f"{extractor.name}+{detector.name}",
+        "threshold_rule": {
+            "target_fpr": target_fpr,
+            "scheme": scheme,
+            "rule": "lowest P(fake) threshold whose false-positive rate on out-of-fold real images <= target_fpr",
+            "n_real_validation": int((y == 0).sum()),
+        },
+        "training": {"data": data, **data_summary(kept, failed)},
+        "validation": validation,
+        "provenance": provenance(),
+    }
+    logger.info("threshold %.4f (%s); out-of-fold AUC %.3f", threshold, scheme, validation["all"]["auc"])
+    return DetectionPipeline(extractor, fitted, threshold, info)
+
+
+def leave_one_source_out(
+    detector: Detector, X: np.ndarray, records: Sequence[ImageRecord]
+) -> dict[str, dict[str, float]]:
+    """Generalisation to unseen sources: for each source, fit on every *other* source and test on this one.
+
+    A source is a subset holding one generator's fakes and their paired reals (``cnndetection-gallery/biggan``),
+    so this is leave-one-generator-out with the reals of the held-out subset held out too. Returns metrics per
+    held-out source (threshold 0.5 on P(fake); AUC, AP and TPR@1%FPR do not depend on it).
+    """
+    y = targets(records)
+    sources = np.array([str(r.source) for r in records])
+    out: dict[str, dict[str, float]] = {}
+    for src in sorted(set(sources)):
+        test = sources == src
+        if len(np.unique(y[test])) < 2 or len(np.unique(y[~test])) < 2:
+            continue
+        fitted = clone(detector).fit(X[~test], y[~test])
+        out[src] = binary_metrics(y[test], fitted.predict_proba(X[test])[:, 1], 0.5)
+    return out

@@ -1,0 +1,151 @@
+"""The CLI is a thin layer: each command works through CliRunner and library errors become one clear line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from gendetect.cli import main
+from gendetect.data.synthetic import make_synthetic_dataset, synthetic_image
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "sub").mkdir()
+    synthetic_image("real", 128, seed=1).save(folder / "a.jpg", quality=92)
+    synthetic_image("fake", 128, seed=2).save(folder / "sub" / "b.png")
+    (folder / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    return folder
+
+
+def test_scan_one_image_shows_probability_verdict_and_model(runner: CliRunner, photos: Path) -> None:
+    result = runner.invoke(main, ["scan", str(photos / "a.jpg")])
+    assert result.exit_code == 0, result.output
+    assert "a.jpg" in result.stdout and ("real" in result.stdout or "fake" in result.stdout)
+    assert "1 scanned" in result.stderr and "gendetect-default" in result.stderr and "P(fake) >" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_scan_folder_recursively_in_each_format(runner: CliRunner, photos: Path, fmt: str) -> None:
+    result = runner.invoke(main, ["scan", str(photos), "--format", fmt, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        rows = json.loads(result.stdout)
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+    else:
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted(Path(r["path"]).name for r in rows) == ["a.jpg", "b.png", "broken.jpg"]
+    broken = next(r for r in rows if r["path"].endswith("broken.jpg"))
+    assert broken["status"] == "error" and broken["error"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert all(0 <= float(r["p_fake"]) <= 1 for r in ok)
+    assert "3 scanned" in result.stderr and "1 errors" in result.stderr
+
+
+def test_scan_to_parquet_records_provenance(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.parquet"
+    result = runner.invoke(main, ["scan", str(photos), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 3
+    assert {"path", "p_fake", "verdict", "status", "error", "sha256", "model", "threshold"} <= set(table.column_names)
+    assert "versions" in json.loads(table.schema.metadata[b"gendetect"])
+
+
+def test_scan_of_only_bad_inputs_exits_non_zero(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["scan", str(tmp_path / "missing.jpg"), "--format", "json"])
+    assert result.exit_code == 1
+    (row,) = json.loads(result.stdout)
+    assert row["error"] == "no such file or directory"
+
+
+def test_unknown_model_is_one_clear_line(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["scan", str(photos), "-m", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "Error: Model" in result.output and "not found" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_extractor_lists_valid_names(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["train", "--data", str(photos), "--extractor", "spectrun", "-o", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Did you mean 'spectrum'" in result.output and "npr" in result.output
+
+
+def test_list(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["list", "extractors"])
+    assert result.exit_code == 0 and {"spectrum", "npr"} <= set(result.stdout.split())
+    result = runner.invoke(main, ["list", "detectors"])
+    assert set(result.stdout.split()) >= {"knn", "logistic", "mlp"}
+
+
+def test_data_index_describe_train_evaluate(runner: CliRunner, tmp_path: Path) -> None:
+    root = make_synthetic_dataset(tmp_path / "data", n_per_class=10, size=96, generators=("g1", "g2"))
+    manifest = tmp_path / "manifest.parquet"
+    result = runner.invoke(main, ["data", "index", str(root), "-o", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(manifest).num_rows == 40
+
+    result = runner.invoke(main, ["data", "describe", str(manifest), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert json.dumps(summary).count("g1") >= 1
+
+    model = tmp_path / "models" / "mine"
+    result = runner.invoke(main, ["train", "--data", str(manifest), "--extractor", "npr", "--detector", "logistic",
+                                  "-p", "C=0.5", "--folds", "3", "-o", str(model)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((model / "config.json").read_text())
+    assert config["detector"] == {"name": "logistic", "params": {**config["detector"]["params"], "C": 0.5}}
+    assert config["extractor"]["name"] == "npr" and config["training"]["n_images"] == 40
+
+    report_path = tmp_path / "report.json"
+    result = runner.invoke(main, ["evaluate", "--model", str(model), "--data", str(root), "-o", str(report_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("g1", "g2", "all", "auc", "acc_real"):
+        assert name in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["metrics"]["all"]["auc"] > 0.9 and report["metrics"]["all"]["n_fake"] == 20
+
+    result = runner.invoke(main, ["model", str(model)])
+    assert result.exit_code == 0 and "threshold" in result.stdout
+
+
+def test_train_excludes_test_split(runner: CliRunner, tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    (root / "imgs").mkdir(parents=True)
+    rows = []
+    for i in range(16):
+        label = "fake" if i % 2 else "real"
+        synthetic_image(label, 64, seed=i).save(root / "imgs" / f"{i}.png")
+        rows.append({"file": f"imgs/{i}.png", "label": label, "generator": "g" if i % 2 else "real",
+                     "split": "test" if i >= 12 else "trainval"})
+    from gendetect.data.synthetic import write_labels_csv
+
+    write_labels_csv(root, rows)
+    result = runner.invoke(main, ["train", "--data", str(root), "--extractor", "pixel-stats", "--folds", "2",
+                                  "-o", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "excluding 4 records with split 'test'" in result.stderr
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["training"]["n_images"] == 12
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for command in ("gendetect scan", "gendetect data index", "gendetect data describe", "gendetect train",
+                    "gendetect evaluate", "gendetect list", "gendetect model"):
+        assert command in readme, command

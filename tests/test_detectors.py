@@ -1,0 +1,94 @@
+"""Detectors follow scikit-learn's contract, label 1 == fake, and save/load exactly without pickle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from gendetect.detectors import Detector, create_detector, list_detectors
+from gendetect.errors import ModelFormatError, NotFittedError, UnknownNameError
+
+BUILT_IN = ["knn", "logistic", "mlp"]
+
+
+def _blobs(n: int = 80, dim: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)
+    X = rng.normal(size=(n, dim)) + 1.5 * y[:, None]
+    return X, y
+
+
+def test_registry_lists_builtins() -> None:
+    assert set(BUILT_IN) <= set(list_detectors())
+    assert list_detectors("log*") == ["logistic"]
+
+
+def test_unknown_detector_lists_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as e:
+        create_detector("logistc")
+    msg = str(e.value)
+    assert "Did you mean 'logistic'" in msg
+    for name in BUILT_IN:
+        assert name in msg
+
+
+@parametrize_with_checks(
+    [create_detector("logistic"), create_detector("knn", k=3), create_detector("mlp", max_iter=50)]
+)
+def test_sklearn_contract(estimator: Detector, check) -> None:  # noqa: ANN001
+    check(estimator)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_label_one_means_fake(name: str) -> None:
+    X, y = _blobs()
+    det = create_detector(name).fit(X, y)
+    proba = det.predict_proba(X)
+    assert proba.shape == (len(y), 2)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    # fakes (label 1, shifted +1.5) must score higher than reals
+    assert proba[y == 1, 1].mean() > proba[y == 0, 1].mean() + 0.3
+    assert (det.predict(X) == y).mean() > 0.8
+    # decision_function is the log-odds of predict_proba's fake column
+    np.testing.assert_allclose(1 / (1 + np.exp(-det.decision_function(X))), proba[:, 1], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_save_load_roundtrip_is_exact_and_pickle_free(name: str, tmp_path) -> None:  # noqa: ANN001
+    X, y = _blobs()
+    det = create_detector(name).fit(X, y)
+    det.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "weights.safetensors"]
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["name"] == name and "versions" in config["provenance"]
+    loaded = Detector.load(tmp_path / "m")
+    assert type(loaded) is type(det)
+    np.testing.assert_array_equal(loaded.decision_function(X), det.decision_function(X))
+
+
+def test_unfitted_detector_raises() -> None:
+    with pytest.raises(NotFittedError, match="not fitted"):
+        create_detector("logistic").predict_proba(np.zeros((2, 3)))
+
+
+def test_multiclass_is_refused() -> None:
+    X = np.random.default_rng(0).normal(size=(9, 2))
+    with pytest.raises(ValueError, match="binary"):
+        create_detector("logistic").fit(X, [0, 1, 2] * 3)
+
+
+def test_load_missing_weights_is_clear(tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "config.json").write_text(json.dumps({"name": "logistic", "params": {}}))
+    with pytest.raises(ModelFormatError, match="weights.safetensors is missing"):
+        Detector.load(tmp_path)
+
+
+def test_knn_is_nearest_neighbour_by_cosine() -> None:
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    y = np.array([0, 0, 1, 1])
+    det = create_detector("knn", k=1).fit(X, y)
+    # scaled copies have the same cosine neighbours
+    assert list(det.predict(np.array([[10.0, 0.5], [0.2, 5.0]]))) == [0, 1]

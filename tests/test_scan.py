@@ -1,0 +1,176 @@
+"""Scanning: one row per input, in order, whatever the input; unusual modes are scored, broken files explained."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gendetect import DetectionPipeline, create_detector, create_extractor, expand_inputs, load_model, scan
+from gendetect.errors import ModelFormatError
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width x height`` (a decompression bomb) but holds almost no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def stats_model() -> DetectionPipeline:
+    """A small pipeline on the cheap pixel-stats extractor, fitted on noise: scan mechanics, not accuracy."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 12))
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    X[y == 1, 6:] += 1.0
+    return DetectionPipeline(create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5,
+                             {"name": "test-stats"})
+
+
+def _rgb(size: tuple[int, int] = (64, 48), seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def _bad_files(folder: Path) -> dict[str, str]:
+    """Write broken inputs; return ``{file name: expected words in its error}``."""
+    buf = io.BytesIO()
+    _rgb((256, 256)).save(buf, "JPEG", quality=90)
+    (folder / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    (folder / "not_an_image.jpg").write_text("hello, I am text")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "bomb.png").write_bytes(_png_header_only(20_000, 20_000))
+    (folder / "random.webp").write_bytes(os.urandom(2000))
+    return {"truncated.jpg": "", "not_an_image.jpg": "", "empty.png": "", "bomb.png": "limit", "random.webp": ""}
+
+
+def _unusual_files(folder: Path) -> list[str]:
+    base = _rgb((80, 60), seed=1)
+    base.convert("CMYK").save(folder / "cmyk.jpg", quality=95)
+    Image.fromarray((np.linspace(0, 65535, 80 * 60).reshape(60, 80)).astype(np.uint16)).save(folder / "gray16.png")
+    base.convert("P", palette=Image.ADAPTIVE).save(folder / "palette.png")
+    rgba = base.convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(folder / "alpha.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° on display
+    base.save(folder / "rotated.jpg", quality=95, exif=exif)
+    base.convert("L").save(folder / "gray.webp", lossless=True)
+    _rgb((8, 8)).save(folder / "tiny.png")
+    return ["cmyk.jpg", "gray16.png", "palette.png", "alpha.png", "rotated.jpg", "gray.webp", "tiny.png"]
+
+
+def test_every_input_gets_one_row_in_order(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    good = [tmp_path / f"good_{i:02d}.png" for i in range(6)]
+    for i, p in enumerate(good):
+        _rgb(seed=i).save(p)
+    bad = _bad_files(tmp_path)
+    unusual = _unusual_files(tmp_path)
+    files, problems = expand_inputs([tmp_path])
+    assert not problems
+    rows = list(scan(files, stats_model))
+    assert [r.path for r in rows] == files
+    by_name = {Path(r.path).name: r for r in rows}
+    for name, words in bad.items():
+        row = by_name[name]
+        assert row.status == "error" and row.p_fake is None and row.verdict is None, name
+        assert row.error and words in row.error, (name, row.error)
+    for name in unusual + [p.name for p in good]:
+        row = by_name[name]
+        assert row.status == "ok", (name, row.error)
+        assert 0.0 <= row.p_fake <= 1.0 and row.verdict in ("real", "fake")
+        assert row.model == "test-stats" and row.threshold == 0.5
+    assert (by_name["rotated.jpg"].width, by_name["rotated.jpg"].height) == (60, 80)  # EXIF orientation applied
+    assert by_name["cmyk.jpg"].mode == "CMYK" and by_name["gray16.png"].mode.startswith("I")
+
+
+def test_thousand_files_with_ten_bad_give_thousand_rows(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    small = _rgb((16, 16))
+    paths = []
+    for i in range(1000):
+        p = tmp_path / f"{i:04d}.png"
+        if i % 100 == 7:
+            p.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        else:
+            small.save(p)
+        paths.append(str(p))
+    rows = list(scan(paths, stats_model))
+    assert len(rows) == 1000
+    assert sum(r.status == "error" for r in rows) == 10
+    assert [r.path for r in rows] == paths
+
+
+def test_worker_processes_give_the_same_rows(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    for i in range(12):
+        _rgb(seed=i).save(tmp_path / f"{i:02d}.png")
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    files, _ = expand_inputs([tmp_path])
+    one = [r.to_dict() for r in scan(files, stats_model, jobs=1)]
+    two = [r.to_dict() for r in scan(files, stats_model, jobs=2)]
+    assert one == two
+
+
+def test_missing_paths_and_empty_folders_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("no images here")
+    files, problems = expand_inputs([tmp_path / "empty", tmp_path / "docs", tmp_path / "nope.jpg"])
+    assert files == []
+    errors = {Path(p.path).name: p.error for p in problems}
+    assert errors == {
+        "empty": "folder contains no image files",
+        "docs": "folder contains no image files",
+        "nope.jpg": "no such file or directory",
+    }
+
+
+def test_explicit_non_image_file_is_scanned_and_explained(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("plain text")
+    files, problems = expand_inputs([p])
+    assert files == [str(p)] and not problems
+    (row,) = scan(files, stats_model)
+    assert row.status == "error" and "image" in row.error
+
+
+def test_bytes_inputs(stats_model: DetectionPipeline) -> None:
+    buf = io.BytesIO()
+    _rgb().save(buf, "PNG")
+    rows = list(scan([buf.getvalue(), b"garbage"], stats_model))
+    assert [r.status for r in rows] == ["ok", "error"]
+
+
+def test_threshold_override(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    _rgb().save(tmp_path / "a.png")
+    (row,) = scan([tmp_path / "a.png"], stats_model, threshold=1.0)
+    assert row.verdict == "real" and row.threshold == 1.0
+    (row,) = scan([tmp_path / "a.png"], stats_model, threshold=-1.0)
+    assert row.verdict == "fake"
+
+
+def test_pipeline_save_load_roundtrip(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    stats_model.save(tmp_path / "m", card="# card\n")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["MODEL_CARD.md", "config.json", "model.safetensors"]
+    loaded = load_model(tmp_path / "m")
+    X = np.random.default_rng(1).normal(size=(5, 12))
+    np.testing.assert_array_equal(loaded.predict_proba_features(X), stats_model.predict_proba_features(X))
+    assert loaded.threshold == 0.5 and loaded.name == "test-stats"
+    assert loaded.extractor.get_config() == stats_model.extractor.get_config()
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelFormatError, match="not found"):
+        load_model(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ModelFormatError, match="model.safetensors is missing"):
+        load_model(tmp_path / "half")
