@@ -19,26 +19,26 @@ from gendetect.training import per_generator_metrics, train_pipeline
 @pytest.fixture(scope="module")
 def synthetic_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
-    return make_synthetic_dataset(root, n_per_class=12, size=96, generators=("gan-a", "gan-b"), fmt="PNG")
+    return make_synthetic_dataset(root, n_per_class=12, size=96, generators=("gan-a", "gan-b", "gan-c"), fmt="PNG")
 
 
 @pytest.mark.parametrize("extractor", ["spectrum", "npr"])
 def test_train_then_evaluate_reaches_auc_near_one(synthetic_tree: Path, tmp_path: Path, extractor: str) -> None:
     records = read_records(synthetic_tree)
-    assert {r.generator for r in records} == {"real", "gan-a", "gan-b"}
+    assert {r.generator for r in records} == {"real", "gan-a", "gan-b", "gan-c"}
     pipeline = train_pipeline(records, create_extractor(extractor), create_detector("logistic"), n_folds=3)
     val = pipeline.info["validation"]
     assert val["all"]["auc"] > 0.95
-    assert set(val) == {"all", "gan-a", "gan-b"}
+    assert set(val) == {"all", "gan-a", "gan-b", "gan-c"}
     rule = pipeline.info["threshold_rule"]
     assert rule["target_fpr"] == 0.01 and "sources" in rule["scheme"]
-    assert pipeline.info["training"]["labels"] == {"real": 24, "fake": 24}
+    assert pipeline.info["training"]["labels"] == {"real": 36, "fake": 36}
 
     pipeline.save(tmp_path / "model")
     report = evaluate_pipeline(tmp_path / "model", read_records(synthetic_tree))
     assert report["metrics"]["all"]["auc"] > 0.95
-    assert report["metrics"]["all"]["n_real"] == 24 and report["metrics"]["all"]["n_fake"] == 24
-    assert len(report["items"]) == 48
+    assert report["metrics"]["all"]["n_real"] == 36 and report["metrics"]["all"]["n_fake"] == 36
+    assert len(report["items"]) == 72
     save_report(report, tmp_path / "report.json")
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["model"] == pipeline.name and "versions" in saved["provenance"]

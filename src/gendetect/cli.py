@@ -28,6 +28,11 @@ OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 err_console = Console(stderr=True)
 
 
+def _stdout_console() -> Console:
+    """Rich console for results: wide enough not to truncate tables when stdout is a file or pipe."""
+    return Console() if sys.stdout.isatty() else Console(file=sys.stdout, width=160)
+
+
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -199,9 +204,8 @@ def _render_table(rows: list[dict[str, Any]], to_stdout: bool) -> str:
             table.add_row(r["path"], f"{r['p_fake']:.3f}", f"[{style}]{r['verdict']}[/{style}]", fmt, size, "")
         else:
             table.add_row(r["path"], "", "[yellow]error[/yellow]", fmt, size, r["error"])
-    console = Console(file=sys.stdout, width=140 if not sys.stdout.isatty() else None) if to_stdout else None
-    if console is not None:
-        console.print(table)
+    if to_stdout:
+        _stdout_console().print(table)
         return ""
     import io
 
@@ -248,7 +252,7 @@ def data_describe(source: Path, layout: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
-        print_description(summary, Console())
+        print_description(summary, _stdout_console())
 
 
 # -- train / evaluate ------------------------------------------------------------------------------------------
@@ -344,7 +348,7 @@ def evaluate(
         table.add_column(col, justify="right")
     for row in metrics_table_rows(report["metrics"]):
         table.add_row(*row)
-    Console().print(table)
+    _stdout_console().print(table)
     n_err = report["data"]["n_unreadable"]
     if n_err:
         err_console.print(f"{n_err} images could not be read; see 'items' in the JSON report", highlight=False)
@@ -376,7 +380,7 @@ def model_cmd(model: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(config, indent=2, default=str))
         return
-    console = Console()
+    console = _stdout_console()
     console.print(f"[bold]{pipeline.name}[/bold]  ({pipeline.info.get('path')})", highlight=False)
     console.print(f"extractor: {pipeline.extractor!r}", highlight=False)
     console.print(f"detector:  {pipeline.detector.get_config()}", highlight=False)

@@ -111,12 +111,13 @@ class DetectionPipeline:
                 f"Model {str(path)!r} not found: expected a directory with {CONFIG_FILE} and {WEIGHTS_FILE} "
                 "(as written by `gendetect train -o DIR`), or omit --model to use the embedded default."
             )
+        for required in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (path / required).is_file():
+                raise ModelFormatError(f"{path} is not a gendetect model: {required} is missing.")
         try:
             config = json.loads((path / CONFIG_FILE).read_text())
             state = load_file(str(path / WEIGHTS_FILE))
-        except FileNotFoundError as e:
-            raise ModelFormatError(f"{path} is not a gendetect model: {Path(e.filename).name} is missing.") from e
-        except (json.JSONDecodeError, OSError) as e:
+        except (json.JSONDecodeError, OSError, ValueError) as e:
             raise ModelFormatError(f"{path} is not a readable gendetect model: {e}") from e
         if config.get("format_version") != FORMAT_VERSION or "extractor" not in config or "detector" not in config:
             raise ModelFormatError(

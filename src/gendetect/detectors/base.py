@@ -125,11 +125,14 @@ class Detector(ClassifierMixin, BaseEstimator, ABC):
     def load(cls, path: str | Path) -> Detector:
         """Load any registered detector saved with :meth:`save` (dispatches on ``config["name"]``)."""
         path = Path(path)
+        for required in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (path / required).is_file():
+                raise ModelFormatError(f"{path} is not a saved detector: {required} is missing.")
         try:
             config = json.loads((path / CONFIG_FILE).read_text())
             state = load_file(str(path / WEIGHTS_FILE))
-        except FileNotFoundError as e:
-            raise ModelFormatError(f"{path} is not a saved detector: {e.filename} is missing.") from e
+        except (json.JSONDecodeError, OSError, ValueError) as e:
+            raise ModelFormatError(f"{path} is not a readable saved detector: {e}") from e
         return detector_from_config(config).load_state_dict(state)
 
 
