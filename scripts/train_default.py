@@ -205,15 +205,30 @@ Retrain with `make default-model` (script: `scripts/train_default.py`).
 
 ## What it is and is not good for
 
-- It looks for **low-level traces of up-sampling** (periodic spectral peaks, correlated neighbouring pixels) that
-  GAN-era generators leave. It needs no pretrained network and runs on a CPU at tens of images per second.
-- It was trained on **{training['n_images']} small images, mostly from 2017–2019 GANs**. Expect it to miss many
-  images from modern diffusion models and commercial services: see the test-only numbers below. Treat a "real"
-  verdict as "no GAN trace found", never as proof of authenticity.
-- The threshold keeps false positives on real photos at or below 1% **on the validation data**; real photos unlike
-  that data (heavy editing, screenshots, strong compression, tiny crops) may be flagged more often.
+- It looks for **low-level traces**, not content: statistics of neighbouring-pixel differences (residual
+  co-occurrences, up-sampling periodicity at periods 2 and 4, the NPR ratio) and, with `saturation` in its parts,
+  the share of clipped highlights and shadows and the saturation histogram, a known GAN cue. Features are computed
+  on {pipeline.extractor.crop} px crops at native resolution, never on a resized image. It needs no pretrained
+  network and no torch.
+- It was trained on **{training['n_images']} small images, mostly from 2017–2019 GANs** shown as 356 px JPEG
+  thumbnails. Generalisation to an unseen source is weak (leave-one-source-out mean AUC
+  {best['logo_mean_auc']:.2f}). Its **threshold is strict**: it was set for at most 1% false positives on real
+  validation photos, and at that threshold it flags only a few percent of fakes. Use P(fake) as a ranking signal,
+  read a "fake" verdict as "worth a closer look", and a "real" verdict as "no trace found", never as proof.
+- Expect it to miss most images from modern diffusion models and commercial services (see the test-only tables).
+  Train your own model on data like yours (`gendetect train`) for anything that matters.
+- Real photos unlike the validation data (heavy editing, screenshots, strong compression, tiny crops) may score
+  higher: 64 px crops score higher on average than full images (below).
 - Licence of the training data: `cnndetection-gallery` is CC BY-NC-SA 4.0, so this model is for
   **non-commercial use**.
+
+## A confound in the training data, and how the model avoids it
+
+Every `cnndetection-gallery` image is a ~256 px picture centred on a 356 px canvas inside a flat coloured frame:
+dark grey (34, 34, 34) around every real image, a bright generator-specific colour (yellow for BigGAN, cyan for
+CRN...) around every fake. Features of the whole canvas learn the frame colour (colour statistics of the full
+canvas reached a meaningless 0.95 leave-one-source-out AUC). All candidates therefore use {pipeline.extractor.crop} px
+crops, which lie inside the picture.
 
 ## Training data
 
