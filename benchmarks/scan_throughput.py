@@ -7,6 +7,7 @@ the machinery around the features costs.
     python benchmarks/scan_throughput.py                      # procedural 512x512 JPEGs + PNGs
     python benchmarks/scan_throughput.py --images DIR         # your own folder
     python benchmarks/scan_throughput.py --jobs 2             # worker processes for the end-to-end scan
+    python benchmarks/scan_throughput.py --big                # plus one 8000x6000 JPEG: time and peak memory
 
 Peak memory is the process's peak resident set size (ru_maxrss) after each stage, plus tracemalloc's peak of
 Python-level allocations during the end-to-end scan.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512, help="procedural image side (px)")
     parser.add_argument("--model", default=None, help="model directory (default: the embedded default)")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--big", action="store_true", help="also scan one 8000x6000 JPEG and report peak memory")
     args = parser.parse_args(argv)
 
     model = load_model(args.model)
@@ -65,14 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         # warm-up (imports, caches)
         list(scan(files[:4], model))
 
-        tracemalloc.start()
         t0 = time.perf_counter()
         rows = list(scan(files, model, jobs=args.jobs))
         t_scan = time.perf_counter() - t0
-        _, py_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
         rss_scan = _rss_mib()
         n_ok = sum(r.status == "ok" for r in rows)
+
+        # memory of the scan loop itself, traced separately (tracing slows it down)
+        tracemalloc.start()
+        list(scan(files[:50], model))
+        _, py_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
 
         images = [load_image(f) for f in files]
         t0 = time.perf_counter()
@@ -85,7 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scan end to end (jobs={args.jobs}): {scan_ips:8.1f} images/s  ({n_ok}/{len(rows)} ok, {t_scan:.2f} s)")
     print(f"extractor alone (1 process):  {extract_ips:8.1f} images/s  ({t_extract:.2f} s on decoded images)")
     print(f"ratio scan / extractor: {scan_ips / extract_ips:.2f}")
-    print(f"peak RSS after scan: {rss_scan:.0f} MiB; tracemalloc peak during scan: {py_peak / 2**20:.1f} MiB")
+    print(f"peak RSS after scan: {rss_scan:.0f} MiB; tracemalloc peak while scanning 50 images: {py_peak / 2**20:.1f} MiB")
+
+    if args.big:
+        with tempfile.TemporaryDirectory() as tmp:
+            big = Path(tmp) / "big.jpg"
+            # made in a child process so that its memory does not count here
+            code = ("import numpy as np, sys; from PIL import Image; rng = np.random.default_rng(0); "
+                    "Image.fromarray(rng.integers(0, 256, (6000, 8000, 3), dtype=np.uint8)).save(sys.argv[1], "
+                    "quality=90)")
+            subprocess.run([sys.executable, "-c", code, str(big)], check=True)
+            t0 = time.perf_counter()
+            (row,) = scan([big], model)
+            print(f"one 8000x6000 JPEG: {time.perf_counter() - t0:.2f} s, status {row.status}; "
+                  f"peak RSS now {_rss_mib():.0f} MiB (decoded RGB alone is {8000 * 6000 * 3 / 2**20:.0f} MiB)")
     return 0
 
 

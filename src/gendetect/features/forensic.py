@@ -42,9 +42,21 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ _LUMA
 
 
+def image_crops(image: Image.Image, crop: int, n_crops: int) -> list[np.ndarray]:
+    """``(side, side, 3)`` uint8 crops of an RGB image, as :func:`crops` would cut them from its array.
+
+    Crops are cut by Pillow before conversion to numpy, so an 8,000 px photo is never copied whole.
+    """
+    w, h = image.size
+    if h < MIN_CROP or w < MIN_CROP:
+        return crops(np.asarray(image), crop, n_crops)
+    side, boxes = crop_boxes(h, w, crop, n_crops)
+    return [np.asarray(image.crop((left, top, left + side, top + side))) for top, left in boxes]
+
+
 def luma_crops(image: Image.Image, crop: int, n_crops: int) -> list[np.ndarray]:
-    """Luma of the native-resolution crops of an RGB image (cropped first, so big images stay cheap)."""
-    return [luminance(c) for c in crops(np.asarray(image), crop, n_crops)]
+    """Luma of the native-resolution crops of an RGB image."""
+    return [luminance(c) for c in image_crops(image, crop, n_crops)]
 
 
 def crop_boxes(height: int, width: int, crop: int, n_crops: int) -> tuple[int, list[tuple[int, int]]]:
@@ -251,7 +263,7 @@ class SaturationFeatures(FeatureExtractor):
         return np.concatenate([np.log(h_sat + 1e-4), np.log(h_val + 1e-4), np.log(np.asarray(shares) + 1e-4)])
 
     def extract_one(self, image: Image.Image) -> np.ndarray:
-        feats = [self._crop_features(c) for c in crops(np.asarray(image), self.crop, self.n_crops)]
+        feats = [self._crop_features(c) for c in image_crops(image, self.crop, self.n_crops)]
         return np.mean(feats, axis=0).astype(np.float32)
 
 
