@@ -25,7 +25,7 @@ from gendetect.imageio import DEFAULT_MAX_PIXELS
 T = TypeVar("T")
 OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _stdout_console() -> Console:
