@@ -256,7 +256,10 @@ within {TIE} of the best mean AUC). Its leave-one-source-out results:
 ## Threshold
 
 {pipeline.threshold:.4f} on P(fake): {rule['rule']}, with target FPR {rule['target_fpr']}, from {rule['scheme']}
-over {rule['n_real_validation']} real validation images. Out-of-fold validation metrics at this threshold:
+over {rule['n_real_validation']} real validation images. Scores in
+({pipeline.uncertain_from:.4f}, {pipeline.threshold:.4f}] are reported as **uncertain**: they would be called fake
+at a {rule['uncertain_fpr']:.0%} validation false-positive rate, but not at 1%.
+Out-of-fold validation metrics at the threshold:
 
 {_metrics_table(info['validation'], 'generator')}
 

@@ -174,3 +174,10 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "half" / "config.json").write_text("{}")
     with pytest.raises(ModelFormatError, match="model.safetensors is missing"):
         load_model(tmp_path / "half")
+
+
+def test_uncertain_band(stats_model: DetectionPipeline) -> None:
+    banded = DetectionPipeline(stats_model.extractor, stats_model.detector, 0.8, uncertain_from=0.6)
+    assert [banded.verdict(p) for p in (0.5, 0.6, 0.7, 0.8, 0.9)] == ["real", "real", "uncertain", "uncertain", "fake"]
+    assert banded.verdict(0.7, threshold=0.65) == "fake"
+    assert banded.verdict(0.55, threshold=0.5) == "fake" and stats_model.verdict(0.7) == "fake"

@@ -134,14 +134,20 @@ def scan(
     counts = Counter(r["verdict"] or "error" for r in rows)
     thr = pipeline.threshold if threshold is None else threshold
     err_console.print(
-        f"{len(rows)} scanned: {counts.get('fake', 0)} fake, {counts.get('real', 0)} real, "
-        f"{counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if P(fake) > {thr:.3g})[/dim]",
+        f"{len(rows)} scanned: {counts.get('fake', 0)} fake, {counts.get('uncertain', 0)} uncertain, "
+        f"{counts.get('real', 0)} real, {counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if "
+        f"P(fake) > {thr:.3g}{_band(pipeline, thr)})[/dim]",
         highlight=False,
     )
     if output is not None:
         err_console.print(f"results written to {output}", highlight=False)
     if rows and counts.get("error", 0) == len(rows):
         sys.exit(1)
+
+
+def _band(pipeline: Any, threshold: float) -> str:
+    u = pipeline.uncertain_from
+    return f", uncertain if > {u:.3g}" if u is not None and u < threshold else ""
 
 
 def _format_from_suffix(path: Path | None) -> str | None:
@@ -200,7 +206,7 @@ def _render_table(rows: list[dict[str, Any]], to_stdout: bool) -> str:
         if r.get("jpeg_quality"):
             fmt += f" q{r['jpeg_quality']}"
         if r["status"] == "ok":
-            style = "red" if r["verdict"] == "fake" else "green"
+            style = {"fake": "red", "uncertain": "yellow"}.get(r["verdict"], "green")
             table.add_row(r["path"], f"{r['p_fake']:.3f}", f"[{style}]{r['verdict']}[/{style}]", fmt, size, "")
         else:
             table.add_row(r["path"], "", "[yellow]error[/yellow]", fmt, size, r["error"])
@@ -282,6 +288,8 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE (repeatable).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
 @click.option("--target-fpr", default=0.01, show_default=True, help="Threshold keeps validation FPR on reals below this.")
+@click.option("--uncertain-fpr", default=0.05, show_default=True,
+              help="Scores between the threshold for this FPR and the main threshold are 'uncertain' (0 = no band).")
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds for threshold and validation.")
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
 @click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
@@ -291,7 +299,8 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @_handle_errors
 def train(
     data_path: Path, extractor: str, detector: str, params: tuple[str, ...], eparams: tuple[str, ...], output: Path,
-    target_fpr: float, folds: int, split: str | None, layout: str, name: str | None, jobs: int, progress: bool,
+    target_fpr: float, uncertain_fpr: float, folds: int, split: str | None, layout: str, name: str | None,
+    jobs: int, progress: bool,
 ) -> None:
     """Train a detector on a labelled folder or manifest and save it as a model directory."""
     from gendetect.detectors import create_detector
@@ -302,7 +311,8 @@ def train(
     det = create_detector(detector, **_parse_params(params))
     records = _load_records(data_path, layout, split, exclude_test=True)
     pipeline = train_pipeline(
-        records, ext, det, target_fpr=target_fpr, n_folds=folds, jobs=jobs, name=name, data=str(data_path),
+        records, ext, det, target_fpr=target_fpr, uncertain_fpr=uncertain_fpr or None, n_folds=folds, jobs=jobs,
+        name=name, data=str(data_path),
         progress=_progress(progress, "features"),
     )
     pipeline.save(output)
@@ -387,6 +397,9 @@ def model_cmd(model: str | None, as_json: bool) -> None:
     rule = config.get("threshold_rule", {})
     console.print(f"threshold: {pipeline.threshold:.4f}  ({rule.get('rule', 'n/a')}; {rule.get('scheme', '')})",
                   highlight=False)
+    if pipeline.uncertain_from is not None:
+        console.print(f"uncertain: {pipeline.uncertain_from:.4f} < P(fake) <= {pipeline.threshold:.4f} "
+                      f"(the threshold for {rule.get('uncertain_fpr')} validation FPR)", highlight=False)
     training = config.get("training", {})
     console.print(f"trained on: {training.get('n_images')} images, {training.get('labels')}", highlight=False)
 

@@ -54,15 +54,23 @@ class DetectionPipeline:
         detector: a fitted :class:`~gendetect.detectors.Detector` on those features.
         threshold: an image is called fake when ``P(fake) > threshold``.
         info: what the model records about itself: ``name``, ``threshold_rule``, ``training``, ``validation``...
+        uncertain_from: optional abstain band: an image with ``uncertain_from < P(fake) <= threshold`` is called
+            ``"uncertain"`` instead of real (chosen on validation data by ``train_pipeline``).
     """
 
     def __init__(
-        self, extractor: FeatureExtractor, detector: Detector, threshold: float = 0.5, info: dict[str, Any] | None = None
+        self,
+        extractor: FeatureExtractor,
+        detector: Detector,
+        threshold: float = 0.5,
+        info: dict[str, Any] | None = None,
+        uncertain_from: float | None = None,
     ) -> None:
         self.extractor = extractor
         self.detector = detector
         self.threshold = float(threshold)
         self.info = dict(info or {})
+        self.uncertain_from = None if uncertain_from is None else float(uncertain_from)
 
     @property
     def name(self) -> str:
@@ -77,8 +85,14 @@ class DetectionPipeline:
         """``(N,)`` P(fake) of decoded RGB images."""
         return self.predict_proba_features(self.extractor.extract_batch(list(images)))
 
-    def verdict(self, p_fake: float) -> str:
-        return "fake" if p_fake > self.threshold else "real"
+    def verdict(self, p_fake: float, threshold: float | None = None) -> str:
+        """``"fake"`` above the threshold, ``"uncertain"`` inside the abstain band below it, else ``"real"``."""
+        thr = self.threshold if threshold is None else threshold
+        if p_fake > thr:
+            return "fake"
+        if self.uncertain_from is not None and self.uncertain_from < thr and p_fake > self.uncertain_from:
+            return "uncertain"
+        return "real"
 
     # -- persistence -----------------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -88,7 +102,8 @@ class DetectionPipeline:
             "extractor": self.extractor.get_config(),
             "detector": self.detector.get_config(),
             "threshold": self.threshold,
-            **{k: v for k, v in self.info.items() if k != "name"},
+            "uncertain_from": self.uncertain_from,
+            **{k: v for k, v in self.info.items() if k not in ("name", "path")},
         }
 
     def save(self, path: str | os.PathLike, *, card: str | None = None) -> Path:
@@ -126,9 +141,10 @@ class DetectionPipeline:
             )
         extractor = extractor_from_config(config["extractor"])
         detector = detector_from_config(config["detector"]).load_state_dict(state)
-        info = {k: v for k, v in config.items() if k not in ("format_version", "extractor", "detector", "threshold")}
+        own = ("format_version", "extractor", "detector", "threshold", "uncertain_from")
+        info = {k: v for k, v in config.items() if k not in own}
         info["path"] = str(path)
-        return cls(extractor, detector, config["threshold"], info)
+        return cls(extractor, detector, config["threshold"], info, uncertain_from=config.get("uncertain_from"))
 
     def __repr__(self) -> str:
         return f"DetectionPipeline({self.extractor!r}, {self.detector!r}, threshold={self.threshold:.4g})"
@@ -161,7 +177,7 @@ class ScanRow:
     path: str
     status: str = "ok"
     p_fake: float | None = None
-    verdict: str | None = None  # "fake" | "real" | None on error
+    verdict: str | None = None  # "fake" | "uncertain" | "real" | None on error
     error: str | None = None
     format: str | None = None
     width: int | None = None
@@ -241,7 +257,7 @@ def _row(item: FeatureItem, pipeline: DetectionPipeline, threshold: float) -> Sc
         return row
     p = float(pipeline.predict_proba_features(item.features[None, :])[0])
     row.p_fake = p
-    row.verdict = "fake" if p > threshold else "real"
+    row.verdict = pipeline.verdict(p, threshold)
     return row
 
 

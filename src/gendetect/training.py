@@ -160,6 +160,7 @@ def train_pipeline(
     detector: Detector,
     *,
     target_fpr: float = 0.01,
+    uncertain_fpr: float | None = 0.05,
     n_folds: int = 5,
     seed: int = 0,
     jobs: int = 1,
@@ -175,6 +176,8 @@ def train_pipeline(
     Args:
         records: labelled records (unlabelled ones are ignored; ``split == "test"`` raises unless allowed).
         target_fpr: the threshold keeps the false-positive rate on real validation images at or below this.
+        uncertain_fpr: images between the threshold for this looser false-positive rate and the threshold are
+            called "uncertain" (an abstain band chosen on validation); ``None`` for no band.
         n_folds: cross-validation folds for the validation scores.
         data: where the records came from, recorded in the model.
         features: precomputed ``featurize(records, extractor)`` output, to skip extraction.
@@ -196,6 +199,10 @@ def train_pipeline(
     groups = [str(r.source) for r in kept]
     oof, scheme = out_of_fold_scores(detector, X, y, groups, n_folds=n_folds, seed=seed)
     threshold = threshold_for_fpr(oof[y == 0], target_fpr)
+    uncertain_from = None
+    if uncertain_fpr is not None and uncertain_fpr > target_fpr:
+        lower = threshold_for_fpr(oof[y == 0], uncertain_fpr)
+        uncertain_from = lower if lower < threshold else None
     validation = per_generator_metrics(kept, oof, threshold)
 
     fitted = clone(detector).fit(X, y)
@@ -206,13 +213,15 @@ def train_pipeline(
             "scheme": scheme,
             "rule": "lowest P(fake) threshold whose false-positive rate on out-of-fold real images <= target_fpr",
             "n_real_validation": int((y == 0).sum()),
+            "uncertain_fpr": uncertain_fpr,
+            "uncertain_rule": "P(fake) above the threshold for uncertain_fpr but not above the threshold: 'uncertain'",
         },
         "training": {"data": data, **data_summary(kept, failed)},
         "validation": validation,
         "provenance": provenance(),
     }
     logger.info("threshold %.4f (%s); out-of-fold AUC %.3f", threshold, scheme, validation["all"]["auc"])
-    return DetectionPipeline(extractor, fitted, threshold, info)
+    return DetectionPipeline(extractor, fitted, threshold, info, uncertain_from=uncertain_from)
 
 
 def leave_one_source_out(
