@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/data
 
-.PHONY: demo test install default-model benchmark clean
+.PHONY: demo test install default-model benchmark chromium serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/gendetect model
 	$(BIN)/gendetect scan $$($(BIN)/python scripts/demo_images.py --shared $(SHARED))
 
-test: $(VENV)/.installed-test
+# The browser test drives Debian's chromium; install it when missing (skipped with a reason if that fails).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  ( (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) && echo "installed chromium" ) || \
+	  echo "could not install chromium (not root?): the browser test will be skipped"
+
+test: $(VENV)/.installed-test chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 ## Retrain the embedded default detector from the training part of ../shared/data and rewrite its model card.
@@ -36,6 +43,10 @@ default-model: $(VENV)/.installed-test
 
 benchmark: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/scan_throughput.py
+	$(BIN)/python benchmarks/serve_load.py
+
+serve: $(VENV)/.installed-test
+	$(BIN)/gendetect serve
 
 clean:
 	rm -rf $(VENV) .demo build dist src/*.egg-info

@@ -147,5 +147,5 @@ def test_train_excludes_test_split(runner: CliRunner, tmp_path: Path) -> None:
 def test_every_command_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for command in ("gendetect scan", "gendetect data index", "gendetect data describe", "gendetect train",
-                    "gendetect evaluate", "gendetect list", "gendetect model"):
+                    "gendetect evaluate", "gendetect list", "gendetect model", "gendetect serve"):
         assert command in readme, command

@@ -364,6 +364,38 @@ def evaluate(
         err_console.print(f"{n_err} images could not be read; see 'items' in the JSON report", highlight=False)
 
 
+# -- serve ----------------------------------------------------------------------------------------------------
+@main.command()
+@click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 exposes it).")
+@click.option("--port", default=8000, show_default=True)
+@click.option("--token", envvar="GENDETECT_TOKEN", default=None,
+              help="Require 'Authorization: Bearer TOKEN' on the API (env GENDETECT_TOKEN).")
+@click.option("--db", "db_url", default=None,
+              help="Result store URL (default SQLite in the cache dir; postgresql+psycopg://... for teams).")
+@click.option("--allow-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder that background jobs may read; jobs are disabled without it.")
+@click.option("--max-upload-mb", default=25, show_default=True, help="Per-file upload limit.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Per-image pixel limit.")
+@click.option("--max-batch", default=32, show_default=True, help="Files per /v1/detect request.")
+@_handle_errors
+def serve(model: str | None, host: str, port: int, token: str | None, db_url: str | None, allow_root: Path | None,
+          max_upload_mb: int, max_pixels: int, max_batch: int) -> None:
+    """Run the HTTP API and web page (needs the 'serve' extra). Open http://HOST:PORT/ in a browser."""
+    try:
+        import uvicorn
+
+        from gendetect.server.app import ServerSettings, create_app
+    except ImportError as e:
+        raise click.ClickException(f"{e}. Install the extra: pip install 'gendetect[serve]'") from e
+    settings = ServerSettings(token=token, db_url=db_url, allow_root=allow_root,
+                              max_upload_bytes=max_upload_mb * 2**20, max_pixels=max_pixels, max_batch=max_batch)
+    app = create_app(model, settings)
+    err_console.print(f"gendetect serving {app.state.pipeline.name} on http://{host}:{port}/ "
+                      f"(API docs at /docs{', token required' if token else ''})", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
 # -- list / model ----------------------------------------------------------------------------------------------
 @main.command("list")
 @click.argument("kind", type=click.Choice(["extractors", "detectors"]))

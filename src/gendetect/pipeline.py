@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -75,6 +76,18 @@ class DetectionPipeline:
     @property
     def name(self) -> str:
         return str(self.info.get("name") or f"{self.extractor.name}+{self.detector.name}")
+
+    @property
+    def version(self) -> str:
+        """Content hash of what decides a score: extractor and detector configs, threshold, band and weights."""
+        h = hashlib.sha256()
+        core = {"extractor": self.extractor.get_config(), "detector": self.detector.get_config(),
+                "threshold": self.threshold, "uncertain_from": self.uncertain_from}
+        h.update(json.dumps(core, sort_keys=True, default=_json_default).encode())
+        for key, arr in sorted(self.detector.state_dict().items()):
+            h.update(key.encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:12]
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def predict_proba_features(self, X: np.ndarray) -> np.ndarray:

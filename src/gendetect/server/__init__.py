@@ -1,0 +1,1 @@
+"""HTTP service and web page (``gendetect serve``); needs the ``serve`` extra."""

@@ -1,0 +1,153 @@
+"""The HTTP API through FastAPI's test client: good, bad, oversized and corrupt uploads, auth, store, jobs."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from gendetect.data.synthetic import synthetic_image  # noqa: E402
+from gendetect.server.app import ServerSettings, create_app  # noqa: E402
+
+
+def _png(seed: int = 0, size: int = 96) -> bytes:
+    buf = io.BytesIO()
+    synthetic_image("real" if seed % 2 else "fake", size, seed=seed).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _bomb() -> bytes:
+    from tests.test_imageio import png_bomb
+
+    return png_bomb()
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> TestClient:
+    (tmp_path / "root" / "sub").mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "root" / "sub" / f"{i}.png").write_bytes(_png(i))
+    (tmp_path / "root" / "broken.jpg").write_bytes(b"nope")
+    (tmp_path / "secret.png").write_bytes(_png(9))
+    settings = ServerSettings(db_url=f"sqlite:///{tmp_path / 'results.sqlite'}", allow_root=tmp_path / "root",
+                              max_upload_bytes=200_000, max_batch=4)
+    return TestClient(create_app(None, settings))
+
+
+def test_health_models_page_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    (model,) = client.get("/v1/models").json()
+    assert model["id"] == "gendetect-default-v1" and 0 < model["threshold"] < 1
+    assert model["card"]["target_fpr"] == 0.01 and model["card"]["n_training_images"] == 440
+    page = client.get("/")
+    assert page.status_code == 200 and "Drop images here" in page.text
+    assert "/v1/detect" in client.get("/openapi.json").json()["paths"]
+
+
+def test_detect_one_and_many(client: TestClient) -> None:
+    r = client.post("/v1/detect", files=[("files", ("a.png", _png(1), "image/png"))])
+    assert r.status_code == 200, r.text
+    (item,) = r.json()["results"]
+    assert item["status"] == "ok" and 0 <= item["p_fake"] <= 1 and item["verdict"] in ("real", "uncertain", "fake")
+    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v1" and item["version"]
+    assert item["cached"] is False
+
+    files = [("files", (f"{i}.png", _png(i), "image/png")) for i in range(2)]
+    files.append(("files", ("bad.jpg", b"not a jpeg", "image/jpeg")))
+    r = client.post("/v1/detect", files=files)
+    assert r.status_code == 200
+    statuses = [x["status"] for x in r.json()["results"]]
+    assert statuses == ["ok", "ok", "error"]
+    assert "not an image" in r.json()["results"][2]["error"]
+
+
+def test_second_upload_is_answered_from_the_store(client: TestClient) -> None:
+    data = _png(5)
+    first = client.post("/v1/detect", files=[("files", ("x.png", data, "image/png"))]).json()["results"][0]
+    second = client.post("/v1/detect", files=[("files", ("y.png", data, "image/png"))]).json()["results"][0]
+    assert first["cached"] is False and second["cached"] is True
+    assert second["p_fake"] == pytest.approx(first["p_fake"]) and second["sha256"] == first["sha256"]
+    assert client.app.state.store.count() == 1
+
+
+@pytest.mark.parametrize(
+    "name,data,status,words",
+    [
+        ("corrupt.jpg", b"\xff\xd8\xff\xe0 broken", 422, "corrupt"),
+        ("text.png", b"hello", 422, "not an image"),
+        ("empty.png", b"", 400, "empty"),
+        ("big.png", b"\0" * 300_000, 413, "upload limit"),
+        ("bomb.png", None, 422, "limit"),
+    ],
+)
+def test_bad_single_uploads_get_4xx_with_reason(client: TestClient, name: str, data: bytes | None, status: int,
+                                                  words: str) -> None:
+    r = client.post("/v1/detect", files=[("files", (name, _bomb() if data is None else data, "image/png"))])
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"] and name in r.json()["detail"]
+
+
+def test_too_many_files_and_no_files(client: TestClient) -> None:
+    files = [("files", (f"{i}.png", _png(i), "image/png")) for i in range(5)]
+    assert client.post("/v1/detect", files=files).status_code == 413
+    assert client.post("/v1/detect").status_code == 422  # FastAPI: required field missing
+
+
+def test_unusual_modes_are_scored(client: TestClient) -> None:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(_png(3))).convert("CMYK").save(buf, "JPEG", quality=95)
+    r = client.post("/v1/detect", files=[("files", ("cmyk.jpg", buf.getvalue(), "image/jpeg"))])
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "ok"
+
+
+def test_token(tmp_path: Path) -> None:
+    app = create_app(None, ServerSettings(token="s3cret", db_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    client = TestClient(app)
+    files = [("files", ("a.png", _png(1), "image/png"))]
+    assert client.get("/healthz").status_code == 200  # health stays open
+    assert client.get("/v1/models").status_code == 401
+    assert client.post("/v1/detect", files=files, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.post("/v1/detect", files=files, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+
+
+def _wait(client: TestClient, job_id: str) -> dict:
+    for _ in range(200):
+        status = client.get(f"/v1/jobs/{job_id}").json()
+        if status["status"] in ("finished", "failed"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def test_job_progress_and_results(client: TestClient) -> None:
+    r = client.post("/v1/jobs", json={"paths": ["."]})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["total"] == 4
+    status = _wait(client, job["id"])
+    assert status["status"] == "finished" and status["done"] == 4
+    assert sum(status["counts"].values()) == 4 and status["counts"]["error"] == 1
+    rows = client.get(f"/v1/jobs/{job['id']}/results").json()["rows"]
+    assert len(rows) == 4
+    csv_text = client.get(f"/v1/jobs/{job['id']}/results?format=csv").text
+    assert csv_text.splitlines()[0].startswith("path,") and len(csv_text.splitlines()) == 5
+    assert client.get("/v1/jobs/nope").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["../secret.png", "/etc/passwd", "sub/../../secret.png"])
+def test_job_paths_are_confined_to_the_root(client: TestClient, path: str) -> None:
+    r = client.post("/v1/jobs", json={"paths": [path]})
+    assert r.status_code == 403 and "outside the allowed root" in r.json()["detail"]
+
+
+def test_jobs_disabled_without_root(tmp_path: Path) -> None:
+    client = TestClient(create_app(None, ServerSettings(db_url=f"sqlite:///{tmp_path / 'db.sqlite'}")))
+    r = client.post("/v1/jobs", json={"paths": ["."]})
+    assert r.status_code == 403 and "--allow-root" in r.json()["detail"]
