@@ -64,3 +64,49 @@ def test_undefined_metrics_are_nan() -> None:
     m = binary_metrics(np.zeros(5, int), np.linspace(0, 1, 5), 0.5)
     assert math.isnan(m["auc"]) and math.isnan(m["ap"]) and math.isnan(m["acc_fake"])
     assert m["acc_real"] == pytest.approx(0.6)  # 0.75 and 1.0 are above the threshold
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_eer_matches_the_roc_crossing(seed: int) -> None:
+    from gendetect.evaluation.metrics import equal_error_rate
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 400)
+    s = rng.normal(size=400) + 1.2 * y
+    fpr, tpr, _ = skm.roc_curve(y, s)
+    fnr = 1 - tpr
+    i = np.nanargmin(np.abs(fpr - fnr))
+    eer = equal_error_rate(y, s)
+    assert min(fpr[i], fnr[i]) - 0.01 <= eer <= max(fpr[i], fnr[i]) + 0.01
+    assert equal_error_rate(np.r_[0, 0, 1, 1], np.r_[0.1, 0.2, 0.8, 0.9]) == 0.0
+
+
+def test_ece_matches_sklearn_calibration_curve() -> None:
+    from sklearn.calibration import calibration_curve
+
+    from gendetect.evaluation.metrics import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=2000)
+    y = (rng.uniform(size=2000) < p**2).astype(int)  # over-confident probabilities
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    counts = np.histogram(p, bins=np.linspace(0, 1, 11))[0]
+    weights = counts[counts > 0] / counts.sum()
+    expected = float(np.sum(weights * np.abs(prob_true - prob_pred)))
+    assert expected_calibration_error(y, p, 10) == pytest.approx(expected, abs=1e-9)
+    perfect_y = (rng.uniform(size=20000) < (p2 := rng.uniform(size=20000))).astype(int)
+    assert expected_calibration_error(perfect_y, p2) < 0.02
+
+
+def test_bootstrap_ci_contains_the_estimate_and_narrows_with_data() -> None:
+    from gendetect.evaluation.metrics import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (50, 800):
+        y = rng.integers(0, 2, n)
+        s = rng.normal(size=n) + y
+        lo, hi = bootstrap_ci(roc_auc, y, s, n_boot=300)
+        assert lo <= roc_auc(y, s) <= hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2

@@ -290,6 +290,8 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @click.option("--target-fpr", default=0.01, show_default=True, help="Threshold keeps validation FPR on reals below this.")
 @click.option("--uncertain-fpr", default=0.05, show_default=True,
               help="Scores between the threshold for this FPR and the main threshold are 'uncertain' (0 = no band).")
+@click.option("--calibration", type=click.Choice(["none", "temperature", "isotonic"]), default="none",
+              show_default=True, help="Calibrate P(fake) on out-of-fold scores before choosing the threshold.")
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds for threshold and validation.")
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
 @click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
@@ -299,7 +301,7 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @_handle_errors
 def train(
     data_path: Path, extractor: str, detector: str, params: tuple[str, ...], eparams: tuple[str, ...], output: Path,
-    target_fpr: float, uncertain_fpr: float, folds: int, split: str | None, layout: str, name: str | None,
+    target_fpr: float, uncertain_fpr: float, calibration: str, folds: int, split: str | None, layout: str, name: str | None,
     jobs: int, progress: bool,
 ) -> None:
     """Train a detector on a labelled folder or manifest and save it as a model directory."""
@@ -312,9 +314,12 @@ def train(
     records = _load_records(data_path, layout, split, exclude_test=True)
     pipeline = train_pipeline(
         records, ext, det, target_fpr=target_fpr, uncertain_fpr=uncertain_fpr or None, n_folds=folds, jobs=jobs,
-        name=name, data=str(data_path),
+        name=name, data=str(data_path), calibration=None if calibration == "none" else calibration,
         progress=_progress(progress, "features"),
     )
+    audit = pipeline.info.get("audit") or {}
+    if audit.get("flagged"):
+        err_console.print(f"[bold red]{audit['message']}[/bold red]", highlight=False)
     pipeline.save(output)
     v = pipeline.info["validation"]["all"]
     err_console.print(
@@ -326,42 +331,92 @@ def train(
 
 @main.command()
 @click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
-@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Labelled folder or manifest.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the JSON report here.")
+@click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path),
+              help="Labelled folder or manifest (or 'data' in --config).")
+@click.option("--protocol", default=None,
+              help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Protocol config JSON (ProtocolConfig fields); options given here override it.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="FILE.json: the JSON report; any other path: a folder with report.json, report.md, report.html.")
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. test.")
-@click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
-@click.option("--threshold", type=float, help="Override the model's threshold on P(fake).")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout instead of the table.")
-@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
-@click.option("--progress/--no-progress", default=True)
+@click.option("--exclude-split", default=None, help="Drop these splits (comma-separated), e.g. test.")
+@click.option("--layout", default=None, help="Layout when --data is a folder (default auto).")
+@click.option("--extractor", default=None, help="Training protocols: extractor name (default: the model's).")
+@click.option("--detector", default=None, help="Training protocols: detector name (default: the model's).")
+@click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE.")
+@click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
+@click.option("--chain", "chains", multiple=True, help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75.")
+@click.option("--bootstrap", "n_boot", type=int, default=None, help="Bootstrap replicates for CIs (default 1000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout instead of the tables.")
+@click.option("-j", "--jobs", default=None, type=int, help="Worker processes (0 = all cores).")
 @_handle_errors
 def evaluate(
-    model: str | None, data_path: Path, output: Path | None, split: str | None, layout: str, threshold: float | None,
-    as_json: bool, jobs: int, progress: bool,
+    model: str | None, data_path: Path | None, protocol: str | None, config_path: Path | None, output: Path | None,
+    split: str | None, exclude_split: str | None, layout: str | None, extractor: str | None, detector: str | None, params: tuple[str, ...],
+    eparams: tuple[str, ...], chains: tuple[str, ...], n_boot: int | None, as_json: bool, jobs: int | None,
 ) -> None:
-    """Metrics per generator and overall: accuracy on real and fake, AP, AUC, TPR at 1% FPR."""
-    from gendetect.evaluation.report import METRIC_COLUMNS, _finite, evaluate_pipeline, metrics_table_rows, save_report
+    """Evaluate with a protocol: tables on stdout, and a JSON / Markdown / HTML report with -o.
 
-    records = _load_records(data_path, layout, split, exclude_test=False)
-    report = evaluate_pipeline(model, records, jobs=jobs, data=str(data_path), threshold=threshold,
-                               progress=_progress(progress, "scoring"))
+    \b
+    per-generator    metrics per generator and overall: accuracy on real and fake, AP, AUC, EER, TPR@1%/0.1% FPR
+    per-subject      the same per subject/category
+    robustness       the model under JPEG, WebP, resize, blur, crop and chains of them
+    cross-generator  train on each generator set, test on every other (uses --extractor/--detector or the model's)
+    logo             leave one generator out
+    generator-count  AUC on unseen generators against the number of training generators
+    audit            can file format, size, JPEG quality or EXIF alone separate real from fake?
+    """
+    from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
+    from gendetect.evaluation.render import write_report
+    from gendetect.evaluation.report import _finite, save_report
+
+    base = json.loads(config_path.read_text()) if config_path else {}
+    overrides = {"protocol": protocol, "data": str(data_path) if data_path else None, "model": model,
+                 "split": split, "exclude_split": exclude_split, "layout": layout, "n_boot": n_boot, "jobs": jobs,
+                 "chains": list(chains) or None}
+    if extractor:
+        overrides["extractor"] = {"name": extractor, "params": _parse_params(eparams)}
+    if detector:
+        overrides["detector"] = {"name": detector, "params": _parse_params(params)}
+    config = ProtocolConfig.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+    report = run_protocol(config)
+    audit = report.get("audit") or {}
+    if audit.get("flagged"):
+        err_console.print(f"[bold red]{audit['message']}[/bold red]", highlight=False)
     if output is not None:
-        save_report(report, output)
+        if output.suffix.lower() == ".json":
+            save_report(report, output)
+        else:
+            paths = write_report(report, output)
+            output = paths["html"]
         err_console.print(f"report written to {output}", highlight=False)
     if as_json:
         click.echo(json.dumps(_finite(report), indent=2))
         return
-    table = Table(title=f"{report['model']} at threshold {report['threshold']:.4g}", show_edge=False)
-    table.add_column("generator")
-    for col in METRIC_COLUMNS:
-        table.add_column(col, justify="right")
-    for row in metrics_table_rows(report["metrics"]):
-        table.add_row(*row)
-    _stdout_console().print(table)
+    console = _stdout_console()
+    for t in report["tables"]:
+        table = Table(title=t["title"], show_edge=False)
+        for i, col in enumerate(t["columns"]):
+            table.add_column(str(col), justify="left" if i == 0 else "right")
+        for row in t["rows"]:
+            table.add_row(*[_cell(v) for v in row])
+        console.print(table)
+        if t.get("note"):
+            console.print(t["note"], style="dim", highlight=False)
     n_err = report["data"]["n_unreadable"]
     if n_err:
         err_console.print(f"{n_err} images could not be read; see 'items' in the JSON report", highlight=False)
+
+
+def _cell(v: Any) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
 
 
 # -- serve ----------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 from safetensors.numpy import load_file, save_file
 
+from gendetect.calibration import Calibrator, calibrator_from_config
 from gendetect.detectors import Detector, detector_from_config
 from gendetect.errors import ModelFormatError
 from gendetect.features import FeatureExtractor, extractor_from_config
@@ -57,6 +58,7 @@ class DetectionPipeline:
         info: what the model records about itself: ``name``, ``threshold_rule``, ``training``, ``validation``...
         uncertain_from: optional abstain band: an image with ``uncertain_from < P(fake) <= threshold`` is called
             ``"uncertain"`` instead of real (chosen on validation data by ``train_pipeline``).
+        calibrator: optional map from the detector's P(fake) to a calibrated P(fake), applied before the threshold.
     """
 
     def __init__(
@@ -66,12 +68,14 @@ class DetectionPipeline:
         threshold: float = 0.5,
         info: dict[str, Any] | None = None,
         uncertain_from: float | None = None,
+        calibrator: Calibrator | None = None,
     ) -> None:
         self.extractor = extractor
         self.detector = detector
         self.threshold = float(threshold)
         self.info = dict(info or {})
         self.uncertain_from = None if uncertain_from is None else float(uncertain_from)
+        self.calibrator = calibrator
 
     @property
     def name(self) -> str:
@@ -82,7 +86,8 @@ class DetectionPipeline:
         """Content hash of what decides a score: extractor and detector configs, threshold, band and weights."""
         h = hashlib.sha256()
         core = {"extractor": self.extractor.get_config(), "detector": self.detector.get_config(),
-                "threshold": self.threshold, "uncertain_from": self.uncertain_from}
+                "threshold": self.threshold, "uncertain_from": self.uncertain_from,
+                "calibration": self.calibrator.get_config() if self.calibrator else None}
         h.update(json.dumps(core, sort_keys=True, default=_json_default).encode())
         for key, arr in sorted(self.detector.state_dict().items()):
             h.update(key.encode())
@@ -91,8 +96,9 @@ class DetectionPipeline:
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
-        """``(N,)`` P(fake) for feature rows ``X`` ``(N, dim)``."""
-        return self.detector.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+        """``(N,)`` P(fake) for feature rows ``X`` ``(N, dim)`` (calibrated when the model has a calibrator)."""
+        p = self.detector.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+        return self.calibrator(p) if self.calibrator is not None else p
 
     def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
         """``(N,)`` P(fake) of decoded RGB images."""
@@ -116,6 +122,7 @@ class DetectionPipeline:
             "detector": self.detector.get_config(),
             "threshold": self.threshold,
             "uncertain_from": self.uncertain_from,
+            "calibration": self.calibrator.get_config() if self.calibrator is not None else None,
             **{k: v for k, v in self.info.items() if k not in ("name", "path")},
         }
 
@@ -123,7 +130,10 @@ class DetectionPipeline:
         """Write ``config.json`` + ``model.safetensors`` (+ ``MODEL_CARD.md``) into directory ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_file(self.detector.state_dict(), str(path / WEIGHTS_FILE))
+        state = dict(self.detector.state_dict())
+        if self.calibrator is not None:
+            state.update(self.calibrator.state_dict())
+        save_file(state, str(path / WEIGHTS_FILE))
         config = self.get_config()
         config.setdefault("provenance", provenance())
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")
@@ -154,10 +164,12 @@ class DetectionPipeline:
             )
         extractor = extractor_from_config(config["extractor"])
         detector = detector_from_config(config["detector"]).load_state_dict(state)
-        own = ("format_version", "extractor", "detector", "threshold", "uncertain_from")
+        calibrator = calibrator_from_config(config.get("calibration"), state)
+        own = ("format_version", "extractor", "detector", "threshold", "uncertain_from", "calibration")
         info = {k: v for k, v in config.items() if k not in own}
         info["path"] = str(path)
-        return cls(extractor, detector, config["threshold"], info, uncertain_from=config.get("uncertain_from"))
+        return cls(extractor, detector, config["threshold"], info, uncertain_from=config.get("uncertain_from"),
+                   calibrator=calibrator)
 
     def __repr__(self) -> str:
         return f"DetectionPipeline({self.extractor!r}, {self.detector!r}, threshold={self.threshold:.4g})"

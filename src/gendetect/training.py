@@ -28,7 +28,9 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from gendetect.data.records import ImageRecord, label_to_int
 from gendetect.detectors import Detector
 from gendetect.errors import DataSchemaError
-from gendetect.evaluation.metrics import binary_metrics, threshold_for_fpr
+from gendetect.calibration import create_calibrator
+from gendetect.evaluation.audit import shortcut_audit
+from gendetect.evaluation.metrics import binary_metrics, expected_calibration_error, threshold_for_fpr
 from gendetect.features import FeatureExtractor
 from gendetect.features.extract import extract_features
 from gendetect.imageio import DEFAULT_MAX_PIXELS
@@ -169,6 +171,8 @@ def train_pipeline(
     name: str | None = None,
     data: str | None = None,
     allow_test_split: bool = False,
+    calibration: str | None = None,
+    audit: bool = True,
     features: tuple[np.ndarray, list[ImageRecord], list[ImageRecord]] | None = None,
 ) -> DetectionPipeline:
     """Fit ``detector`` on ``extractor`` features of ``records`` and choose the threshold by cross-validation.
@@ -180,6 +184,9 @@ def train_pipeline(
             called "uncertain" (an abstain band chosen on validation); ``None`` for no band.
         n_folds: cross-validation folds for the validation scores.
         data: where the records came from, recorded in the model.
+        calibration: ``"temperature"`` or ``"isotonic"`` to calibrate P(fake) on the out-of-fold scores (before the
+            threshold is chosen on them); ``None`` keeps the detector's own probabilities.
+        audit: run the shortcut audit (file facts vs label) and record it in the model; warns when it fails.
         features: precomputed ``featurize(records, extractor)`` output, to skip extraction.
     """
     records = labelled(records)
@@ -198,12 +205,20 @@ def train_pipeline(
 
     groups = [str(r.source) for r in kept]
     oof, scheme = out_of_fold_scores(detector, X, y, groups, n_folds=n_folds, seed=seed)
+    calibrator = None
+    if calibration:
+        calibrator = create_calibrator(calibration).fit(oof, y)
+        ece_before = expected_calibration_error(y, oof)
+        oof = calibrator(oof)
+        logger.info("calibration %s: ECE %.3f -> %.3f", calibration, ece_before, expected_calibration_error(y, oof))
     threshold = threshold_for_fpr(oof[y == 0], target_fpr)
     uncertain_from = None
     if uncertain_fpr is not None and uncertain_fpr > target_fpr:
         lower = threshold_for_fpr(oof[y == 0], uncertain_fpr)
         uncertain_from = lower if lower < threshold else None
     validation = per_generator_metrics(kept, oof, threshold)
+    validation["all"]["ece"] = expected_calibration_error(y, oof)
+    audit_result = shortcut_audit(kept) if audit else None
 
     fitted = clone(detector).fit(X, y)
     info = {
@@ -218,10 +233,11 @@ def train_pipeline(
         },
         "training": {"data": data, **data_summary(kept, failed)},
         "validation": validation,
+        "audit": audit_result,
         "provenance": provenance(),
     }
     logger.info("threshold %.4f (%s); out-of-fold AUC %.3f", threshold, scheme, validation["all"]["auc"])
-    return DetectionPipeline(extractor, fitted, threshold, info, uncertain_from=uncertain_from)
+    return DetectionPipeline(extractor, fitted, threshold, info, uncertain_from=uncertain_from, calibrator=calibrator)
 
 
 def leave_one_source_out(

@@ -47,20 +47,26 @@ def make_synthetic_dataset(
     generators: tuple[str, ...] = ("upsampler",),
     fmt: str = "PNG",
     seed: int = 0,
+    null_generators: tuple[str, ...] = (),
+    fake_fmt: str | None = None,
 ) -> Path:
-    """Write a ``<root>/<generator>/{0_real,1_fake}`` tree (CNNDetection layout) plus ``labels.csv``-free files.
+    """Write a ``<root>/<generator>/{0_real,1_fake}`` tree (CNNDetection layout).
 
-    Returns ``root``. Images are named ``{label}_{i:04d}.{ext}``.
+    Fakes of ``generators`` carry the 2x up-sampling trace; fakes of ``null_generators`` are drawn exactly like the
+    reals (a generator no detector can catch: the known answer is AUC 0.5). ``fake_fmt`` saves fakes in another
+    format than reals (a deliberately biased set). Returns ``root``; images are named ``{label}_{i:04d}.{ext}``.
     """
     root = Path(root)
-    ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[fmt.upper()]
-    for g_i, gen in enumerate(generators):
+    exts = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+    for g_i, gen in enumerate((*generators, *null_generators)):
         for label, folder in (("real", "0_real"), ("fake", "1_fake")):
             out = root / gen / folder
             out.mkdir(parents=True, exist_ok=True)
+            f = (fake_fmt or fmt).upper() if label == "fake" else fmt.upper()
+            drawn_as = "real" if gen in null_generators else label
             for i in range(n_per_class):
-                im = synthetic_image(label, size, seed=seed + 100_000 * g_i + 1000 * (label == "fake") + i)
-                im.save(out / f"{label}_{i:04d}.{ext}", format=fmt.upper(), **({"quality": 95} if ext != "png" else {}))
+                im = synthetic_image(drawn_as, size, seed=seed + 100_000 * g_i + 1000 * (label == "fake") + i)
+                im.save(out / f"{label}_{i:04d}.{exts[f]}", format=f, **({"quality": 95} if f != "PNG" else {}))
     return root
 
 

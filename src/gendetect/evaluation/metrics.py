@@ -87,7 +87,8 @@ def threshold_for_fpr(real_scores: np.ndarray, max_fpr: float) -> float:
 
 
 def binary_metrics(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
-    """Accuracy on real, on fake and overall at ``threshold`` (fake when ``s > threshold``), AP, AUC, TPR@1%FPR.
+    """Accuracy on real, on fake and overall at ``threshold`` (fake when ``s > threshold``), AP, AUC, EER, and TPR
+    at 1% and 0.1% FPR.
 
     Metrics undefined for the given labels (e.g. AUC with one class) are NaN.
     """
@@ -103,4 +104,61 @@ def binary_metrics(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, 
         "ap": average_precision(y, s),
         "auc": roc_auc(y, s),
         "tpr_at_1fpr": tpr_at_fpr(y, s, 0.01),
+        "tpr_at_01fpr": tpr_at_fpr(y, s, 0.001),
+        "eer": equal_error_rate(y, s),
     }
+
+
+def equal_error_rate(y: np.ndarray, s: np.ndarray) -> float:
+    """Rate at which false positives equal false negatives, interpolated between ROC operating points."""
+    y, s = _check(y, s)
+    if y.sum() == 0 or (1 - y).sum() == 0:
+        return math.nan
+    fpr, tpr, _ = roc_curve(y, s)
+    fnr = 1.0 - tpr
+    diff = fpr - fnr  # increases from -1 to +1 along the curve
+    i = int(np.searchsorted(diff, 0.0))
+    if i == 0:
+        return float(fpr[0])
+    if diff[i] == diff[i - 1]:
+        return float(fpr[i])
+    t = -diff[i - 1] / (diff[i] - diff[i - 1])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """ECE of probabilities ``p`` of fake: bin-weighted mean |fraction of fakes - mean predicted P(fake)|.
+
+    Uniform bins on [0, 1] as in ``sklearn.calibration.calibration_curve(strategy="uniform")``.
+    """
+    y, p = _check(y, p)
+    if y.size == 0:
+        return math.nan
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges[1:-1], p, side="right"), 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = idx == b
+        if sel.any():
+            ece += sel.mean() * abs(y[sel].mean() - p[sel].mean())
+    return float(ece)
+
+
+def bootstrap_ci(
+    metric, y: np.ndarray, s: np.ndarray, *, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0  # noqa: ANN001
+) -> tuple[float, float]:
+    """Percentile bootstrap ``(low, high)`` of ``metric(y, s)``, resampling reals and fakes separately.
+
+    Stratified resampling keeps both classes in every replicate, so AUC and AP stay defined.
+    """
+    y, s = _check(y, s)
+    rng = np.random.default_rng(seed)
+    real, fake = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    if real.size == 0 or fake.size == 0:
+        return math.nan, math.nan
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = np.r_[rng.choice(real, real.size), rng.choice(fake, fake.size)]
+        values[b] = metric(y[idx], s[idx])
+    lo, hi = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi)

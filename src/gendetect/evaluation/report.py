@@ -16,9 +16,6 @@ from gendetect.imageio import DEFAULT_MAX_PIXELS
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 
-METRIC_COLUMNS = ("n_real", "n_fake", "acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr")
-
-
 def evaluate_pipeline(
     model: DetectionPipeline | str | os.PathLike | None,
     records: Sequence[ImageRecord],
@@ -75,21 +72,3 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
-
-
-def metrics_table_rows(metrics: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """Rows of strings for a per-generator table (``all`` last)."""
-    rows = []
-    for name in [k for k in metrics if k != "all"] + (["all"] if "all" in metrics else []):
-        m = metrics[name]
-        row = [name]
-        for col in METRIC_COLUMNS:
-            v = m.get(col)
-            if isinstance(v, int):
-                row.append(str(v))
-            elif v is None or (isinstance(v, float) and math.isnan(v)):
-                row.append("-")
-            else:
-                row.append(f"{v:.3f}")
-        rows.append(row)
-    return rows

@@ -1,0 +1,441 @@
+"""Evaluation protocols, each one function of a :class:`ProtocolConfig` returning a JSON-ready report.
+
+==================  ==========================================================================================
+protocol            what it answers
+==================  ==========================================================================================
+``per-generator``   how a trained model does on each generator's fakes against their own reals (+ bootstrap CIs)
+``per-subject``     the same, per subject or category
+``robustness``      how the model's scores survive delivery chains (JPEG, WebP, resize, blur, crop, chains)
+``cross-generator`` train on one generator's set, test on every other: the transfer matrix (Coccomini)
+``logo``            leave one generator out: train on the rest, test on the held-out one at the trained threshold
+``generator-count`` train on 1, 2, 4... generators, test on the unseen ones (Community Forensics)
+``audit``           can file facts alone (format, size, JPEG quality, EXIF) separate real from fake?
+==================  ==========================================================================================
+
+The first three score with an existing model. The training protocols take an extractor and detector recipe
+(by default the model's own) and choose every threshold on out-of-fold validation scores of their training part,
+never on the test part. A *generator set* is a generator's fakes and the reals of the same source
+(``cnndetection-gallery/biggan``); when reals are not paired with generators, the pool of reals is split in two
+halves, one for training and one for testing, so no real image is on both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gendetect.data.records import ImageRecord
+from gendetect.detectors import detector_from_config
+from gendetect.errors import DataSchemaError
+from gendetect.evaluation.audit import shortcut_audit
+from gendetect.evaluation.metrics import (
+    average_precision,
+    binary_metrics,
+    bootstrap_ci,
+    expected_calibration_error,
+    roc_auc,
+    roc_curve,
+)
+from gendetect.evaluation.perturbations import DEFAULT_CHAINS, parse_chain
+from gendetect.features import extractor_from_config
+from gendetect.imageio import load_image
+from gendetect.pipeline import DetectionPipeline, load_model
+from gendetect.provenance import provenance
+from gendetect.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS: Registry[Callable[..., dict[str, Any]]] = Registry("protocol")
+
+
+@dataclass
+class ProtocolConfig:
+    """Everything a protocol run depends on; saved in its report so the run can be repeated exactly."""
+
+    protocol: str = "per-generator"  # a name in PROTOCOLS
+    data: str | None = None  # labelled folder or manifest
+    split: str | None = None  # keep only these splits (comma-separated)
+    exclude_split: str | None = None  # drop these splits (comma-separated), e.g. "test"
+    layout: str = "auto"
+    model: str | None = None  # model directory; None: the embedded default
+    extractor: dict[str, Any] | None = None  # training protocols: {"name", "params"}; None: the model's
+    detector: dict[str, Any] | None = None  # training protocols: {"name", "params"}; None: the model's
+    target_fpr: float = 0.01  # thresholds keep validation FPR on reals at or below this
+    n_folds: int = 5
+    chains: list[str] = field(default_factory=lambda: list(DEFAULT_CHAINS))  # robustness
+    counts: list[int] | None = None  # generator-count: training set sizes (default 1, 2, 4, ...)
+    repeats: int = 3  # generator-count: random draws per size
+    n_boot: int = 1000  # bootstrap replicates for confidence intervals
+    seed: int = 0
+    jobs: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProtocolConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise DataSchemaError(f"Unknown protocol config keys {sorted(unknown)}; valid keys: {sorted(known)}.")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# -- shared helpers ----------------------------------------------------------------------------------------------
+def _targets(records: Sequence[ImageRecord]) -> np.ndarray:
+    return np.array([r.label == "fake" for r in records], dtype=int)
+
+
+def generator_sets(records: Sequence[ImageRecord]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each fake generator: ``(fake indices, real indices for training, real indices for testing)``."""
+    reals = np.array([i for i, r in enumerate(records) if r.label == "real"], dtype=int)
+    half_train, half_test = reals[0::2], reals[1::2]
+    out = {}
+    for g in sorted({str(r.generator) for r in records if r.label == "fake"}):
+        fakes = np.array([i for i, r in enumerate(records) if r.label == "fake" and str(r.generator) == g])
+        sources = {records[i].source for i in fakes}
+        paired = np.array([i for i in reals if records[i].source in sources], dtype=int)
+        out[g] = (fakes, paired, paired) if paired.size else (fakes, half_train, half_test)
+    return out
+
+
+def _recipe(config: ProtocolConfig) -> tuple[Any, Any]:
+    """The extractor and an unfitted detector the training protocols use."""
+    if config.extractor is not None and config.detector is not None:
+        return extractor_from_config(config.extractor), detector_from_config(config.detector)
+    model = load_model(config.model)
+    extractor = extractor_from_config(config.extractor) if config.extractor else model.extractor
+    detector = detector_from_config(config.detector or model.detector.get_config())
+    return extractor, detector
+
+
+def _fit(X: np.ndarray, records: list[ImageRecord], extractor: Any, detector: Any, config: ProtocolConfig
+         ) -> DetectionPipeline:
+    from gendetect.training import train_pipeline
+
+    y = _targets(records)
+    folds = max(2, min(config.n_folds, int(np.bincount(y, minlength=2).min())))
+    return train_pipeline(records, extractor, detector, target_fpr=config.target_fpr, n_folds=folds,
+                          seed=config.seed, features=(X, list(records), []), allow_test_split=True, audit=False)
+
+
+def _metrics_with_ci(y: np.ndarray, s: np.ndarray, threshold: float, n_boot: int, seed: int) -> dict[str, Any]:
+    m = binary_metrics(y, s, threshold)
+    if n_boot and (y == 0).any() and (y == 1).any():
+        m["auc_ci"] = bootstrap_ci(roc_auc, y, s, n_boot=n_boot, seed=seed)
+        m["ap_ci"] = bootstrap_ci(average_precision, y, s, n_boot=n_boot, seed=seed)
+    return m
+
+
+def _roc(y: np.ndarray, s: np.ndarray) -> dict[str, list[float]]:
+    fpr, tpr, _ = roc_curve(y, s)
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+
+
+def _scored(config: ProtocolConfig, records: list[ImageRecord]) -> tuple[DetectionPipeline, np.ndarray, list, list]:
+    from gendetect.training import featurize
+
+    model = load_model(config.model)
+    X, kept, failed = featurize(records, model.extractor, jobs=config.jobs)
+    scores = model.predict_proba_features(X) if len(kept) else np.zeros(0)
+    return model, scores, kept, failed
+
+
+def _worst(records: list[ImageRecord], scores: np.ndarray, threshold: float, k: int = 6) -> dict[str, list]:
+    y = _targets(records)
+    fp = [i for i in np.argsort(-scores) if y[i] == 0 and scores[i] > threshold][:k]
+    fn = [i for i in np.argsort(scores) if y[i] == 1 and scores[i] <= threshold][:k]
+
+    def rows(idx: list[int]) -> list[dict[str, Any]]:
+        return [{"path": records[i].path, "generator": records[i].generator, "p_fake": float(scores[i])} for i in idx]
+
+    return {"false_positives": rows(fp), "false_negatives": rows(fn)}
+
+
+def _histogram(y: np.ndarray, s: np.ndarray, bins: int = 20) -> dict[str, list]:
+    edges = np.linspace(0, 1, bins + 1)
+    return {"edges": edges.tolist(), "real": np.histogram(s[y == 0], edges)[0].tolist(),
+            "fake": np.histogram(s[y == 1], edges)[0].tolist()}
+
+
+def _base(config: ProtocolConfig, records: list[ImageRecord], failed: list[ImageRecord]) -> dict[str, Any]:
+    from gendetect.training import data_summary
+
+    return {"protocol": config.protocol, "config": config.to_dict(), "data": data_summary(records, failed),
+            "audit": shortcut_audit(records), "provenance": provenance(), "tables": [], "figures": {}}
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]], note: str | None = None) -> dict[str, Any]:
+    return {"title": title, "columns": columns, "rows": rows, "note": note}
+
+
+_COLS = ["n_real", "n_fake", "acc_real", "acc_fake", "acc", "ap", "auc", "eer", "tpr_at_1fpr", "tpr_at_01fpr"]
+
+
+def _metric_rows(metrics: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    names = [k for k in metrics if k != "all"] + (["all"] if "all" in metrics else [])
+    rows = []
+    for name in names:
+        m = metrics[name]
+        ci = m.get("auc_ci")
+        rows.append([name, *[m.get(c) for c in _COLS], f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else None])
+    return rows
+
+
+# -- scoring protocols -------------------------------------------------------------------------------------------
+@PROTOCOLS.register("per-generator")
+def per_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    model, scores, kept, failed = _scored(config, records)
+    report = _base(config, kept, failed)
+    y = _targets(kept)
+    metrics: dict[str, dict[str, Any]] = {}
+    rocs = {}
+    for g, (fakes, _, reals) in generator_sets(kept).items():
+        idx = np.r_[reals, fakes].astype(int)
+        metrics[g] = _metrics_with_ci(y[idx], scores[idx], model.threshold, config.n_boot, config.seed)
+        rocs[g] = _roc(y[idx], scores[idx])
+    metrics["all"] = _metrics_with_ci(y, scores, model.threshold, config.n_boot, config.seed)
+    metrics["all"]["ece"] = expected_calibration_error(y, scores) if len(y) else math.nan
+    rocs["all"] = _roc(y, scores)
+    report.update(model=model.name, threshold=model.threshold, metrics=metrics,
+                  items=[{"path": r.path, "label": r.label, "generator": r.generator, "p_fake": float(s)}
+                         for r, s in zip(kept, scores)] + [{"path": r.path, "error": r.error} for r in failed],
+                  worst=_worst(kept, scores, model.threshold))
+    report["tables"].append(_table(f"{model.name} at threshold {model.threshold:.4g}", ["generator", *_COLS,
+                                   "auc 95% CI"], _metric_rows(metrics)))
+    report["figures"] = {"roc": rocs, "histogram": _histogram(y, scores)}
+    return report
+
+
+@PROTOCOLS.register("per-subject")
+def per_subject(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    model, scores, kept, failed = _scored(config, records)
+    report = _base(config, kept, failed)
+    y = _targets(kept)
+    subjects = sorted({str(r.subject) for r in kept})
+    metrics = {}
+    for subj in subjects:
+        idx = np.array([i for i, r in enumerate(kept) if str(r.subject) == subj])
+        metrics[subj] = _metrics_with_ci(y[idx], scores[idx], model.threshold, config.n_boot, config.seed)
+    metrics["all"] = binary_metrics(y, scores, model.threshold)
+    note = None if any(r.subject for r in kept) else "no record has a subject: every image is in 'None'"
+    report.update(model=model.name, threshold=model.threshold, metrics=metrics)
+    report["tables"].append(_table("by subject", ["subject", *_COLS, "auc 95% CI"], _metric_rows(metrics), note))
+    return report
+
+
+@PROTOCOLS.register("robustness")
+def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    model = load_model(config.model)
+    chains = [parse_chain(c) for c in config.chains]
+    ok: list[ImageRecord] = []
+    failed: list[ImageRecord] = []
+    feats: dict[str, list[np.ndarray]] = {c.spec: [] for c in chains}
+    for rec in records:
+        try:
+            image = load_image(rec.path)
+        except Exception as e:  # noqa: BLE001 - recorded per item
+            rec.status, rec.error = "error", str(e)
+            failed.append(rec)
+            continue
+        ok.append(rec)
+        for chain in chains:
+            feats[chain.spec].append(model.extractor.extract_one(chain(image)))
+    report = _base(config, ok, failed)
+    y = _targets(ok)
+    gens = generator_sets(ok)
+    per_chain, per_gen_auc = {}, {}
+    for chain in chains:
+        s = model.predict_proba_features(np.stack(feats[chain.spec])) if ok else np.zeros(0)
+        per_chain[chain.spec] = binary_metrics(y, s, model.threshold)
+        per_chain[chain.spec]["mean_p_fake_real"] = float(s[y == 0].mean()) if (y == 0).any() else None
+        per_gen_auc[chain.spec] = {g: roc_auc(y[np.r_[r, f].astype(int)], s[np.r_[r, f].astype(int)])
+                                   for g, (f, _, r) in gens.items()}
+    report.update(model=model.name, threshold=model.threshold, metrics=per_chain)
+    cols = ["acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr", "mean_p_fake_real"]
+    report["tables"].append(_table(f"{model.name} under delivery chains (threshold {model.threshold:.4g})",
+                                   ["chain", *cols], [[c, *[m.get(k) for k in cols]] for c, m in per_chain.items()]))
+    gnames = sorted(gens)
+    report["tables"].append(_table("AUC per chain and generator", ["chain", *gnames],
+                                   [[c, *[per_gen_auc[c][g] for g in gnames]] for c in per_gen_auc]))
+    report["figures"]["robustness"] = {"rows": list(per_gen_auc), "cols": gnames,
+                                       "values": [[per_gen_auc[c][g] for g in gnames] for c in per_gen_auc],
+                                       "title": "AUC per delivery chain (rows) and generator (columns)"}
+    return report
+
+
+@PROTOCOLS.register("audit")
+def audit(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    ok = [r for r in records if r.status == "ok"]
+    report = _base(config, ok, [r for r in records if r.status != "ok"])
+    a = report["audit"]
+    report["tables"].append(_table("shortcut audit: separation of real and fake by file facts alone",
+                                   ["file fact", "AUC (either direction)"],
+                                   [[k, v] for k, v in a["per_feature"].items()] + [["all (random forest, CV)",
+                                                                                     a["auc"]]], a["message"]))
+    return report
+
+
+# -- training protocols ------------------------------------------------------------------------------------------
+def _features(config: ProtocolConfig, records: list[ImageRecord]) -> tuple[Any, Any, np.ndarray, list, list]:
+    from gendetect.training import featurize
+
+    extractor, detector = _recipe(config)
+    X, kept, failed = featurize(records, extractor, jobs=config.jobs)
+    if len({r.generator for r in kept if r.label == "fake"}) < 2:
+        raise DataSchemaError(f"protocol {config.protocol!r} needs fakes from at least 2 generators")
+    return extractor, detector, X, kept, failed
+
+
+@PROTOCOLS.register("cross-generator")
+def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    from gendetect.training import out_of_fold_scores
+
+    extractor, detector, X, kept, failed = _features(config, records)
+    report = _base(config, kept, failed)
+    y = _targets(kept)
+    sets = generator_sets(kept)
+    names = list(sets)
+    auc = np.full((len(names), len(names)), np.nan)
+    ap = np.full_like(auc, np.nan)
+    acc_fake = np.full_like(auc, np.nan)
+    skipped = []
+    for i, g in enumerate(names):
+        f_tr, r_tr, _ = sets[g]
+        train_idx = np.r_[r_tr, f_tr].astype(int)
+        if min(len(f_tr), len(r_tr)) < 2:  # too small to train and choose a threshold: the row stays empty
+            skipped.append(g)
+            continue
+        model = _fit(X[train_idx], [kept[k] for k in train_idx], extractor, detector, config)
+        for j, h in enumerate(names):
+            f_te, _, r_te = sets[h]
+            test_idx = np.r_[r_te, f_te].astype(int)
+            if len(np.unique(y[test_idx])) < 2:
+                continue
+            if i == j:  # same set: out-of-fold scores, never a model's own training images
+                n_min = int(np.bincount(y[test_idx], minlength=2).min())
+                s, _ = out_of_fold_scores(detector, X[test_idx], y[test_idx], None,
+                                          n_folds=max(2, min(config.n_folds, n_min)), seed=config.seed)
+            else:
+                s = model.predict_proba_features(X[test_idx])
+            auc[i, j], ap[i, j] = roc_auc(y[test_idx], s), average_precision(y[test_idx], s)
+            acc_fake[i, j] = float(np.mean(s[y[test_idx] == 1] > model.threshold))
+    report["matrix"] = {"train": names, "test": names, "auc": auc.tolist(), "ap": ap.tolist(),
+                        "acc_fake": acc_fake.tolist()}
+    note = ("rows: the generator set trained on; columns: the generator set tested on; diagonal: out-of-fold. "
+            "acc_fake is at each row model's own validation threshold (<= target FPR on its reals).")
+    if skipped:
+        note += f" Not trained on (fewer than 2 real or fake images): {', '.join(skipped)}."
+    report["tables"].append(_table("cross-generator AUC", ["train \\ test", *names],
+                                   [[g, *auc[i].tolist()] for i, g in enumerate(names)], note))
+    report["tables"].append(_table("cross-generator AP", ["train \\ test", *names],
+                                   [[g, *ap[i].tolist()] for i, g in enumerate(names)]))
+    report["tables"].append(_table("cross-generator accuracy on fakes at the trained threshold",
+                                   ["train \\ test", *names], [[g, *acc_fake[i].tolist()] for i, g in enumerate(names)]))
+    report["figures"]["cross_generator"] = {"rows": names, "cols": names, "values": auc.tolist(),
+                                            "title": "AUC: train on row, test on column"}
+    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
+    return report
+
+
+@PROTOCOLS.register("logo")
+def leave_one_generator_out(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    extractor, detector, X, kept, failed = _features(config, records)
+    report = _base(config, kept, failed)
+    y = _targets(kept)
+    sets = generator_sets(kept)
+    metrics = {}
+    all_s, all_y = [], []
+    for g, (f_te, _, r_te) in sets.items():
+        test_idx = np.r_[r_te, f_te].astype(int)
+        held = set(test_idx.tolist())
+        train_idx = np.array([i for i in range(len(kept)) if i not in held and
+                              not (kept[i].label == "fake" and str(kept[i].generator) == g)], dtype=int)
+        model = _fit(X[train_idx], [kept[k] for k in train_idx], extractor, detector, config)
+        s = model.predict_proba_features(X[test_idx])
+        metrics[g] = _metrics_with_ci(y[test_idx], s, model.threshold, config.n_boot, config.seed)
+        metrics[g]["threshold"] = model.threshold
+        all_s.append(s)
+        all_y.append(y[test_idx])
+    mean = {c: float(np.nanmean([m[c] for m in metrics.values()])) for c in ("acc_real", "acc_fake", "ap", "auc")}
+    report["metrics"] = metrics
+    report["mean"] = mean
+    report["tables"].append(_table("leave one generator out (each row: trained on all the others)",
+                                   ["held-out", *_COLS, "auc 95% CI"], _metric_rows(metrics),
+                                   f"mean AUC {mean['auc']:.3f}, mean AP {mean['ap']:.3f}, mean accuracy on real "
+                                   f"{mean['acc_real']:.3f} and on fake {mean['acc_fake']:.3f}"))
+    report["figures"]["roc"] = {g: _roc(yy, ss) for g, yy, ss in zip(metrics, all_y, all_s)}
+    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
+    return report
+
+
+@PROTOCOLS.register("generator-count")
+def generator_count(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    extractor, detector, X, kept, failed = _features(config, records)
+    report = _base(config, kept, failed)
+    y = _targets(kept)
+    sets = generator_sets(kept)
+    names = list(sets)
+    counts = config.counts or [k for k in (1, 2, 4, 8, 16, 32, 64) if k < len(names)]
+    rng = np.random.default_rng(config.seed)
+    rows, curve = [], {}
+    for k in counts:
+        if not 1 <= k < len(names):
+            raise DataSchemaError(f"generator-count: {k} training generators leaves none to test (have {len(names)})")
+        aucs = []
+        for _ in range(config.repeats):
+            chosen = set(rng.choice(names, size=k, replace=False).tolist())
+            train_idx = np.unique(np.concatenate([np.r_[sets[g][1], sets[g][0]] for g in chosen]).astype(int))
+            model = _fit(X[train_idx], [kept[i] for i in train_idx], extractor, detector, config)
+            per = []
+            for h in names:
+                if h in chosen:
+                    continue
+                f_te, _, r_te = sets[h]
+                idx = np.array([i for i in np.r_[r_te, f_te].astype(int) if i not in set(train_idx.tolist())])
+                if len(np.unique(y[idx])) == 2:
+                    per.append(roc_auc(y[idx], model.predict_proba_features(X[idx])))
+            aucs.append(float(np.mean(per)))
+        curve[k] = {"mean_auc": float(np.mean(aucs)), "std_auc": float(np.std(aucs)), "runs": aucs}
+        rows.append([k, curve[k]["mean_auc"], curve[k]["std_auc"], config.repeats])
+    report["curve"] = curve
+    report["tables"].append(_table("AUC on unseen generators against the number of training generators",
+                                   ["training generators", "mean AUC", "std", "draws"], rows))
+    report["figures"]["generator_count"] = {"x": list(curve), "mean": [c["mean_auc"] for c in curve.values()],
+                                            "std": [c["std_auc"] for c in curve.values()]}
+    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
+    return report
+
+
+def run_protocol(config: ProtocolConfig, records: list[ImageRecord] | None = None) -> dict[str, Any]:
+    """Run ``config.protocol`` on ``records`` (read from ``config.data`` when not given)."""
+    fn = PROTOCOLS.get(config.protocol)
+    if records is None:
+        if config.data is None:
+            raise DataSchemaError("a protocol needs data: set 'data' in the config or pass --data")
+        from gendetect.data.readers import read_records
+
+        records = read_records(config.data, layout=config.layout)
+    if config.split:
+        wanted = {s.strip().lower() for s in config.split.split(",")}
+        records = [r for r in records if (r.split or "").lower() in wanted]
+    if config.exclude_split:
+        dropped = {s.strip().lower() for s in config.exclude_split.split(",")}
+        records = [r for r in records if (r.split or "").lower() not in dropped]
+    records = [r for r in records if r.label in ("real", "fake")]
+    if not records:
+        raise DataSchemaError(f"no labelled images for protocol {config.protocol!r}")
+    return fn(config, records)
+
+
+def list_protocols() -> list[str]:
+    return PROTOCOLS.list()
+
+
+__all__ = ["PROTOCOLS", "ProtocolConfig", "generator_sets", "list_protocols", "run_protocol"]
