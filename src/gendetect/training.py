@@ -131,28 +131,34 @@ def out_of_fold_scores(
     return scores, scheme
 
 
+def generator_pairs(records: Sequence[ImageRecord]) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+    """For each fake generator: ``(its fake indices, the real indices to compare with, paired)``.
+
+    The reals are those whose ``source`` matches one of the sources of the generator's fakes (e.g.
+    ``cnndetection-gallery/biggan`` fakes against that set's reals), ``paired=True``; when no real shares a source,
+    all real images, ``paired=False``.
+    """
+    reals = np.array([i for i, r in enumerate(records) if r.label == "real"], dtype=int)
+    out = {}
+    for g in sorted({str(r.generator) for r in records if r.label == "fake"}):
+        fakes = np.array([i for i, r in enumerate(records) if r.label == "fake" and str(r.generator) == g], dtype=int)
+        sources = {records[i].source for i in fakes}
+        paired = np.array([i for i in reals if records[i].source in sources], dtype=int)
+        out[g] = (fakes, paired, True) if paired.size else (fakes, reals, False)
+    return out
+
+
 def per_generator_metrics(
     records: Sequence[ImageRecord], scores: np.ndarray, threshold: float
 ) -> dict[str, dict[str, float]]:
-    """Metrics overall and for each generator's fakes against the reals of the same source(s).
-
-    Fakes of generator ``g`` are compared with the real images whose ``source`` matches one of the sources of
-    ``g``'s fakes (e.g. ``cnndetection-gallery/biggan`` fakes against that set's reals); when no real shares a
-    source, against all real images.
-    """
+    """Metrics overall and for each generator's fakes against its reals (see :func:`generator_pairs`)."""
     y = targets(records)
     scores = np.asarray(scores, dtype=np.float64)
     out = {"all": binary_metrics(y, scores, threshold)}
-    real_idx = np.flatnonzero(y == 0)
-    gens = sorted({str(r.generator) for r in records if r.label == "fake"})
-    for g in gens:
-        fake_idx = np.array([i for i, r in enumerate(records) if r.label == "fake" and str(r.generator) == g])
-        sources = {records[i].source for i in fake_idx}
-        paired = np.array([i for i in real_idx if records[i].source in sources], dtype=int)
-        reals = paired if paired.size else real_idx
-        idx = np.r_[reals, fake_idx].astype(int)
+    for g, (fakes, reals, paired) in generator_pairs(records).items():
+        idx = np.r_[reals, fakes].astype(int)
         out[g] = binary_metrics(y[idx], scores[idx], threshold)
-        out[g]["reals_from"] = "same source" if paired.size else "all sources"
+        out[g]["reals_from"] = "same source" if paired else "all sources"
     return out
 
 

@@ -48,6 +48,7 @@ from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 from gendetect.registry import Registry
+from gendetect.training import generator_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +94,14 @@ def _targets(records: Sequence[ImageRecord]) -> np.ndarray:
 
 
 def generator_sets(records: Sequence[ImageRecord]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """For each fake generator: ``(fake indices, real indices for training, real indices for testing)``."""
-    reals = np.array([i for i, r in enumerate(records) if r.label == "real"], dtype=int)
-    half_train, half_test = reals[0::2], reals[1::2]
+    """For each fake generator: ``(fake indices, real indices for training, real indices for testing)``.
+
+    Paired reals (same source) serve both roles, each set being trained and tested separately; an unpaired pool
+    of reals is split in halves so that no real image is used for training and testing across sets.
+    """
     out = {}
-    for g in sorted({str(r.generator) for r in records if r.label == "fake"}):
-        fakes = np.array([i for i, r in enumerate(records) if r.label == "fake" and str(r.generator) == g])
-        sources = {records[i].source for i in fakes}
-        paired = np.array([i for i in reals if records[i].source in sources], dtype=int)
-        out[g] = (fakes, paired, paired) if paired.size else (fakes, half_train, half_test)
+    for g, (fakes, reals, paired) in generator_pairs(records).items():
+        out[g] = (fakes, reals, reals) if paired else (fakes, reals[0::2], reals[1::2])
     return out
 
 
@@ -196,7 +196,7 @@ def per_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[st
     y = _targets(kept)
     metrics: dict[str, dict[str, Any]] = {}
     rocs = {}
-    for g, (fakes, _, reals) in generator_sets(kept).items():
+    for g, (fakes, reals, _) in generator_pairs(kept).items():
         idx = np.r_[reals, fakes].astype(int)
         metrics[g] = _metrics_with_ci(y[idx], scores[idx], model.threshold, config.n_boot, config.seed)
         rocs[g] = _roc(y[idx], scores[idx])
@@ -249,14 +249,14 @@ def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, 
             feats[chain.spec].append(model.extractor.extract_one(chain(image)))
     report = _base(config, ok, failed)
     y = _targets(ok)
-    gens = generator_sets(ok)
+    gens = generator_pairs(ok)
     per_chain, per_gen_auc = {}, {}
     for chain in chains:
         s = model.predict_proba_features(np.stack(feats[chain.spec])) if ok else np.zeros(0)
         per_chain[chain.spec] = binary_metrics(y, s, model.threshold)
         per_chain[chain.spec]["mean_p_fake_real"] = float(s[y == 0].mean()) if (y == 0).any() else None
         per_gen_auc[chain.spec] = {g: roc_auc(y[np.r_[r, f].astype(int)], s[np.r_[r, f].astype(int)])
-                                   for g, (f, _, r) in gens.items()}
+                                   for g, (f, r, _) in gens.items()}
     report.update(model=model.name, threshold=model.threshold, metrics=per_chain)
     cols = ["acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr", "mean_p_fake_real"]
     report["tables"].append(_table(f"{model.name} under delivery chains (threshold {model.threshold:.4g})",
@@ -283,24 +283,38 @@ def audit(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
 
 
 # -- training protocols ------------------------------------------------------------------------------------------
-def _features(config: ProtocolConfig, records: list[ImageRecord]) -> tuple[Any, Any, np.ndarray, list, list]:
+@dataclass
+class _Setup:
+    """What every training protocol starts from: the recipe, features, targets, generator sets and a report."""
+
+    extractor: Any
+    detector: Any
+    X: np.ndarray
+    kept: list[ImageRecord]
+    y: np.ndarray
+    sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    report: dict[str, Any]
+
+
+def _training_setup(config: ProtocolConfig, records: list[ImageRecord]) -> _Setup:
     from gendetect.training import featurize
 
     extractor, detector = _recipe(config)
     X, kept, failed = featurize(records, extractor, jobs=config.jobs)
     if len({r.generator for r in kept if r.label == "fake"}) < 2:
         raise DataSchemaError(f"protocol {config.protocol!r} needs fakes from at least 2 generators")
-    return extractor, detector, X, kept, failed
+    report = _base(config, kept, failed)
+    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
+    return _Setup(extractor, detector, X, kept, _targets(kept), generator_sets(kept), report)
 
 
 @PROTOCOLS.register("cross-generator")
 def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     from gendetect.training import out_of_fold_scores
 
-    extractor, detector, X, kept, failed = _features(config, records)
-    report = _base(config, kept, failed)
-    y = _targets(kept)
-    sets = generator_sets(kept)
+    st = _training_setup(config, records)
+    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets,
+                                                     st.report)
     names = list(sets)
     auc = np.full((len(names), len(names)), np.nan)
     ap = np.full_like(auc, np.nan)
@@ -340,16 +354,14 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
                                    ["train \\ test", *names], [[g, *acc_fake[i].tolist()] for i, g in enumerate(names)]))
     report["figures"]["cross_generator"] = {"rows": names, "cols": names, "values": auc.tolist(),
                                             "title": "AUC: train on row, test on column"}
-    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
     return report
 
 
 @PROTOCOLS.register("logo")
 def leave_one_generator_out(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
-    extractor, detector, X, kept, failed = _features(config, records)
-    report = _base(config, kept, failed)
-    y = _targets(kept)
-    sets = generator_sets(kept)
+    st = _training_setup(config, records)
+    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets,
+                                                     st.report)
     metrics = {}
     all_s, all_y = [], []
     for g, (f_te, _, r_te) in sets.items():
@@ -371,16 +383,14 @@ def leave_one_generator_out(config: ProtocolConfig, records: list[ImageRecord]) 
                                    f"mean AUC {mean['auc']:.3f}, mean AP {mean['ap']:.3f}, mean accuracy on real "
                                    f"{mean['acc_real']:.3f} and on fake {mean['acc_fake']:.3f}"))
     report["figures"]["roc"] = {g: _roc(yy, ss) for g, yy, ss in zip(metrics, all_y, all_s)}
-    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
     return report
 
 
 @PROTOCOLS.register("generator-count")
 def generator_count(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
-    extractor, detector, X, kept, failed = _features(config, records)
-    report = _base(config, kept, failed)
-    y = _targets(kept)
-    sets = generator_sets(kept)
+    st = _training_setup(config, records)
+    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets,
+                                                     st.report)
     names = list(sets)
     counts = config.counts or [k for k in (1, 2, 4, 8, 16, 32, 64) if k < len(names)]
     rng = np.random.default_rng(config.seed)
@@ -409,7 +419,6 @@ def generator_count(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
                                    ["training generators", "mean AUC", "std", "draws"], rows))
     report["figures"]["generator_count"] = {"x": list(curve), "mean": [c["mean_auc"] for c in curve.values()],
                                             "std": [c["std_auc"] for c in curve.values()]}
-    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
     return report
 
 
