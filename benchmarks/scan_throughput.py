@@ -24,9 +24,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from gendetect import expand_inputs, load_model, scan
 from gendetect.data.synthetic import synthetic_image
 from gendetect.imageio import load_image
@@ -91,20 +88,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scan end to end (jobs={args.jobs}): {scan_ips:8.1f} images/s  ({n_ok}/{len(rows)} ok, {t_scan:.2f} s)")
     print(f"extractor alone (1 process):  {extract_ips:8.1f} images/s  ({t_extract:.2f} s on decoded images)")
     print(f"ratio scan / extractor: {scan_ips / extract_ips:.2f}")
-    print(f"peak RSS after scan: {rss_scan:.0f} MiB; tracemalloc peak while scanning 50 images: {py_peak / 2**20:.1f} MiB")
+    print(
+        f"peak RSS after scan: {rss_scan:.0f} MiB; tracemalloc peak while scanning 50 images: {py_peak / 2**20:.1f} MiB"
+    )
 
     if args.big:
         with tempfile.TemporaryDirectory() as tmp:
             big = Path(tmp) / "big.jpg"
             # made in a child process so that its memory does not count here
-            code = ("import numpy as np, sys; from PIL import Image; rng = np.random.default_rng(0); "
-                    "Image.fromarray(rng.integers(0, 256, (6000, 8000, 3), dtype=np.uint8)).save(sys.argv[1], "
-                    "quality=90)")
+            code = (
+                "import numpy as np, sys; from PIL import Image; rng = np.random.default_rng(0); "
+                "Image.fromarray(rng.integers(0, 256, (6000, 8000, 3), dtype=np.uint8)).save(sys.argv[1], "
+                "quality=90)"
+            )
             subprocess.run([sys.executable, "-c", code, str(big)], check=True)
             t0 = time.perf_counter()
             (row,) = scan([big], model)
-            print(f"one 8000x6000 JPEG: {time.perf_counter() - t0:.2f} s, status {row.status}; "
-                  f"peak RSS now {_rss_mib():.0f} MiB (decoded RGB alone is {8000 * 6000 * 3 / 2**20:.0f} MiB)")
+            print(
+                f"one 8000x6000 JPEG: {time.perf_counter() - t0:.2f} s, status {row.status}; "
+                f"peak RSS now {_rss_mib():.0f} MiB (decoded RGB alone is {8000 * 6000 * 3 / 2**20:.0f} MiB)"
+            )
     return 0
 
 

@@ -39,8 +39,7 @@ def _free_port() -> int:
 
 def _stats(latencies: list[float], wall: float) -> str:
     lat = np.array(latencies) * 1000
-    return (f"{len(lat) / wall:7.1f} req/s   p50 {np.percentile(lat, 50):7.1f} ms   "
-            f"p99 {np.percentile(lat, 99):7.1f} ms")
+    return f"{len(lat) / wall:7.1f} req/s   p50 {np.percentile(lat, 50):7.1f} ms   p99 {np.percentile(lat, 99):7.1f} ms"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         print(examples)
         return 0
     print(f"{examples} not found; scanning scikit-image's sample photographs instead", file=sys.stderr)
-    from skimage import data
     from PIL import Image
+    from skimage import data
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

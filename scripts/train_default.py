@@ -66,8 +66,9 @@ def training_records(shared: Path) -> list:
 
 def test_sets(shared: Path) -> dict[str, list]:
     return {
-        "wright-photos (split test)": [r for r in read_records(shared / "wright-photos")
-                                       if (r.split or "").lower() == "test"],
+        "wright-photos (split test)": [
+            r for r in read_records(shared / "wright-photos") if (r.split or "").lower() == "test"
+        ],
         "diffusion-examples": read_records(shared / "diffusion-examples"),
     }
 
@@ -134,11 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         X, kept, failed = feature_cache[key]
         logo = leave_one_source_out(create_detector(det_name, **det_params), X, kept)
         mean_auc = float(np.mean([m["auc"] for m in logo.values()]))
-        selection.append({"extractor": ext_name, "extractor_params": ext_params, "detector": det_name,
-                          "detector_params": det_params, "logo_mean_auc": mean_auc,
-                          "logo_mean_ap": float(np.mean([m["ap"] for m in logo.values()])), "logo": logo})
-        print(f"  {ext_name:10s} {det_name:9s} {json.dumps(det_params):14s} LOGO mean AUC {mean_auc:.3f}",
-              file=sys.stderr)
+        selection.append(
+            {
+                "extractor": ext_name,
+                "extractor_params": ext_params,
+                "detector": det_name,
+                "detector_params": det_params,
+                "logo_mean_auc": mean_auc,
+                "logo_mean_ap": float(np.mean([m["ap"] for m in logo.values()])),
+                "logo": logo,
+            }
+        )
+        print(
+            f"  {ext_name:10s} {det_name:9s} {json.dumps(det_params):14s} LOGO mean AUC {mean_auc:.3f}", file=sys.stderr
+        )
     # The simplest candidate (earliest in CANDIDATES) within TIE of the best mean AUC wins: with 11 sources of 40
     # images, smaller differences are noise.
     top = max(s["logo_mean_auc"] for s in selection)
@@ -149,9 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     extractor = create_extractor(best["extractor"], **best["extractor_params"])
     detector = create_detector(best["detector"], **best["detector_params"])
     key = json.dumps([best["extractor"], best["extractor_params"]], sort_keys=True)
-    pipeline = train_pipeline(records, extractor, detector, target_fpr=0.01, n_folds=5,
-                              features=feature_cache[key], name="gendetect-default-v1",
-                              data="../shared/data: cnndetection-gallery (all) + wright-photos (split trainval)")
+    pipeline = train_pipeline(
+        records,
+        extractor,
+        detector,
+        target_fpr=0.01,
+        n_folds=5,
+        features=feature_cache[key],
+        name="gendetect-default-v1",
+        data="../shared/data: cnndetection-gallery (all) + wright-photos (split trainval)",
+    )
     pipeline.info["selection"] = {
         "protocol": "leave-one-source-out mean AUC on the training sources; test sets never consulted",
         "candidates": [{k: v for k, v in s.items() if k != "logo"} for s in selection],
@@ -188,18 +205,19 @@ def render_card(pipeline, best, selection, checks, tests) -> str:
     training = info["training"]
     rule = info["threshold_rule"]
     cand_lines = "\n".join(
-        f"| {s['extractor']} {json.dumps(s['extractor_params'])} | {s['detector']} {json.dumps(s['detector_params'])} | {_fmt(s['logo_mean_auc'])} | "
-        f"{_fmt(s['logo_mean_ap'])} |" for s in selection
+        f"| {s['extractor']} {json.dumps(s['extractor_params'])} | {s['detector']} {json.dumps(s['detector_params'])} "
+        f"| {_fmt(s['logo_mean_auc'])} | "
+        f"{_fmt(s['logo_mean_ap'])} |"
+        for s in selection
     )
     logo_lines = "\n".join(
-        f"| {src} | {_fmt(m['auc'])} | {_fmt(m['ap'])} | {_fmt(m['tpr_at_1fpr'])} |"
-        for src, m in best["logo"].items()
+        f"| {src} | {_fmt(m['auc'])} | {_fmt(m['ap'])} | {_fmt(m['tpr_at_1fpr'])} |" for src, m in best["logo"].items()
     )
     test_sections = "\n\n".join(f"**{name}**\n\n{_metrics_table(m, 'generator')}" for name, m in tests.items())
     return f"""# Model card: gendetect-default-v1
 
 The detector `gendetect scan` uses when no `--model` is given. Weight-free forensic features
-(`{pipeline.extractor!r}`) and a `{best['detector']}` detector ({json.dumps(best['detector_params'])}),
+(`{pipeline.extractor!r}`) and a `{best["detector"]}` detector ({json.dumps(best["detector_params"])}),
 {sum(a.nbytes for a in pipeline.detector.state_dict().values()) / 1024:.0f} kB of weights.
 Retrain with `make default-model` (script: `scripts/train_default.py`).
 
@@ -210,9 +228,9 @@ Retrain with `make default-model` (script: `scripts/train_default.py`).
   the share of clipped highlights and shadows and the saturation histogram, a known GAN cue. Features are computed
   on {pipeline.extractor.crop} px crops at native resolution, never on a resized image. It needs no pretrained
   network and no torch.
-- It was trained on **{training['n_images']} small images, mostly from 2017–2019 GANs** shown as 356 px JPEG
+- It was trained on **{training["n_images"]} small images, mostly from 2017–2019 GANs** shown as 356 px JPEG
   thumbnails. Generalisation to an unseen source is weak (leave-one-source-out mean AUC
-  {best['logo_mean_auc']:.2f}). Its **threshold is strict**: it was set for at most 1% false positives on real
+  {best["logo_mean_auc"]:.2f}). Its **threshold is strict**: it was set for at most 1% false positives on real
   validation photos, and at that threshold it flags only a few percent of fakes. Use P(fake) as a ranking signal,
   read a "fake" verdict as "worth a closer look", and a "real" verdict as "no trace found", never as proof.
 - Expect it to miss most images from modern diffusion models and commercial services (see the test-only tables).
@@ -232,9 +250,9 @@ crops, which lie inside the picture.
 
 ## Training data
 
-`{training['data']}`: {training['labels']} images ({training['n_unreadable']} unreadable), fingerprint
-`{training['fingerprint']}`. Per generator: `{json.dumps(training['generators'])}`.
-Formats: `{json.dumps(training['formats'])}`. The test-only sets (`wright-photos` split `test`,
+`{training["data"]}`: {training["labels"]} images ({training["n_unreadable"]} unreadable), fingerprint
+`{training["fingerprint"]}`. Per generator: `{json.dumps(training["generators"])}`.
+Formats: `{json.dumps(training["formats"])}`. The test-only sets (`wright-photos` split `test`,
 `diffusion-examples/`) were used for nothing but the last table.
 
 ## Model selection (training data only)
@@ -246,7 +264,7 @@ fakes and the reals of the same subset.
 |---|---|---|---|
 {cand_lines}
 
-Chosen: **{best['extractor']} {json.dumps(best['extractor_params'])} + {best['detector']}** (the simplest candidate
+Chosen: **{best["extractor"]} {json.dumps(best["extractor_params"])} + {best["detector"]}** (the simplest candidate
 within {TIE} of the best mean AUC). Its leave-one-source-out results:
 
 | held-out source | AUC | AP | TPR@1%FPR |
@@ -255,26 +273,30 @@ within {TIE} of the best mean AUC). Its leave-one-source-out results:
 
 ## Threshold
 
-{pipeline.threshold:.4f} on P(fake): {rule['rule']}, with target FPR {rule['target_fpr']}, from {rule['scheme']}
-over {rule['n_real_validation']} real validation images. Scores in
+{pipeline.threshold:.4f} on P(fake): {rule["rule"]}, with target FPR {rule["target_fpr"]}, from {rule["scheme"]}
+over {rule["n_real_validation"]} real validation images. Scores in
 ({pipeline.uncertain_from:.4f}, {pipeline.threshold:.4f}] are reported as **uncertain**: they would be called fake
-at a {rule['uncertain_fpr']:.0%} validation false-positive rate, but not at 1%.
+at a {rule["uncertain_fpr"]:.0%} validation false-positive rate, but not at 1%.
 Out-of-fold validation metrics at the threshold:
 
-{_metrics_table(info['validation'], 'generator')}
+{_metrics_table(info["validation"], "generator")}
+
+## Shortcut audit
+
+{(info.get('audit') or {}).get('message', 'not run')}.
 
 ## Format and size checks
 
-On {checks['n']} training images re-encoded in memory: mean |ΔP(fake)| between PNG and JPEG q95 is
-{checks['png_vs_jpeg95_mean_abs_diff']:.4f} (max {checks['png_vs_jpeg95_max_abs_diff']:.4f}); verdicts agree on
-{100 * checks['png_vs_jpeg95_verdict_agreement']:.0f}%. Mean P(fake): PNG {checks['png_mean_p_fake']:.3f}, JPEG q95
-{checks['jpeg95_mean_p_fake']:.3f}, 64 px centre crops {checks['crop64_mean_p_fake']:.3f}.
+On {checks["n"]} training images re-encoded in memory: mean |ΔP(fake)| between PNG and JPEG q95 is
+{checks["png_vs_jpeg95_mean_abs_diff"]:.4f} (max {checks["png_vs_jpeg95_max_abs_diff"]:.4f}); verdicts agree on
+{100 * checks["png_vs_jpeg95_verdict_agreement"]:.0f}%. Mean P(fake): PNG {checks["png_mean_p_fake"]:.3f}, JPEG q95
+{checks["jpeg95_mean_p_fake"]:.3f}, 64 px centre crops {checks["crop64_mean_p_fake"]:.3f}.
 
 ## Test-only results (measured once, after every choice above)
 
 {test_sections}
 
-Versions: `{json.dumps(info['provenance']['versions'])}`.
+Versions: `{json.dumps(info["provenance"]["versions"])}`.
 """
 
 

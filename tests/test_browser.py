@@ -60,8 +60,12 @@ def test_page_checks_two_images(server: str, tmp_path: Path) -> None:
         assert "gendetect-default-v1" in page.inner_text("#card")
         page.set_input_files("#files", [str(p) for p in images])
         page.wait_for_function("document.querySelectorAll('#results .verdict').length === 2", timeout=30_000)
-        verdicts = {page.get_attribute(f"#results .item >> nth={i}", "data-filename"):
-                    page.inner_text(f"#results .item >> nth={i} >> .verdict") for i in range(2)}
+        verdicts = {
+            page.get_attribute(f"#results .item >> nth={i}", "data-filename"): page.inner_text(
+                f"#results .item >> nth={i} >> .verdict"
+            )
+            for i in range(2)
+        }
         assert set(verdicts) == {p.name for p in images}
         for text in verdicts.values():
             assert text.split(" · ")[0] in ("real", "uncertain", "fake") and "P(fake)" in text

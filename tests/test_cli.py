@@ -7,11 +7,9 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from gendetect.cli import main
 from gendetect.data.synthetic import make_synthetic_dataset, synthetic_image
@@ -106,8 +104,24 @@ def test_data_index_describe_train_evaluate(runner: CliRunner, tmp_path: Path) -
     assert json.dumps(summary).count("g1") >= 1
 
     model = tmp_path / "models" / "mine"
-    result = runner.invoke(main, ["train", "--data", str(manifest), "--extractor", "npr", "--detector", "logistic",
-                                  "-p", "C=0.5", "--folds", "3", "-o", str(model)])
+    result = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(manifest),
+            "--extractor",
+            "npr",
+            "--detector",
+            "logistic",
+            "-p",
+            "C=0.5",
+            "--folds",
+            "3",
+            "-o",
+            str(model),
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((model / "config.json").read_text())
     assert config["detector"] == {"name": "logistic", "params": {**config["detector"]["params"], "C": 0.5}}
@@ -132,13 +146,20 @@ def test_train_excludes_test_split(runner: CliRunner, tmp_path: Path) -> None:
     for i in range(16):
         label = "fake" if i % 2 else "real"
         synthetic_image(label, 64, seed=i).save(root / "imgs" / f"{i}.png")
-        rows.append({"file": f"imgs/{i}.png", "label": label, "generator": "g" if i % 2 else "real",
-                     "split": "test" if i >= 12 else "trainval"})
+        rows.append(
+            {
+                "file": f"imgs/{i}.png",
+                "label": label,
+                "generator": "g" if i % 2 else "real",
+                "split": "test" if i >= 12 else "trainval",
+            }
+        )
     from gendetect.data.synthetic import write_labels_csv
 
     write_labels_csv(root, rows)
-    result = runner.invoke(main, ["train", "--data", str(root), "--extractor", "pixel-stats", "--folds", "2",
-                                  "-o", str(tmp_path / "m")])
+    result = runner.invoke(
+        main, ["train", "--data", str(root), "--extractor", "pixel-stats", "--folds", "2", "-o", str(tmp_path / "m")]
+    )
     assert result.exit_code == 0, result.output
     assert "excluding 4 records with split 'test'" in result.stderr
     assert json.loads((tmp_path / "m" / "config.json").read_text())["training"]["n_images"] == 12
@@ -146,6 +167,14 @@ def test_train_excludes_test_split(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_every_command_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for command in ("gendetect scan", "gendetect data index", "gendetect data describe", "gendetect train",
-                    "gendetect evaluate", "gendetect list", "gendetect model", "gendetect serve"):
+    for command in (
+        "gendetect scan",
+        "gendetect data index",
+        "gendetect data describe",
+        "gendetect train",
+        "gendetect evaluate",
+        "gendetect list",
+        "gendetect model",
+        "gendetect serve",
+    ):
         assert command in readme, command

@@ -18,8 +18,12 @@ FORENSIC = ["spectrum", "npr", "saturation", "forensic"]
 
 def _noise(h: int, w: int, seed: int = 0) -> Image.Image:
     rng = np.random.default_rng(seed)
-    base = np.asarray(Image.fromarray(rng.integers(0, 256, (max(h // 8, 1), max(w // 8, 1), 3), np.uint8))
-                      .resize((w, h), Image.BICUBIC), np.float32)
+    base = np.asarray(
+        Image.fromarray(rng.integers(0, 256, (max(h // 8, 1), max(w // 8, 1), 3), np.uint8)).resize(
+            (w, h), Image.BICUBIC
+        ),
+        np.float32,
+    )
     return Image.fromarray(np.clip(base + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8))
 
 

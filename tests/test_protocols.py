@@ -9,35 +9,39 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gendetect.detectors import detector_from_config
-from gendetect.features import extractor_from_config
 from gendetect.calibration import IsotonicCalibrator, TemperatureCalibrator
 from gendetect.cli import main
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
+from gendetect.detectors import detector_from_config
 from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
 from gendetect.evaluation.render import write_report
+from gendetect.features import extractor_from_config
 from gendetect.pipeline import load_model
 from gendetect.training import train_pipeline
 
-RECIPE = {"extractor": {"name": "npr", "params": {"crop": 64, "n_crops": 1}},
-          "detector": {"name": "logistic", "params": {"C": 1.0}}}
+RECIPE = {
+    "extractor": {"name": "npr", "params": {"crop": 64, "n_crops": 1}},
+    "detector": {"name": "logistic", "params": {"C": 1.0}},
+}
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three generators with the up-sampling trace and one ('null') whose fakes are drawn like the reals."""
     root = tmp_path_factory.mktemp("protocols")
-    return make_synthetic_dataset(root, n_per_class=10, size=64, generators=("up-a", "up-b", "up-c"),
-                                  null_generators=("null",))
+    return make_synthetic_dataset(
+        root, n_per_class=10, size=64, generators=("up-a", "up-b", "up-c"), null_generators=("null",)
+    )
 
 
 @pytest.fixture(scope="module")
 def model_dir(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [r for r in read_records(tree) if r.source != f"{tree.name}/null"]
-    pipeline = train_pipeline(records, extractor_from_config(RECIPE["extractor"]),
-                              detector_from_config(RECIPE["detector"]), n_folds=3)
+    pipeline = train_pipeline(
+        records, extractor_from_config(RECIPE["extractor"]), detector_from_config(RECIPE["detector"]), n_folds=3
+    )
     return pipeline.save(tmp_path_factory.mktemp("model") / "m")
 
 
@@ -75,9 +79,16 @@ def test_per_generator_and_robustness_with_a_model(tree: Path, model_dir: Path) 
     rob = run_protocol(_cfg("robustness", tree, model=str(model_dir), chains=["none", "jpeg:95", "resize:0.5"]))
     records = [r for r in read_records(tree) if r.source != f"{tree.name}/null"]
     assert set(rob["metrics"]) == {"none", "jpeg:95", "resize:0.5"}
-    up_auc = {c: np.mean([rob["figures"]["robustness"]["values"][i][j]
-                          for j, g in enumerate(rob["figures"]["robustness"]["cols"]) if g != "null"])
-              for i, c in enumerate(rob["figures"]["robustness"]["rows"])}
+    up_auc = {
+        c: np.mean(
+            [
+                rob["figures"]["robustness"]["values"][i][j]
+                for j, g in enumerate(rob["figures"]["robustness"]["cols"])
+                if g != "null"
+            ]
+        )
+        for i, c in enumerate(rob["figures"]["robustness"]["rows"])
+    }
     assert up_auc["none"] > 0.9
     assert up_auc["resize:0.5"] < up_auc["none"] - 0.2  # halving the image erases the 2x up-sampling trace
     assert records  # the tree was read
@@ -98,8 +109,9 @@ def test_per_subject(tmp_path: Path, model_dir: Path) -> None:
 
 
 def test_shortcut_audit_flags_a_biased_set(tmp_path: Path) -> None:
-    biased = make_synthetic_dataset(tmp_path / "biased", n_per_class=12, size=48, generators=("g",), fmt="JPEG",
-                                    fake_fmt="PNG", null_generators=())
+    biased = make_synthetic_dataset(
+        tmp_path / "biased", n_per_class=12, size=48, generators=("g",), fmt="JPEG", fake_fmt="PNG", null_generators=()
+    )
     result = shortcut_audit(read_records(biased))
     assert result["flagged"] and result["auc"] > 0.9 and "SHORTCUT WARNING" in result["message"]
     assert result["per_feature"]["is_png"] == 1.0
@@ -108,10 +120,12 @@ def test_shortcut_audit_flags_a_biased_set(tmp_path: Path) -> None:
 
 
 def test_train_records_the_audit_and_cli_warns(tmp_path: Path) -> None:
-    biased = make_synthetic_dataset(tmp_path / "b", n_per_class=12, size=48, generators=("g",), fmt="JPEG",
-                                    fake_fmt="PNG")
-    result = CliRunner().invoke(main, ["train", "--data", str(biased), "--extractor", "pixel-stats", "--folds", "3",
-                                       "-o", str(tmp_path / "m")])
+    biased = make_synthetic_dataset(
+        tmp_path / "b", n_per_class=12, size=48, generators=("g",), fmt="JPEG", fake_fmt="PNG"
+    )
+    result = CliRunner().invoke(
+        main, ["train", "--data", str(biased), "--extractor", "pixel-stats", "--folds", "3", "-o", str(tmp_path / "m")]
+    )
     assert result.exit_code == 0, result.output
     assert "SHORTCUT WARNING" in result.stderr
     assert json.loads((tmp_path / "m" / "config.json").read_text())["audit"]["flagged"] is True
@@ -128,8 +142,13 @@ def test_temperature_calibration_recovers_the_temperature() -> None:
 
 def test_isotonic_calibration_roundtrips_with_the_model(tree: Path, tmp_path: Path) -> None:
     records = [r for r in read_records(tree) if r.source != f"{tree.name}/null"]
-    pipe = train_pipeline(records, extractor_from_config(RECIPE["extractor"]), detector_from_config(RECIPE["detector"]),
-                          n_folds=3, calibration="isotonic")
+    pipe = train_pipeline(
+        records,
+        extractor_from_config(RECIPE["extractor"]),
+        detector_from_config(RECIPE["detector"]),
+        n_folds=3,
+        calibration="isotonic",
+    )
     assert isinstance(pipe.calibrator, IsotonicCalibrator) and "ece" in pipe.info["validation"]["all"]
     loaded = load_model(pipe.save(tmp_path / "cal"))
     X = np.random.default_rng(0).normal(size=(6, pipe.extractor.dim))
@@ -149,8 +168,17 @@ def test_reports_render(tree: Path, tmp_path: Path) -> None:
 
 def test_cli_protocol_and_config(tree: Path, tmp_path: Path, model_dir: Path) -> None:
     config = tmp_path / "cfg.json"
-    config.write_text(json.dumps({"protocol": "robustness", "data": str(tree), "model": str(model_dir),
-                                  "chains": ["none", "blur:2"], "n_boot": 0}))
+    config.write_text(
+        json.dumps(
+            {
+                "protocol": "robustness",
+                "data": str(tree),
+                "model": str(model_dir),
+                "chains": ["none", "blur:2"],
+                "n_boot": 0,
+            }
+        )
+    )
     result = CliRunner().invoke(main, ["evaluate", "--config", str(config), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "blur:2" in result.stdout and (tmp_path / "out" / "report.html").exists()

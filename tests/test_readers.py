@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from gendetect.data.manifest import describe, read_manifest, read_manifest_metadata, write_manifest
 from gendetect.data.readers import detect_layout, list_images, read_records
@@ -71,10 +70,20 @@ def test_genimage_layout(tmp_path: Path) -> None:
 def test_labels_csv_with_extras(tmp_path: Path) -> None:
     _img(tmp_path / "imgs" / "a.png")
     _img(tmp_path / "imgs" / "b.png", "fake")
-    write_labels_csv(tmp_path, [
-        {"file": "imgs/a.png", "label": "0", "generator": "real", "split": "trainval", "caption": "", "seed": ""},
-        {"file": "imgs/b.png", "label": "1", "generator": "sd-1.5", "split": "test", "caption": "a cat", "seed": "7"},
-    ])
+    write_labels_csv(
+        tmp_path,
+        [
+            {"file": "imgs/a.png", "label": "0", "generator": "real", "split": "trainval", "caption": "", "seed": ""},
+            {
+                "file": "imgs/b.png",
+                "label": "1",
+                "generator": "sd-1.5",
+                "split": "test",
+                "caption": "a cat",
+                "seed": "7",
+            },
+        ],
+    )
     assert detect_layout(tmp_path) == "labels-csv"
     recs = _by_name(read_records(tmp_path))
     assert (recs["a.png"].label, recs["a.png"].split, recs["a.png"].caption) == ("real", "trainval", None)
@@ -86,8 +95,11 @@ def test_jsonl_and_csv_manifests(tmp_path: Path) -> None:
     _img(tmp_path / "a.png")
     _img(tmp_path / "b.png", "fake")
     (tmp_path / "m.jsonl").write_text(
-        json.dumps({"path": "a.png", "label": "real"}) + "\n" + json.dumps({"path": "b.png", "label": "ai",
-                                                                               "generator": "glide"}) + "\n")
+        json.dumps({"path": "a.png", "label": "real"})
+        + "\n"
+        + json.dumps({"path": "b.png", "label": "ai", "generator": "glide"})
+        + "\n"
+    )
     recs = _by_name(read_records(tmp_path / "m.jsonl"))
     assert recs["b.png"].label == "fake" and recs["b.png"].generator == "glide" and recs["a.png"].format == "PNG"
     (tmp_path / "bad.csv").write_text("name,label\na.png,real\n")

@@ -23,7 +23,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,9 @@ def stats_model() -> DetectionPipeline:
     X = rng.normal(size=(40, 12))
     y = np.r_[np.zeros(20), np.ones(20)].astype(int)
     X[y == 1, 6:] += 1.0
-    return DetectionPipeline(create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5,
-                             {"name": "test-stats"})
+    return DetectionPipeline(
+        create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5, {"name": "test-stats"}
+    )
 
 
 def _rgb(size: tuple[int, int] = (64, 48), seed: int = 0) -> Image.Image:

@@ -35,8 +35,12 @@ def client(tmp_path: Path) -> TestClient:
         (tmp_path / "root" / "sub" / f"{i}.png").write_bytes(_png(i))
     (tmp_path / "root" / "broken.jpg").write_bytes(b"nope")
     (tmp_path / "secret.png").write_bytes(_png(9))
-    settings = ServerSettings(db_url=f"sqlite:///{tmp_path / 'results.sqlite'}", allow_root=tmp_path / "root",
-                              max_upload_bytes=200_000, max_batch=4)
+    settings = ServerSettings(
+        db_url=f"sqlite:///{tmp_path / 'results.sqlite'}",
+        allow_root=tmp_path / "root",
+        max_upload_bytes=200_000,
+        max_batch=4,
+    )
     return TestClient(create_app(None, settings))
 
 
@@ -86,8 +90,9 @@ def test_second_upload_is_answered_from_the_store(client: TestClient) -> None:
         ("bomb.png", None, 422, "limit"),
     ],
 )
-def test_bad_single_uploads_get_4xx_with_reason(client: TestClient, name: str, data: bytes | None, status: int,
-                                                  words: str) -> None:
+def test_bad_single_uploads_get_4xx_with_reason(
+    client: TestClient, name: str, data: bytes | None, status: int, words: str
+) -> None:
     r = client.post("/v1/detect", files=[("files", (name, _bomb() if data is None else data, "image/png"))])
     assert r.status_code == status, r.text
     assert words in r.json()["detail"] and name in r.json()["detail"]

@@ -56,8 +56,9 @@ def test_unreadable_training_images_are_counted_not_hidden(synthetic_tree: Path,
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     extra = type(records[0])(path=str(broken), label="fake", generator="gan-a", source=records[-1].source)
-    pipeline = train_pipeline([*records, extra], create_extractor("pixel-stats"), create_detector("logistic"),
-                              n_folds=3)
+    pipeline = train_pipeline(
+        [*records, extra], create_extractor("pixel-stats"), create_detector("logistic"), n_folds=3
+    )
     assert pipeline.info["training"]["n_unreadable"] == 1
     assert pipeline.info["training"]["n_images"] == len(records)
 
@@ -66,8 +67,10 @@ def test_per_generator_pairs_fakes_with_reals_of_their_source() -> None:
     from gendetect.data.records import ImageRecord
 
     recs = [
-        ImageRecord("r1", "real", "real", "set/a"), ImageRecord("f1", "fake", "a", "set/a"),
-        ImageRecord("r2", "real", "real", "set/b"), ImageRecord("f2", "fake", "b", "set/b"),
+        ImageRecord("r1", "real", "real", "set/a"),
+        ImageRecord("f1", "fake", "a", "set/a"),
+        ImageRecord("r2", "real", "real", "set/b"),
+        ImageRecord("f2", "fake", "b", "set/b"),
         ImageRecord("f3", "fake", "c", "elsewhere"),
     ]
     scores = np.array([0.1, 0.9, 0.95, 0.2, 0.5])

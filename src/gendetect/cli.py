@@ -91,7 +91,9 @@ def main(verbose: int) -> None:
 # -- scan ------------------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-m", "--model", default=None, help="Model directory (from `gendetect train`). Default: the embedded one.")
+@click.option(
+    "-m", "--model", default=None, help="Model directory (from `gendetect train`). Default: the embedded one."
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write results here; format from the suffix.")
 @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format (default: table, or from -o).")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
@@ -197,8 +199,14 @@ def _write_rows(rows: list[dict[str, Any]], fmt: str, output: Path | None) -> No
 
 def _render_table(rows: list[dict[str, Any]], to_stdout: bool) -> str:
     table = Table(show_edge=False, header_style="bold")
-    for col, justify in (("path", "left"), ("P(fake)", "right"), ("verdict", "left"), ("format", "left"),
-                         ("size", "right"), ("note", "left")):
+    for col, justify in (
+        ("path", "left"),
+        ("P(fake)", "right"),
+        ("verdict", "left"),
+        ("format", "left"),
+        ("size", "right"),
+        ("note", "left"),
+    ):
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
         size = f"{r['width']}×{r['height']}" if r.get("width") else ""
@@ -229,8 +237,12 @@ def data() -> None:
 @data.command("index")
 @click.argument("root", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Manifest to write (.parquet).")
-@click.option("--layout", default="auto", show_default=True,
-              help="auto, labels-csv, cnndetection, real-fake, genimage, manifest or folder.")
+@click.option(
+    "--layout",
+    default="auto",
+    show_default=True,
+    help="auto, labels-csv, cnndetection, real-fake, genimage, manifest or folder.",
+)
 @click.option("--hash/--no-hash", "do_hash", default=True, show_default=True, help="Record each file's sha256.")
 @_handle_errors
 def data_index(root: Path, output: Path, layout: str, do_hash: bool) -> None:
@@ -280,18 +292,36 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 
 
 @main.command()
-@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Labelled folder or manifest (.parquet/.csv/.jsonl).")
-@click.option("--extractor", default="spectrum", show_default=True, help="Feature extractor (`gendetect list extractors`).")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Labelled folder or manifest (.parquet/.csv/.jsonl).",
+)
+@click.option(
+    "--extractor", default="spectrum", show_default=True, help="Feature extractor (`gendetect list extractors`)."
+)
 @click.option("--detector", default="logistic", show_default=True, help="Detector (`gendetect list detectors`).")
 @click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE (repeatable).")
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE (repeatable).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
-@click.option("--target-fpr", default=0.01, show_default=True, help="Threshold keeps validation FPR on reals below this.")
-@click.option("--uncertain-fpr", default=0.05, show_default=True,
-              help="Scores between the threshold for this FPR and the main threshold are 'uncertain' (0 = no band).")
-@click.option("--calibration", type=click.Choice(["none", "temperature", "isotonic"]), default="none",
-              show_default=True, help="Calibrate P(fake) on out-of-fold scores before choosing the threshold.")
+@click.option(
+    "--target-fpr", default=0.01, show_default=True, help="Threshold keeps validation FPR on reals below this."
+)
+@click.option(
+    "--uncertain-fpr",
+    default=0.05,
+    show_default=True,
+    help="Scores between the threshold for this FPR and the main threshold are 'uncertain' (0 = no band).",
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["none", "temperature", "isotonic"]),
+    default="none",
+    show_default=True,
+    help="Calibrate P(fake) on out-of-fold scores before choosing the threshold.",
+)
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds for threshold and validation.")
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
 @click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
@@ -300,9 +330,21 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @click.option("--progress/--no-progress", default=True)
 @_handle_errors
 def train(
-    data_path: Path, extractor: str, detector: str, params: tuple[str, ...], eparams: tuple[str, ...], output: Path,
-    target_fpr: float, uncertain_fpr: float, calibration: str, folds: int, split: str | None, layout: str, name: str | None,
-    jobs: int, progress: bool,
+    data_path: Path,
+    extractor: str,
+    detector: str,
+    params: tuple[str, ...],
+    eparams: tuple[str, ...],
+    output: Path,
+    target_fpr: float,
+    uncertain_fpr: float,
+    calibration: str,
+    folds: int,
+    split: str | None,
+    layout: str,
+    name: str | None,
+    jobs: int,
+    progress: bool,
 ) -> None:
     """Train a detector on a labelled folder or manifest and save it as a model directory."""
     from gendetect.detectors import create_detector
@@ -313,8 +355,16 @@ def train(
     det = create_detector(detector, **_parse_params(params))
     records = _load_records(data_path, layout, split, exclude_test=True)
     pipeline = train_pipeline(
-        records, ext, det, target_fpr=target_fpr, uncertain_fpr=uncertain_fpr or None, n_folds=folds, jobs=jobs,
-        name=name, data=str(data_path), calibration=None if calibration == "none" else calibration,
+        records,
+        ext,
+        det,
+        target_fpr=target_fpr,
+        uncertain_fpr=uncertain_fpr or None,
+        n_folds=folds,
+        jobs=jobs,
+        name=name,
+        data=str(data_path),
+        calibration=None if calibration == "none" else calibration,
         progress=_progress(progress, "features"),
     )
     audit = pipeline.info.get("audit") or {}
@@ -331,14 +381,29 @@ def train(
 
 @main.command()
 @click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
-@click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path),
-              help="Labelled folder or manifest (or 'data' in --config).")
-@click.option("--protocol", default=None,
-              help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Protocol config JSON (ProtocolConfig fields); options given here override it.")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="FILE.json: the JSON report; any other path: a folder with report.json, report.md, report.html.")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Labelled folder or manifest (or 'data' in --config).",
+)
+@click.option(
+    "--protocol",
+    default=None,
+    help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Protocol config JSON (ProtocolConfig fields); options given here override it.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="FILE.json: the JSON report; any other path: a folder with report.json, report.md, report.html.",
+)
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. test.")
 @click.option("--exclude-split", default=None, help="Drop these splits (comma-separated), e.g. test.")
 @click.option("--layout", default=None, help="Layout when --data is a folder (default auto).")
@@ -352,9 +417,22 @@ def train(
 @click.option("-j", "--jobs", default=None, type=int, help="Worker processes (0 = all cores).")
 @_handle_errors
 def evaluate(
-    model: str | None, data_path: Path | None, protocol: str | None, config_path: Path | None, output: Path | None,
-    split: str | None, exclude_split: str | None, layout: str | None, extractor: str | None, detector: str | None, params: tuple[str, ...],
-    eparams: tuple[str, ...], chains: tuple[str, ...], n_boot: int | None, as_json: bool, jobs: int | None,
+    model: str | None,
+    data_path: Path | None,
+    protocol: str | None,
+    config_path: Path | None,
+    output: Path | None,
+    split: str | None,
+    exclude_split: str | None,
+    layout: str | None,
+    extractor: str | None,
+    detector: str | None,
+    params: tuple[str, ...],
+    eparams: tuple[str, ...],
+    chains: tuple[str, ...],
+    n_boot: int | None,
+    as_json: bool,
+    jobs: int | None,
 ) -> None:
     """Evaluate with a protocol: tables on stdout, and a JSON / Markdown / HTML report with -o.
 
@@ -372,9 +450,17 @@ def evaluate(
     from gendetect.evaluation.report import _finite, save_report
 
     base = json.loads(config_path.read_text()) if config_path else {}
-    overrides = {"protocol": protocol, "data": str(data_path) if data_path else None, "model": model,
-                 "split": split, "exclude_split": exclude_split, "layout": layout, "n_boot": n_boot, "jobs": jobs,
-                 "chains": list(chains) or None}
+    overrides = {
+        "protocol": protocol,
+        "data": str(data_path) if data_path else None,
+        "model": model,
+        "split": split,
+        "exclude_split": exclude_split,
+        "layout": layout,
+        "n_boot": n_boot,
+        "jobs": jobs,
+        "chains": list(chains) or None,
+    }
     if extractor:
         overrides["extractor"] = {"name": extractor, "params": _parse_params(eparams)}
     if detector:
@@ -424,18 +510,39 @@ def _cell(v: Any) -> str:
 @click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 exposes it).")
 @click.option("--port", default=8000, show_default=True)
-@click.option("--token", envvar="GENDETECT_TOKEN", default=None,
-              help="Require 'Authorization: Bearer TOKEN' on the API (env GENDETECT_TOKEN).")
-@click.option("--db", "db_url", default=None,
-              help="Result store URL (default SQLite in the cache dir; postgresql+psycopg://... for teams).")
-@click.option("--allow-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder that background jobs may read; jobs are disabled without it.")
+@click.option(
+    "--token",
+    envvar="GENDETECT_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' on the API (env GENDETECT_TOKEN).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="Result store URL (default SQLite in the cache dir; postgresql+psycopg://... for teams).",
+)
+@click.option(
+    "--allow-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder that background jobs may read; jobs are disabled without it.",
+)
 @click.option("--max-upload-mb", default=25, show_default=True, help="Per-file upload limit.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Per-image pixel limit.")
 @click.option("--max-batch", default=32, show_default=True, help="Files per /v1/detect request.")
 @_handle_errors
-def serve(model: str | None, host: str, port: int, token: str | None, db_url: str | None, allow_root: Path | None,
-          max_upload_mb: int, max_pixels: int, max_batch: int) -> None:
+def serve(
+    model: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    db_url: str | None,
+    allow_root: Path | None,
+    max_upload_mb: int,
+    max_pixels: int,
+    max_batch: int,
+) -> None:
     """Run the HTTP API and web page (needs the 'serve' extra). Open http://HOST:PORT/ in a browser."""
     try:
         import uvicorn
@@ -443,11 +550,20 @@ def serve(model: str | None, host: str, port: int, token: str | None, db_url: st
         from gendetect.server.app import ServerSettings, create_app
     except ImportError as e:
         raise click.ClickException(f"{e}. Install the extra: pip install 'gendetect[serve]'") from e
-    settings = ServerSettings(token=token, db_url=db_url, allow_root=allow_root,
-                              max_upload_bytes=max_upload_mb * 2**20, max_pixels=max_pixels, max_batch=max_batch)
+    settings = ServerSettings(
+        token=token,
+        db_url=db_url,
+        allow_root=allow_root,
+        max_upload_bytes=max_upload_mb * 2**20,
+        max_pixels=max_pixels,
+        max_batch=max_batch,
+    )
     app = create_app(model, settings)
-    err_console.print(f"gendetect serving {app.state.pipeline.name} on http://{host}:{port}/ "
-                      f"(API docs at /docs{', token required' if token else ''})", highlight=False)
+    err_console.print(
+        f"gendetect serving {app.state.pipeline.name} on http://{host}:{port}/ "
+        f"(API docs at /docs{', token required' if token else ''})",
+        highlight=False,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
@@ -482,11 +598,15 @@ def model_cmd(model: str | None, as_json: bool) -> None:
     console.print(f"extractor: {pipeline.extractor!r}", highlight=False)
     console.print(f"detector:  {pipeline.detector.get_config()}", highlight=False)
     rule = config.get("threshold_rule", {})
-    console.print(f"threshold: {pipeline.threshold:.4f}  ({rule.get('rule', 'n/a')}; {rule.get('scheme', '')})",
-                  highlight=False)
+    console.print(
+        f"threshold: {pipeline.threshold:.4f}  ({rule.get('rule', 'n/a')}; {rule.get('scheme', '')})", highlight=False
+    )
     if pipeline.uncertain_from is not None:
-        console.print(f"uncertain: {pipeline.uncertain_from:.4f} < P(fake) <= {pipeline.threshold:.4f} "
-                      f"(the threshold for {rule.get('uncertain_fpr')} validation FPR)", highlight=False)
+        console.print(
+            f"uncertain: {pipeline.uncertain_from:.4f} < P(fake) <= {pipeline.threshold:.4f} "
+            f"(the threshold for {rule.get('uncertain_fpr')} validation FPR)",
+            highlight=False,
+        )
     training = config.get("training", {})
     console.print(f"trained on: {training.get('n_images')} images, {training.get('labels')}", highlight=False)
 

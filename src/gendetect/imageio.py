@@ -30,8 +30,30 @@ from gendetect.errors import ImageLoadError
 DEFAULT_MAX_PIXELS = 120_000_000  # lets a 10,000 x 12,000 photo through, refuses a 20,000 x 20,000 bomb
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm",
-     ".pnm", ".tga", ".jp2", ".j2k", ".ico", ".dib", ".avif", ".heic", ".heif"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".gif",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".jp2",
+        ".j2k",
+        ".ico",
+        ".dib",
+        ".avif",
+        ".heic",
+        ".heif",
+    }
 )
 
 _EXIF_ORIENTATION = 0x0112
@@ -227,21 +249,157 @@ def to_rgb(im: Image.Image) -> Image.Image:
     if mode in ("L", "1"):
         return im.convert("RGB")
     if mode in ("LAB", "HSV"):
-        return ImageCms.applyTransform(im, ImageCms.buildTransformFromOpenProfiles(
-            ImageCms.createProfile("LAB"), _srgb_profile(), "LAB", "RGB")) if mode == "LAB" else im.convert("RGB")
+        return (
+            ImageCms.applyTransform(
+                im,
+                ImageCms.buildTransformFromOpenProfiles(ImageCms.createProfile("LAB"), _srgb_profile(), "LAB", "RGB"),
+            )
+            if mode == "LAB"
+            else im.convert("RGB")
+        )
     return im.convert("RGB")
 
 
 # -- JPEG quality ----------------------------------------------------------------------------------------------
 # IJG (libjpeg) base tables, in natural (row-major) order, Annex K of ITU-T T.81.
-_IJG_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
-_IJG_CHROMA = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99], dtype=np.float64)
+_IJG_LUMA = np.array(
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
+    dtype=np.float64,
+)
+_IJG_CHROMA = np.array(
+    [
+        17,
+        18,
+        24,
+        47,
+        99,
+        99,
+        99,
+        99,
+        18,
+        21,
+        26,
+        66,
+        99,
+        99,
+        99,
+        99,
+        24,
+        26,
+        56,
+        99,
+        99,
+        99,
+        99,
+        99,
+        47,
+        66,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+    ],
+    dtype=np.float64,
+)
 
 
 def _ijg_table(base: np.ndarray, quality: int) -> np.ndarray:

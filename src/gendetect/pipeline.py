@@ -85,9 +85,13 @@ class DetectionPipeline:
     def version(self) -> str:
         """Content hash of what decides a score: extractor and detector configs, threshold, band and weights."""
         h = hashlib.sha256()
-        core = {"extractor": self.extractor.get_config(), "detector": self.detector.get_config(),
-                "threshold": self.threshold, "uncertain_from": self.uncertain_from,
-                "calibration": self.calibrator.get_config() if self.calibrator else None}
+        core = {
+            "extractor": self.extractor.get_config(),
+            "detector": self.detector.get_config(),
+            "threshold": self.threshold,
+            "uncertain_from": self.uncertain_from,
+            "calibration": self.calibrator.get_config() if self.calibrator else None,
+        }
         h.update(json.dumps(core, sort_keys=True, default=_json_default).encode())
         for key, arr in sorted(self.detector.state_dict().items()):
             h.update(key.encode())
@@ -168,8 +172,14 @@ class DetectionPipeline:
         own = ("format_version", "extractor", "detector", "threshold", "uncertain_from", "calibration")
         info = {k: v for k, v in config.items() if k not in own}
         info["path"] = str(path)
-        return cls(extractor, detector, config["threshold"], info, uncertain_from=config.get("uncertain_from"),
-                   calibrator=calibrator)
+        return cls(
+            extractor,
+            detector,
+            config["threshold"],
+            info,
+            uncertain_from=config.get("uncertain_from"),
+            calibrator=calibrator,
+        )
 
     def __repr__(self) -> str:
         return f"DetectionPipeline({self.extractor!r}, {self.detector!r}, threshold={self.threshold:.4g})"

@@ -23,4 +23,8 @@ def versions() -> dict[str, str]:
 
 def provenance(**extra: object) -> dict[str, object]:
     """A provenance block: ``{"created": ISO time, "versions": {...}, **extra}``."""
-    return {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": versions(), **extra}
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        **extra,
+    }

@@ -25,10 +25,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from gendetect.calibration import create_calibrator
 from gendetect.data.records import ImageRecord, label_to_int
 from gendetect.detectors import Detector
 from gendetect.errors import DataSchemaError
-from gendetect.calibration import create_calibrator
 from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.metrics import binary_metrics, expected_calibration_error, threshold_for_fpr
 from gendetect.features import FeatureExtractor
@@ -65,8 +65,9 @@ def featurize(
             failed.append(rec)
     kept = [r for r, good in zip(todo, ok) if good]
     if failed:
-        logger.warning("%d of %d images could not be used: e.g. %s: %s", len(failed), len(records),
-                       failed[0].path, failed[0].error)
+        logger.warning(
+            "%d of %d images could not be used: e.g. %s: %s", len(failed), len(records), failed[0].path, failed[0].error
+        )
     return X[ok], kept, failed
 
 
@@ -202,8 +203,10 @@ def train_pipeline(
             f"{len(test_rows)} records have split='test' (e.g. {test_rows[0].path}); test images must not be used "
             "for training or threshold choice. Filter them out (e.g. `--split trainval`)."
         )
-    X, kept, failed = features if features is not None else featurize(
-        records, extractor, jobs=jobs, max_pixels=max_pixels, progress=progress
+    X, kept, failed = (
+        features
+        if features is not None
+        else featurize(records, extractor, jobs=jobs, max_pixels=max_pixels, progress=progress)
     )
     y = targets(kept)
     if len(np.unique(y)) < 2:

@@ -32,8 +32,9 @@ def write_manifest(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist([r.to_row() for r in records], schema=SCHEMA)
-    meta = provenance(kind="manifest", n_records=len(records), labels=dict(Counter(r.label for r in records)),
-                      **(metadata or {}))
+    meta = provenance(
+        kind="manifest", n_records=len(records), labels=dict(Counter(r.label for r in records)), **(metadata or {})
+    )
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, default=str).encode()})
     pq.write_table(table, path)
     return path
@@ -57,8 +58,13 @@ def read_manifest_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}
 
 
-_SIZE_BUCKETS = ((0, 256, "<256"), (256, 512, "256-511"), (512, 1024, "512-1023"), (1024, 2048, "1024-2047"),
-                 (2048, 10**9, ">=2048"))
+_SIZE_BUCKETS = (
+    (0, 256, "<256"),
+    (256, 512, "256-511"),
+    (512, 1024, "512-1023"),
+    (1024, 2048, "1024-2047"),
+    (2048, 10**9, ">=2048"),
+)
 
 
 def _size_bucket(rec: ImageRecord) -> str:
@@ -142,8 +148,13 @@ def print_description(summary: dict[str, Any], console: Any) -> None:
         + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()),
         highlight=False,
     )
-    for key, title in (("generators", "generator"), ("sources", "source"), ("splits", "split"),
-                       ("formats", "format"), ("sizes", "long side (px)")):
+    for key, title in (
+        ("generators", "generator"),
+        ("sources", "source"),
+        ("splits", "split"),
+        ("formats", "format"),
+        ("sizes", "long side (px)"),
+    ):
         per_label = summary[key]
         labels = sorted(per_label)
         values = sorted({v for counts in per_label.values() for v in counts})
@@ -157,7 +168,9 @@ def print_description(summary: dict[str, Any], console: Any) -> None:
             table.add_row(v, *[str(per_label[label].get(v, "")) for label in labels])
         console.print(table)
     for label, q in summary["jpeg_quality"].items():
-        console.print(f"JPEG quality of {label}: median {q['median']:.0f} (min {q['min']}, max {q['max']}, n {q['n']})",
-                      highlight=False)
+        console.print(
+            f"JPEG quality of {label}: median {q['median']:.0f} (min {q['min']}, max {q['max']}, n {q['n']})",
+            highlight=False,
+        )
     for w in summary["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)

@@ -169,13 +169,15 @@ def _read_cnndetection(root: Path) -> list[ImageRecord]:
         above = parts[:label_idx]
         gen_dir = above[0] if above else root.name
         subject = above[1] if len(above) > 1 else None
-        records.append(ImageRecord(
-            path=str(p.resolve()),
-            label=label,
-            generator=REAL_GENERATOR if label == "real" else gen_dir,
-            source=f"{root.name}/{gen_dir}" if above else root.name,
-            subject=subject,
-        ))
+        records.append(
+            ImageRecord(
+                path=str(p.resolve()),
+                label=label,
+                generator=REAL_GENERATOR if label == "real" else gen_dir,
+                source=f"{root.name}/{gen_dir}" if above else root.name,
+                subject=subject,
+            )
+        )
     return records
 
 
@@ -203,10 +205,15 @@ def _read_genimage(root: Path) -> list[ImageRecord]:
         split = next((x for x in lowered if x in ("train", "val", "test")), None)
         kind = next((x for x in lowered if x in ("ai", "nature")), None)
         label = {"ai": "fake", "nature": "real", None: "unknown"}[kind]
-        records.append(ImageRecord(
-            path=str(p.resolve()), label=label, generator=REAL_GENERATOR if label == "real" else gen,
-            source=f"{root.name}/{gen}", split=split,
-        ))
+        records.append(
+            ImageRecord(
+                path=str(p.resolve()),
+                label=label,
+                generator=REAL_GENERATOR if label == "real" else gen,
+                source=f"{root.name}/{gen}",
+                split=split,
+            )
+        )
     return records
 
 
@@ -255,10 +262,18 @@ def _rows_to_records(rows: list[dict], base: Path, dataset: str) -> list[ImageRe
             source = f"{dataset}/{gen}"
         subject = r.get("subject") or r.get("category") or None
         extra = {k: v for k, v in r.items() if k not in _KNOWN_COLUMNS and v not in (None, "")}
-        records.append(ImageRecord(
-            path=str(path.resolve()), label=label, generator=gen, source=source or dataset,
-            caption=r.get("caption") or None, subject=subject, split=r.get("split") or None, extra=extra,
-        ))
+        records.append(
+            ImageRecord(
+                path=str(path.resolve()),
+                label=label,
+                generator=gen,
+                source=source or dataset,
+                caption=r.get("caption") or None,
+                subject=subject,
+                split=r.get("split") or None,
+                extra=extra,
+            )
+        )
     return records
 
 

@@ -85,9 +85,22 @@ SCHEMA = pa.schema(
 )
 
 _LABEL_ALIASES = {
-    "real": "real", "0": "real", "0_real": "real", "nature": "real", "natural": "real", "authentic": "real",
-    "fake": "fake", "1": "fake", "1_fake": "fake", "ai": "fake", "generated": "fake", "synthetic": "fake",
-    "unknown": "unknown", "": "unknown", "none": "unknown", "nan": "unknown",
+    "real": "real",
+    "0": "real",
+    "0_real": "real",
+    "nature": "real",
+    "natural": "real",
+    "authentic": "real",
+    "fake": "fake",
+    "1": "fake",
+    "1_fake": "fake",
+    "ai": "fake",
+    "generated": "fake",
+    "synthetic": "fake",
+    "unknown": "unknown",
+    "": "unknown",
+    "none": "unknown",
+    "nan": "unknown",
 }
 
 

@@ -47,16 +47,21 @@ class Detector(ClassifierMixin, BaseEstimator, ABC):
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"{type(self).__name__} needs class labels (1 = fake, 0 = real); got a {kind} target.")
         if kind == "multiclass":
-            raise ValueError(f"Only binary classification is supported. Got classes {np.unique(y)!r}; use 1 = fake, 0 = real.")
+            raise ValueError(
+                f"Only binary classification is supported. Got classes {np.unique(y)!r}; use 1 = fake, 0 = real."
+            )
         if np.unique(y).size < 2:
-            raise ValueError(f"Only one class present in y ({np.unique(y)!r}); need both real (0) and fake (1) examples.")
+            raise ValueError(
+                f"Only one class present in y ({np.unique(y)!r}); need both real (0) and fake (1) examples."
+            )
         self.classes_ = np.unique(y)
         target = (y == self.classes_[1]).astype(np.float64)
         self._fit(X, target)
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Log-odds of fake ``(N,)`` float64: positive means ``classes_[1]`` (fake); ``predict_proba`` is its sigmoid."""
+        """Log-odds of fake ``(N,)`` float64: positive means ``classes_[1]`` (fake); ``predict_proba`` is its
+        sigmoid."""
         self._check_fitted()
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self._decision(X)

@@ -1,7 +1,8 @@
 """Shortcut audit: can real and fake be told apart from the file alone, without looking at pixels?
 
-A trivial classifier on file format, width, height, aspect ratio, JPEG quality and EXIF presence is cross-validated on the labelled records. If its ROC AUC beats chance by more than ``margin``, any detector
-trained or evaluated on this data may be scoring the file, not the generator, and we say so loudly.
+A trivial classifier on file format, width, height, aspect ratio, JPEG quality and EXIF presence is
+cross-validated on the labelled records. If its ROC AUC beats chance by more than ``margin``, any detector trained
+or evaluated on this data may be scoring the file, not the generator, and we say so loudly.
 """
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ from gendetect.evaluation.metrics import roc_auc
 
 logger = logging.getLogger(__name__)
 
-FEATURES = ("is_jpeg", "is_png", "is_webp", "is_other_format", "log2_width", "log2_height", "log2_aspect",
-            "jpeg_quality", "has_exif")
+FEATURES = (
+    "is_jpeg",
+    "is_png",
+    "is_webp",
+    "is_other_format",
+    "log2_width",
+    "log2_height",
+    "log2_aspect",
+    "jpeg_quality",
+    "has_exif",
+)
 DEFAULT_MARGIN = 0.1
 
 
@@ -35,15 +45,23 @@ def metadata_features(records: Sequence[ImageRecord]) -> np.ndarray:
     for r in records:
         fmt = (r.format or "").upper()
         w, h = max(r.width or 1, 1), max(r.height or 1, 1)
-        rows.append([
-            fmt == "JPEG", fmt == "PNG", fmt == "WEBP", fmt not in ("JPEG", "PNG", "WEBP"),
-            math.log2(w), math.log2(h), math.log2(w / h), r.jpeg_quality or 0, bool(r.has_exif),
-        ])
+        rows.append(
+            [
+                fmt == "JPEG",
+                fmt == "PNG",
+                fmt == "WEBP",
+                fmt not in ("JPEG", "PNG", "WEBP"),
+                math.log2(w),
+                math.log2(h),
+                math.log2(w / h),
+                r.jpeg_quality or 0,
+                bool(r.has_exif),
+            ]
+        )
     return np.asarray(rows, dtype=np.float64)
 
 
-def shortcut_audit(records: Sequence[ImageRecord], *, margin: float = DEFAULT_MARGIN, seed: int = 0
-                   ) -> dict[str, Any]:
+def shortcut_audit(records: Sequence[ImageRecord], *, margin: float = DEFAULT_MARGIN, seed: int = 0) -> dict[str, Any]:
     """Cross-validated AUC of a file-facts classifier, per-feature AUCs, and whether it beats chance by ``margin``.
 
     Returns ``{"auc", "margin", "flagged", "message", "per_feature": {name: auc}, "n"}``.
@@ -52,9 +70,14 @@ def shortcut_audit(records: Sequence[ImageRecord], *, margin: float = DEFAULT_MA
     y = np.array([r.label == "fake" for r in recs], dtype=int)
     n_min = int(min(np.bincount(y, minlength=2))) if len(y) else 0
     if n_min < 2:
-        return {"auc": None, "margin": margin, "flagged": False, "n": len(recs),
-                "message": "shortcut audit skipped: needs at least 2 real and 2 fake readable images",
-                "per_feature": {}}
+        return {
+            "auc": None,
+            "margin": margin,
+            "flagged": False,
+            "n": len(recs),
+            "message": "shortcut audit skipped: needs at least 2 real and 2 fake readable images",
+            "per_feature": {},
+        }
     X = metadata_features(recs)
     folds = StratifiedKFold(n_splits=min(5, n_min), shuffle=True, random_state=seed)
     clf = RandomForestClassifier(n_estimators=100, max_depth=4, random_state=seed, n_jobs=1)
@@ -68,12 +91,20 @@ def shortcut_audit(records: Sequence[ImageRecord], *, margin: float = DEFAULT_MA
     top = sorted(per_feature.items(), key=lambda kv: -kv[1])[:3]
     hint = ", ".join(f"{k} (AUC {v:.2f})" for k, v in top if v > 0.5)
     if flagged:
-        message = (f"SHORTCUT WARNING: file facts alone separate real from fake with AUC {auc:.2f} "
-                   f"(chance 0.50, margin {margin}); most telling: {hint}. A detector can score well here by "
-                   "learning the file, not the generator. Re-encode real and fake alike (same format, quality, "
-                   "size) before trusting results.")
+        message = (
+            f"SHORTCUT WARNING: file facts alone separate real from fake with AUC {auc:.2f} "
+            f"(chance 0.50, margin {margin}); most telling: {hint}. A detector can score well here by "
+            "learning the file, not the generator. Re-encode real and fake alike (same format, quality, "
+            "size) before trusting results."
+        )
         logger.warning(message)
     else:
         message = f"shortcut audit passed: file facts separate real from fake with AUC {auc:.2f} (< {0.5 + margin:.2f})"
-    return {"auc": float(auc), "margin": margin, "flagged": flagged, "message": message,
-            "per_feature": per_feature, "n": len(recs)}
+    return {
+        "auc": float(auc),
+        "margin": margin,
+        "flagged": flagged,
+        "message": message,
+        "per_feature": per_feature,
+        "n": len(recs),
+    }

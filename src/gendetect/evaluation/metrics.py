@@ -145,7 +145,13 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
 
 
 def bootstrap_ci(
-    metric, y: np.ndarray, s: np.ndarray, *, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0  # noqa: ANN001
+    metric,
+    y: np.ndarray,
+    s: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,  # noqa: ANN001
 ) -> tuple[float, float]:
     """Percentile bootstrap ``(low, high)`` of ``metric(y, s)``, resampling reals and fakes separately.
 

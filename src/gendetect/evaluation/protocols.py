@@ -115,14 +115,24 @@ def _recipe(config: ProtocolConfig) -> tuple[Any, Any]:
     return extractor, detector
 
 
-def _fit(X: np.ndarray, records: list[ImageRecord], extractor: Any, detector: Any, config: ProtocolConfig
-         ) -> DetectionPipeline:
+def _fit(
+    X: np.ndarray, records: list[ImageRecord], extractor: Any, detector: Any, config: ProtocolConfig
+) -> DetectionPipeline:
     from gendetect.training import train_pipeline
 
     y = _targets(records)
     folds = max(2, min(config.n_folds, int(np.bincount(y, minlength=2).min())))
-    return train_pipeline(records, extractor, detector, target_fpr=config.target_fpr, n_folds=folds,
-                          seed=config.seed, features=(X, list(records), []), allow_test_split=True, audit=False)
+    return train_pipeline(
+        records,
+        extractor,
+        detector,
+        target_fpr=config.target_fpr,
+        n_folds=folds,
+        seed=config.seed,
+        features=(X, list(records), []),
+        allow_test_split=True,
+        audit=False,
+    )
 
 
 def _metrics_with_ci(y: np.ndarray, s: np.ndarray, threshold: float, n_boot: int, seed: int) -> dict[str, Any]:
@@ -160,15 +170,25 @@ def _worst(records: list[ImageRecord], scores: np.ndarray, threshold: float, k: 
 
 def _histogram(y: np.ndarray, s: np.ndarray, bins: int = 20) -> dict[str, list]:
     edges = np.linspace(0, 1, bins + 1)
-    return {"edges": edges.tolist(), "real": np.histogram(s[y == 0], edges)[0].tolist(),
-            "fake": np.histogram(s[y == 1], edges)[0].tolist()}
+    return {
+        "edges": edges.tolist(),
+        "real": np.histogram(s[y == 0], edges)[0].tolist(),
+        "fake": np.histogram(s[y == 1], edges)[0].tolist(),
+    }
 
 
 def _base(config: ProtocolConfig, records: list[ImageRecord], failed: list[ImageRecord]) -> dict[str, Any]:
     from gendetect.training import data_summary
 
-    return {"protocol": config.protocol, "config": config.to_dict(), "data": data_summary(records, failed),
-            "audit": shortcut_audit(records), "provenance": provenance(), "tables": [], "figures": {}}
+    return {
+        "protocol": config.protocol,
+        "config": config.to_dict(),
+        "data": data_summary(records, failed),
+        "audit": shortcut_audit(records),
+        "provenance": provenance(),
+        "tables": [],
+        "figures": {},
+    }
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]], note: str | None = None) -> dict[str, Any]:
@@ -203,12 +223,24 @@ def per_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[st
     metrics["all"] = _metrics_with_ci(y, scores, model.threshold, config.n_boot, config.seed)
     metrics["all"]["ece"] = expected_calibration_error(y, scores) if len(y) else math.nan
     rocs["all"] = _roc(y, scores)
-    report.update(model=model.name, threshold=model.threshold, metrics=metrics,
-                  items=[{"path": r.path, "label": r.label, "generator": r.generator, "p_fake": float(s)}
-                         for r, s in zip(kept, scores)] + [{"path": r.path, "error": r.error} for r in failed],
-                  worst=_worst(kept, scores, model.threshold))
-    report["tables"].append(_table(f"{model.name} at threshold {model.threshold:.4g}", ["generator", *_COLS,
-                                   "auc 95% CI"], _metric_rows(metrics)))
+    report.update(
+        model=model.name,
+        threshold=model.threshold,
+        metrics=metrics,
+        items=[
+            {"path": r.path, "label": r.label, "generator": r.generator, "p_fake": float(s)}
+            for r, s in zip(kept, scores)
+        ]
+        + [{"path": r.path, "error": r.error} for r in failed],
+        worst=_worst(kept, scores, model.threshold),
+    )
+    report["tables"].append(
+        _table(
+            f"{model.name} at threshold {model.threshold:.4g}",
+            ["generator", *_COLS, "auc 95% CI"],
+            _metric_rows(metrics),
+        )
+    )
     report["figures"] = {"roc": rocs, "histogram": _histogram(y, scores)}
     return report
 
@@ -255,18 +287,32 @@ def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, 
         s = model.predict_proba_features(np.stack(feats[chain.spec])) if ok else np.zeros(0)
         per_chain[chain.spec] = binary_metrics(y, s, model.threshold)
         per_chain[chain.spec]["mean_p_fake_real"] = float(s[y == 0].mean()) if (y == 0).any() else None
-        per_gen_auc[chain.spec] = {g: roc_auc(y[np.r_[r, f].astype(int)], s[np.r_[r, f].astype(int)])
-                                   for g, (f, r, _) in gens.items()}
+        per_gen_auc[chain.spec] = {
+            g: roc_auc(y[np.r_[r, f].astype(int)], s[np.r_[r, f].astype(int)]) for g, (f, r, _) in gens.items()
+        }
     report.update(model=model.name, threshold=model.threshold, metrics=per_chain)
     cols = ["acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr", "mean_p_fake_real"]
-    report["tables"].append(_table(f"{model.name} under delivery chains (threshold {model.threshold:.4g})",
-                                   ["chain", *cols], [[c, *[m.get(k) for k in cols]] for c, m in per_chain.items()]))
+    report["tables"].append(
+        _table(
+            f"{model.name} under delivery chains (threshold {model.threshold:.4g})",
+            ["chain", *cols],
+            [[c, *[m.get(k) for k in cols]] for c, m in per_chain.items()],
+        )
+    )
     gnames = sorted(gens)
-    report["tables"].append(_table("AUC per chain and generator", ["chain", *gnames],
-                                   [[c, *[per_gen_auc[c][g] for g in gnames]] for c in per_gen_auc]))
-    report["figures"]["robustness"] = {"rows": list(per_gen_auc), "cols": gnames,
-                                       "values": [[per_gen_auc[c][g] for g in gnames] for c in per_gen_auc],
-                                       "title": "AUC per delivery chain (rows) and generator (columns)"}
+    report["tables"].append(
+        _table(
+            "AUC per chain and generator",
+            ["chain", *gnames],
+            [[c, *[per_gen_auc[c][g] for g in gnames]] for c in per_gen_auc],
+        )
+    )
+    report["figures"]["robustness"] = {
+        "rows": list(per_gen_auc),
+        "cols": gnames,
+        "values": [[per_gen_auc[c][g] for g in gnames] for c in per_gen_auc],
+        "title": "AUC per delivery chain (rows) and generator (columns)",
+    }
     return report
 
 
@@ -275,10 +321,14 @@ def audit(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     ok = [r for r in records if r.status == "ok"]
     report = _base(config, ok, [r for r in records if r.status != "ok"])
     a = report["audit"]
-    report["tables"].append(_table("shortcut audit: separation of real and fake by file facts alone",
-                                   ["file fact", "AUC (either direction)"],
-                                   [[k, v] for k, v in a["per_feature"].items()] + [["all (random forest, CV)",
-                                                                                     a["auc"]]], a["message"]))
+    report["tables"].append(
+        _table(
+            "shortcut audit: separation of real and fake by file facts alone",
+            ["file fact", "AUC (either direction)"],
+            [[k, v] for k, v in a["per_feature"].items()] + [["all (random forest, CV)", a["auc"]]],
+            a["message"],
+        )
+    )
     return report
 
 
@@ -313,8 +363,7 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
     from gendetect.training import out_of_fold_scores
 
     st = _training_setup(config, records)
-    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets,
-                                                     st.report)
+    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets, st.report)
     names = list(sets)
     auc = np.full((len(names), len(names)), np.nan)
     ap = np.full_like(auc, np.nan)
@@ -334,41 +383,72 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
                 continue
             if i == j:  # same set: out-of-fold scores, never a model's own training images
                 n_min = int(np.bincount(y[test_idx], minlength=2).min())
-                s, _ = out_of_fold_scores(detector, X[test_idx], y[test_idx], None,
-                                          n_folds=max(2, min(config.n_folds, n_min)), seed=config.seed)
+                s, _ = out_of_fold_scores(
+                    detector,
+                    X[test_idx],
+                    y[test_idx],
+                    None,
+                    n_folds=max(2, min(config.n_folds, n_min)),
+                    seed=config.seed,
+                )
             else:
                 s = model.predict_proba_features(X[test_idx])
             auc[i, j], ap[i, j] = roc_auc(y[test_idx], s), average_precision(y[test_idx], s)
             acc_fake[i, j] = float(np.mean(s[y[test_idx] == 1] > model.threshold))
-    report["matrix"] = {"train": names, "test": names, "auc": auc.tolist(), "ap": ap.tolist(),
-                        "acc_fake": acc_fake.tolist()}
-    note = ("rows: the generator set trained on; columns: the generator set tested on; diagonal: out-of-fold. "
-            "acc_fake is at each row model's own validation threshold (<= target FPR on its reals).")
+    report["matrix"] = {
+        "train": names,
+        "test": names,
+        "auc": auc.tolist(),
+        "ap": ap.tolist(),
+        "acc_fake": acc_fake.tolist(),
+    }
+    note = (
+        "rows: the generator set trained on; columns: the generator set tested on; diagonal: out-of-fold. "
+        "acc_fake is at each row model's own validation threshold (<= target FPR on its reals)."
+    )
     if skipped:
         note += f" Not trained on (fewer than 2 real or fake images): {', '.join(skipped)}."
-    report["tables"].append(_table("cross-generator AUC", ["train \\ test", *names],
-                                   [[g, *auc[i].tolist()] for i, g in enumerate(names)], note))
-    report["tables"].append(_table("cross-generator AP", ["train \\ test", *names],
-                                   [[g, *ap[i].tolist()] for i, g in enumerate(names)]))
-    report["tables"].append(_table("cross-generator accuracy on fakes at the trained threshold",
-                                   ["train \\ test", *names], [[g, *acc_fake[i].tolist()] for i, g in enumerate(names)]))
-    report["figures"]["cross_generator"] = {"rows": names, "cols": names, "values": auc.tolist(),
-                                            "title": "AUC: train on row, test on column"}
+    report["tables"].append(
+        _table(
+            "cross-generator AUC", ["train \\ test", *names], [[g, *auc[i].tolist()] for i, g in enumerate(names)], note
+        )
+    )
+    report["tables"].append(
+        _table("cross-generator AP", ["train \\ test", *names], [[g, *ap[i].tolist()] for i, g in enumerate(names)])
+    )
+    report["tables"].append(
+        _table(
+            "cross-generator accuracy on fakes at the trained threshold",
+            ["train \\ test", *names],
+            [[g, *acc_fake[i].tolist()] for i, g in enumerate(names)],
+        )
+    )
+    report["figures"]["cross_generator"] = {
+        "rows": names,
+        "cols": names,
+        "values": auc.tolist(),
+        "title": "AUC: train on row, test on column",
+    }
     return report
 
 
 @PROTOCOLS.register("logo")
 def leave_one_generator_out(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     st = _training_setup(config, records)
-    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets,
-                                                     st.report)
+    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets, st.report)
     metrics = {}
     all_s, all_y = [], []
     for g, (f_te, _, r_te) in sets.items():
         test_idx = np.r_[r_te, f_te].astype(int)
         held = set(test_idx.tolist())
-        train_idx = np.array([i for i in range(len(kept)) if i not in held and
-                              not (kept[i].label == "fake" and str(kept[i].generator) == g)], dtype=int)
+        train_idx = np.array(
+            [
+                i
+                for i in range(len(kept))
+                if i not in held and not (kept[i].label == "fake" and str(kept[i].generator) == g)
+            ],
+            dtype=int,
+        )
         model = _fit(X[train_idx], [kept[k] for k in train_idx], extractor, detector, config)
         s = model.predict_proba_features(X[test_idx])
         metrics[g] = _metrics_with_ci(y[test_idx], s, model.threshold, config.n_boot, config.seed)
@@ -378,10 +458,15 @@ def leave_one_generator_out(config: ProtocolConfig, records: list[ImageRecord]) 
     mean = {c: float(np.nanmean([m[c] for m in metrics.values()])) for c in ("acc_real", "acc_fake", "ap", "auc")}
     report["metrics"] = metrics
     report["mean"] = mean
-    report["tables"].append(_table("leave one generator out (each row: trained on all the others)",
-                                   ["held-out", *_COLS, "auc 95% CI"], _metric_rows(metrics),
-                                   f"mean AUC {mean['auc']:.3f}, mean AP {mean['ap']:.3f}, mean accuracy on real "
-                                   f"{mean['acc_real']:.3f} and on fake {mean['acc_fake']:.3f}"))
+    report["tables"].append(
+        _table(
+            "leave one generator out (each row: trained on all the others)",
+            ["held-out", *_COLS, "auc 95% CI"],
+            _metric_rows(metrics),
+            f"mean AUC {mean['auc']:.3f}, mean AP {mean['ap']:.3f}, mean accuracy on real "
+            f"{mean['acc_real']:.3f} and on fake {mean['acc_fake']:.3f}",
+        )
+    )
     report["figures"]["roc"] = {g: _roc(yy, ss) for g, yy, ss in zip(metrics, all_y, all_s)}
     return report
 
@@ -389,8 +474,7 @@ def leave_one_generator_out(config: ProtocolConfig, records: list[ImageRecord]) 
 @PROTOCOLS.register("generator-count")
 def generator_count(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     st = _training_setup(config, records)
-    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets,
-                                                     st.report)
+    extractor, detector, X, kept, y, sets, report = (st.extractor, st.detector, st.X, st.kept, st.y, st.sets, st.report)
     names = list(sets)
     counts = config.counts or [k for k in (1, 2, 4, 8, 16, 32, 64) if k < len(names)]
     rng = np.random.default_rng(config.seed)
@@ -415,10 +499,18 @@ def generator_count(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
         curve[k] = {"mean_auc": float(np.mean(aucs)), "std_auc": float(np.std(aucs)), "runs": aucs}
         rows.append([k, curve[k]["mean_auc"], curve[k]["std_auc"], config.repeats])
     report["curve"] = curve
-    report["tables"].append(_table("AUC on unseen generators against the number of training generators",
-                                   ["training generators", "mean AUC", "std", "draws"], rows))
-    report["figures"]["generator_count"] = {"x": list(curve), "mean": [c["mean_auc"] for c in curve.values()],
-                                            "std": [c["std_auc"] for c in curve.values()]}
+    report["tables"].append(
+        _table(
+            "AUC on unseen generators against the number of training generators",
+            ["training generators", "mean AUC", "std", "draws"],
+            rows,
+        )
+    )
+    report["figures"]["generator_count"] = {
+        "x": list(curve),
+        "mean": [c["mean_auc"] for c in curve.values()],
+        "std": [c["std_auc"] for c in curve.values()],
+    }
     return report
 
 

@@ -33,8 +33,11 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report.get("model"):
         lines.append(f"Model **{report['model']}**, threshold {_fmt(report.get('threshold'))}.")
     data = report.get("data", {})
-    lines += [f"Data: {data.get('n_images')} images ({data.get('n_unreadable')} unreadable), labels "
-              f"{data.get('labels')}, fingerprint `{data.get('fingerprint')}`.", ""]
+    lines += [
+        f"Data: {data.get('n_images')} images ({data.get('n_unreadable')} unreadable), labels "
+        f"{data.get('labels')}, fingerprint `{data.get('fingerprint')}`.",
+        "",
+    ]
     audit = report.get("audit") or {}
     if audit.get("message"):
         lines += [("> **" + audit["message"] + "**") if audit.get("flagged") else f"_{audit['message']}_", ""]
@@ -95,8 +98,9 @@ def figures(report: dict[str, Any]) -> dict[str, str]:
         if key in figs:
             m = figs[key]
             fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(m["cols"]), 1.0 + 0.45 * len(m["rows"])))
-            im = ax.imshow([[math.nan if v is None else v for v in row] for row in m["values"]], vmin=0, vmax=1,
-                           cmap="RdYlGn")
+            im = ax.imshow(
+                [[math.nan if v is None else v for v in row] for row in m["values"]], vmin=0, vmax=1, cmap="RdYlGn"
+            )
             ax.set_xticks(range(len(m["cols"])), m["cols"], rotation=60, ha="right", fontsize=8)
             ax.set_yticks(range(len(m["rows"])), m["rows"], fontsize=8)
             for i, row in enumerate(m["values"]):
@@ -131,12 +135,14 @@ def _thumb(path: str, size: int = 160) -> str | None:
 
 def to_html(report: dict[str, Any]) -> str:
     e = html.escape
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gendetect: {e(report['protocol'])}"
-             "</title><style>body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem}"
-             "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:2px 6px;"
-             "text-align:right}td:first-child,th:first-child{text-align:left}.warn{background:#fff3cd;padding:"
-             ".6rem;border:1px solid #e0b000;font-weight:600}.thumbs{display:flex;flex-wrap:wrap;gap:8px}"
-             ".thumbs figure{margin:0;width:160px;font-size:11px;word-break:break-all}</style></head><body>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gendetect: {e(report['protocol'])}"
+        "</title><style>body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem}"
+        "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:2px 6px;"
+        "text-align:right}td:first-child,th:first-child{text-align:left}.warn{background:#fff3cd;padding:"
+        ".6rem;border:1px solid #e0b000;font-weight:600}.thumbs{display:flex;flex-wrap:wrap;gap:8px}"
+        ".thumbs figure{margin:0;width:160px;font-size:11px;word-break:break-all}</style></head><body>"
+    ]
     md = to_markdown(report).split("\n## ")[0]  # header paragraph
     parts.append(f"<h1>gendetect evaluation: {e(report['protocol'])}</h1>")
     for line in md.splitlines()[1:]:
@@ -145,8 +151,9 @@ def to_html(report: dict[str, Any]) -> str:
         elif line.strip():
             parts.append(f"<p>{e(line)}</p>")
     for t in report.get("tables", []):
-        parts.append(f"<h2>{e(t['title'])}</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in t["columns"])
-                     + "</tr>")
+        parts.append(
+            f"<h2>{e(t['title'])}</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in t["columns"]) + "</tr>"
+        )
         for row in t["rows"]:
             parts.append("<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in row) + "</tr>")
         parts.append("</table>")
@@ -160,8 +167,10 @@ def to_html(report: dict[str, Any]) -> str:
     for title, b64 in plots.items():
         parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{b64}'>")
     worst = report.get("worst") or {}
-    for key, title in (("false_positives", "Worst false positives (real images called fake)"),
-                       ("false_negatives", "Worst false negatives (fakes called real)")):
+    for key, title in (
+        ("false_positives", "Worst false positives (real images called fake)"),
+        ("false_negatives", "Worst false negatives (fakes called real)"),
+    ):
         items = worst.get(key) or []
         parts.append(f"<h2>{title}</h2>")
         if not items:
@@ -171,8 +180,10 @@ def to_html(report: dict[str, Any]) -> str:
         for it in items:
             b64 = _thumb(it["path"])
             img = f"<img src='data:image/jpeg;base64,{b64}' alt=''>" if b64 else "(unreadable)"
-            parts.append(f"<figure>{img}<figcaption>P(fake) {it['p_fake']:.3f} · {e(str(it['generator']))}<br>"
-                         f"{e(os.path.basename(it['path']))}</figcaption></figure>")
+            parts.append(
+                f"<figure>{img}<figcaption>P(fake) {it['p_fake']:.3f} · {e(str(it['generator']))}<br>"
+                f"{e(os.path.basename(it['path']))}</figcaption></figure>"
+            )
         parts.append("</div>")
     parts.append(f"<h2>Configuration</h2><pre>{e(json.dumps(report.get('config'), indent=2))}</pre>")
     parts.append(f"<p><small>{e(json.dumps(report.get('provenance')))}</small></p></body></html>")

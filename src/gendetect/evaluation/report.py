@@ -16,6 +16,7 @@ from gendetect.imageio import DEFAULT_MAX_PIXELS
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 
+
 def evaluate_pipeline(
     model: DetectionPipeline | str | os.PathLike | None,
     records: Sequence[ImageRecord],

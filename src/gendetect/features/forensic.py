@@ -85,7 +85,7 @@ def crops(plane: np.ndarray, crop: int, n_crops: int) -> list[np.ndarray]:
         plane = np.pad(plane, pad, mode="symmetric")
         h, w = plane.shape[:2]
     side, boxes = crop_boxes(h, w, crop, n_crops)
-    return [plane[t:t + side, l:l + side] for t, l in boxes]
+    return [plane[t : t + side, x : x + side] for t, x in boxes]
 
 
 def laplacian_residual(x: np.ndarray) -> np.ndarray:
@@ -109,8 +109,9 @@ class SpectrumFeatures(FeatureExtractor):
 
     name = "spectrum"
 
-    def __init__(self, crop: int = 256, n_crops: int = 5, radial_bins: int = 32, grid: int = 8,
-                 jpeg_notch: bool = True) -> None:
+    def __init__(
+        self, crop: int = 256, n_crops: int = 5, radial_bins: int = 32, grid: int = 8, jpeg_notch: bool = True
+    ) -> None:
         self.crop = crop
         self.n_crops = n_crops
         self.radial_bins = radial_bins
@@ -157,9 +158,11 @@ class SpectrumFeatures(FeatureExtractor):
             keep = ~dc
             logp = logp - logp[keep].mean()  # overall noise level says little about the generator
             radial = np.bincount(r_bin[keep], logp[keep], self.radial_bins) / np.maximum(
-                np.bincount(r_bin[keep], minlength=self.radial_bins), 1)
+                np.bincount(r_bin[keep], minlength=self.radial_bins), 1
+            )
             grid = np.bincount(g_bin[keep], logp[keep], self.grid**2) / np.maximum(
-                np.bincount(g_bin[keep], minlength=self.grid**2), 1)
+                np.bincount(g_bin[keep], minlength=self.grid**2), 1
+            )
             feats.append(np.concatenate([radial, grid]))
         return np.mean(feats, axis=0).astype(np.float32)
 
@@ -258,8 +261,12 @@ class SaturationFeatures(FeatureExtractor):
         h_sat = np.histogram(sat, bins=self.bins, range=(0.0, 1.0))[0] / n
         h_val = np.histogram(hi, bins=self.bins, range=(0.0, 1.0))[0] / n
         clip_hi, clip_lo = rgb >= 254, rgb <= 1
-        shares = [clip_hi.any(axis=2).mean(), clip_lo.all(axis=2).mean(), *clip_hi.mean(axis=(0, 1)),
-                  *clip_lo.mean(axis=(0, 1))]
+        shares = [
+            clip_hi.any(axis=2).mean(),
+            clip_lo.all(axis=2).mean(),
+            *clip_hi.mean(axis=(0, 1)),
+            *clip_lo.mean(axis=(0, 1)),
+        ]
         return np.concatenate([np.log(h_sat + 1e-4), np.log(h_val + 1e-4), np.log(np.asarray(shares) + 1e-4)])
 
     def extract_one(self, image: Image.Image) -> np.ndarray:
@@ -279,8 +286,9 @@ class ForensicFeatures(FeatureExtractor):
 
     name = "forensic"
 
-    def __init__(self, crop: int = 256, n_crops: int = 5, parts: tuple[str, ...] = ("spectrum", "npr", "saturation")
-                 ) -> None:
+    def __init__(
+        self, crop: int = 256, n_crops: int = 5, parts: tuple[str, ...] = ("spectrum", "npr", "saturation")
+    ) -> None:
         self.crop = crop
         self.n_crops = n_crops
         self.parts = tuple(parts)

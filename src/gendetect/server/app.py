@@ -27,7 +27,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
 from gendetect.errors import GendetectError, ImageLoadError
 from gendetect.imageio import DEFAULT_MAX_PIXELS, load_image_with_info
 from gendetect.pipeline import DetectionPipeline, expand_inputs, load_model, scan
@@ -79,8 +78,15 @@ class Job:
         for r in self.rows:
             key = r.get("verdict") or "error"
             counts[key] = counts.get(key, 0) + 1
-        return {"id": self.id, "status": self.status, "done": self.done, "total": self.total, "counts": counts,
-                "error": self.error, "results": f"/v1/jobs/{self.id}/results"}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "counts": counts,
+            "error": self.error,
+            "results": f"/v1/jobs/{self.id}/results",
+        }
 
 
 def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
@@ -111,8 +117,11 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
     jobs: dict[str, Job] = {}
     jobs_lock = threading.Lock()
 
-    app = FastAPI(title="gendetect", version=_package_version(),
-                  description="Tell real photographs from generated images. Label 'fake' means generated.")
+    app = FastAPI(
+        title="gendetect",
+        version=_package_version(),
+        description="Tell real photographs from generated images. Label 'fake' means generated.",
+    )
     app.state.pipeline, app.state.settings, app.state.store = pipeline, settings, store
 
     def check_token(request: Request) -> None:
@@ -137,26 +146,56 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
 
     @app.get("/v1/models", dependencies=[Depends(check_token)])
     def models() -> list[dict[str, Any]]:
-        return [{
-            "id": pipeline.name, "version": version, "threshold": pipeline.threshold,
-            "uncertain_from": pipeline.uncertain_from, "extractor": pipeline.extractor.get_config(),
-            "detector": pipeline.detector.get_config()["name"], "card": card_summary(pipeline),
-            "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
-                       "max_batch": settings.max_batch},
-        }]
+        return [
+            {
+                "id": pipeline.name,
+                "version": version,
+                "threshold": pipeline.threshold,
+                "uncertain_from": pipeline.uncertain_from,
+                "extractor": pipeline.extractor.get_config(),
+                "detector": pipeline.detector.get_config()["name"],
+                "card": card_summary(pipeline),
+                "limits": {
+                    "max_upload_bytes": settings.max_upload_bytes,
+                    "max_pixels": settings.max_pixels,
+                    "max_batch": settings.max_batch,
+                },
+            }
+        ]
 
     def score_bytes(data: bytes, filename: str | None) -> dict[str, Any]:
 
         sha = hashlib.sha256(data).hexdigest()
-        base = {"filename": filename, "sha256": sha, "model": pipeline.name, "version": version,
-                "threshold": pipeline.threshold}
+        base = {
+            "filename": filename,
+            "sha256": sha,
+            "model": pipeline.name,
+            "version": version,
+            "threshold": pipeline.threshold,
+        }
         if store is not None and (hit := store.get(sha, version)) is not None:
-            return {**base, "status": "ok", "p_fake": hit["p_fake"], "verdict": hit["verdict"],
-                    "format": hit["format"], "width": hit["width"], "height": hit["height"], "cached": True}
+            return {
+                **base,
+                "status": "ok",
+                "p_fake": hit["p_fake"],
+                "verdict": hit["verdict"],
+                "format": hit["format"],
+                "width": hit["width"],
+                "height": hit["height"],
+                "cached": True,
+            }
         image, info = load_image_with_info(data, max_pixels=settings.max_pixels)  # ImageLoadError -> caller
         p = float(pipeline.predict_proba([image])[0])
-        result = {**base, "status": "ok", "p_fake": p, "verdict": pipeline.verdict(p), "format": info.format,
-                  "width": info.width, "height": info.height, "cached": False}
+        result = {
+            **base,
+            "status": "ok",
+            "p_fake": p,
+            "verdict": pipeline.verdict(p),
+            "format": info.format,
+            "width": info.width,
+            "height": info.height,
+            "cached": False,
+        }
         if store is not None:
             store.put(sha, version, result)
         return result
@@ -172,8 +211,12 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
             data = f.file.read(settings.max_upload_bytes + 1)
             name = f.filename
             if len(data) > settings.max_upload_bytes:
-                item = {"filename": name, "status": "error", "http_status": 413,
-                        "error": f"file larger than the {settings.max_upload_bytes // 2**20} MiB upload limit"}
+                item = {
+                    "filename": name,
+                    "status": "error",
+                    "http_status": 413,
+                    "error": f"file larger than the {settings.max_upload_bytes // 2**20} MiB upload limit",
+                }
             elif not data:
                 item = {"filename": name, "status": "error", "http_status": 400, "error": "empty file"}
             else:
@@ -252,8 +295,11 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
             writer = csv.DictWriter(buf, fieldnames=fields)
             writer.writeheader()
             writer.writerows(job.rows)
-            return Response(buf.getvalue(), media_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="gendetect-{job_id}.csv"'})
+            return Response(
+                buf.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="gendetect-{job_id}.csv"'},
+            )
         raise HTTPException(400, "format must be json or csv")
 
     return app

@@ -53,18 +53,24 @@ class ResultStore:
 
     def get(self, sha256: str, model_version: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(results).where(results.c.sha256 == sha256, results.c.model_version == model_version)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(results).where(results.c.sha256 == sha256, results.c.model_version == model_version)
+                )
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     def put(self, sha256: str, model_version: str, result: dict[str, Any]) -> None:
         values = {k: result.get(k) for k in _FIELDS}
         try:
             with self.engine.begin() as conn:
-                conn.execute(results.insert().values(
-                    sha256=sha256, model_version=model_version, created=dt.datetime.now(dt.timezone.utc), **values
-                ))
+                conn.execute(
+                    results.insert().values(
+                        sha256=sha256, model_version=model_version, created=dt.datetime.now(dt.timezone.utc), **values
+                    )
+                )
         except IntegrityError:  # the same image scored concurrently: the first result stays
             pass
 
