@@ -283,7 +283,7 @@ Out-of-fold validation metrics at the threshold:
 
 ## Shortcut audit
 
-{(info.get('audit') or {}).get('message', 'not run')}.
+{(info.get("audit") or {}).get("message", "not run")}.
 
 ## Format and size checks
 

@@ -11,36 +11,20 @@ from importlib.metadata import PackageNotFoundError, version
 
 from gendetect.detectors import (
     Detector as Detector,
-)
-from gendetect.detectors import (
     create_detector as create_detector,
-)
-from gendetect.detectors import (
     list_detectors as list_detectors,
 )
 from gendetect.errors import GendetectError as GendetectError
 from gendetect.features import (
     FeatureExtractor as FeatureExtractor,
-)
-from gendetect.features import (
     create_extractor as create_extractor,
-)
-from gendetect.features import (
     list_extractors as list_extractors,
 )
 from gendetect.pipeline import (
     DetectionPipeline as DetectionPipeline,
-)
-from gendetect.pipeline import (
     ScanRow as ScanRow,
-)
-from gendetect.pipeline import (
     expand_inputs as expand_inputs,
-)
-from gendetect.pipeline import (
     load_model as load_model,
-)
-from gendetect.pipeline import (
     scan as scan,
 )
 

@@ -117,8 +117,7 @@ def scan(
 
     Every input gets one row; an unreadable, corrupt or oversized file gets an error row and the scan goes on.
     """
-    from gendetect.pipeline import expand_inputs, load_model
-    from gendetect.pipeline import scan as scan_files
+    from gendetect.pipeline import expand_inputs, load_model, scan as scan_files
 
     fmt = fmt or _format_from_suffix(output) or "table"
     pipeline = load_model(model)
@@ -299,10 +298,9 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
     type=click.Path(exists=True, path_type=Path),
     help="Labelled folder or manifest (.parquet/.csv/.jsonl).",
 )
-@click.option(
-    "--extractor", default="spectrum", show_default=True, help="Feature extractor (`gendetect list extractors`)."
-)
-@click.option("--detector", default="logistic", show_default=True, help="Detector (`gendetect list detectors`).")
+@click.option("--preset", default=None, help="A named recipe: univfd, univfd-knn, coccomini, forensic.")
+@click.option("--extractor", default=None, help="Feature extractor (`gendetect list extractors`); default spectrum.")
+@click.option("--detector", default=None, help="Detector (`gendetect list detectors`); default logistic.")
 @click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE (repeatable).")
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE (repeatable).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
@@ -331,8 +329,9 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @_handle_errors
 def train(
     data_path: Path,
-    extractor: str,
-    detector: str,
+    preset: str | None,
+    extractor: str | None,
+    detector: str | None,
     params: tuple[str, ...],
     eparams: tuple[str, ...],
     output: Path,
@@ -351,8 +350,17 @@ def train(
     from gendetect.features import create_extractor
     from gendetect.training import train_pipeline
 
-    ext = create_extractor(extractor, **_parse_params(eparams))
-    det = create_detector(detector, **_parse_params(params))
+    recipe = {"extractor": {"name": "spectrum", "params": {}}, "detector": {"name": "logistic", "params": {}}}
+    if preset:
+        from gendetect.presets import get_preset
+
+        recipe = get_preset(preset)
+    for kind, chosen, extra in (("extractor", extractor, eparams), ("detector", detector, params)):
+        if chosen:
+            recipe[kind] = {"name": chosen, "params": {}}
+        recipe[kind]["params"].update(_parse_params(extra))
+    ext = create_extractor(recipe["extractor"]["name"], **recipe["extractor"]["params"])
+    det = create_detector(recipe["detector"]["name"], **recipe["detector"]["params"])
     records = _load_records(data_path, layout, split, exclude_test=True)
     pipeline = train_pipeline(
         records,
@@ -362,7 +370,7 @@ def train(
         uncertain_fpr=uncertain_fpr or None,
         n_folds=folds,
         jobs=jobs,
-        name=name,
+        name=name or preset,
         data=str(data_path),
         calibration=None if calibration == "none" else calibration,
         progress=_progress(progress, "features"),
@@ -565,6 +573,30 @@ def serve(
         highlight=False,
     )
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+# -- import ---------------------------------------------------------------------------------------------------
+@main.group("import")
+def import_group() -> None:
+    """Convert released detectors into gendetect models."""
+
+
+@import_group.command("univfd")
+@click.argument("fc_weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
+@click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip architecture of the backbone.")
+@click.option("--pretrained", default="openai", show_default=True, help="Backbone weights (tag, hf-hub id or file).")
+@_handle_errors
+def import_univfd(fc_weights: Path, output: Path, clip_model: str, pretrained: str) -> None:
+    """Convert UnivFD's released linear head (fc_weights.pth) into a gendetect model (needs the 'clip' extra)."""
+    from gendetect.presets import import_univfd_head
+
+    path = import_univfd_head(fc_weights, output, clip_model=clip_model, pretrained=pretrained)
+    err_console.print(
+        f"UnivFD head written to {path}; scanning with it needs CLIP {clip_model}/{pretrained} weights "
+        "(fetched once through the weights resolver)",
+        highlight=False,
+    )
 
 
 # -- list / model ----------------------------------------------------------------------------------------------

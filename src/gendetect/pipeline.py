@@ -132,18 +132,10 @@ class DetectionPipeline:
 
     def save(self, path: str | os.PathLike, *, card: str | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (+ ``MODEL_CARD.md``) into directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         state = dict(self.detector.state_dict())
         if self.calibrator is not None:
             state.update(self.calibrator.state_dict())
-        save_file(state, str(path / WEIGHTS_FILE))
-        config = self.get_config()
-        config.setdefault("provenance", provenance())
-        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")
-        if card is not None:
-            (path / CARD_FILE).write_text(card)
-        return path
+        return write_model_dir(path, self.get_config(), state, card=card)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DetectionPipeline:
@@ -183,6 +175,25 @@ class DetectionPipeline:
 
     def __repr__(self) -> str:
         return f"DetectionPipeline({self.extractor!r}, {self.detector!r}, threshold={self.threshold:.4g})"
+
+
+def write_model_dir(
+    path: str | os.PathLike, config: dict[str, Any], state: dict[str, np.ndarray], *, card: str | None = None
+) -> Path:
+    """Write a model directory from its config (extractor and detector configs, threshold...) and arrays.
+
+    :meth:`DetectionPipeline.save` uses it; so do importers that convert foreign checkpoints without building the
+    extractor (its weights may not be on this machine).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path / WEIGHTS_FILE))
+    config = {"format_version": FORMAT_VERSION, **config}
+    config.setdefault("provenance", provenance())
+    (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")
+    if card is not None:
+        (path / CARD_FILE).write_text(card)
+    return path
 
 
 def default_model_path() -> Path:

@@ -71,7 +71,7 @@ class Registry(Generic[T]):
             module, _, attr = self._lazy[name].partition(":")
             cls = getattr(importlib.import_module(module), attr)
             self._entries[name] = cls
-            del self._lazy[name]
+            self._lazy.pop(name, None)
             return cls
         valid = self.list()
         close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)

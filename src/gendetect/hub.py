@@ -1,0 +1,133 @@
+"""The weights resolver: one place that turns a name into a local weights file, or says exactly what is missing.
+
+A weights *spec* is one of
+
+* a local file (``/models/clip.safetensors``) or directory;
+* ``hf-hub:ORG/REPO[@REVISION]`` with a ``filename`` inside the repository;
+* a bare ``ORG/REPO`` is read as ``hf-hub:ORG/REPO``.
+
+Resolution order: the local path, then the caches (``GENDETECT_CACHE``, then the usual Hugging Face cache), then the
+hub. Offline mode (``HF_HUB_OFFLINE=1`` or ``offline=True``) never touches the network and fails at once. A miss
+raises :class:`~gendetect.errors.WeightsNotFoundError` naming the weights, the command that fetches them on a machine
+with a network, and where to put them. Nothing ever falls back to random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gendetect.errors import WeightsNotFoundError
+
+logger = logging.getLogger(__name__)
+
+HUB_PREFIX = "hf-hub:"
+
+
+def cache_dir(cache: str | os.PathLike | None = None) -> Path | None:
+    """The gendetect weights cache: ``cache``, else ``$GENDETECT_CACHE``, else None (the Hugging Face cache)."""
+    value = cache or os.environ.get("GENDETECT_CACHE")
+    return Path(value).expanduser() if value else None
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    if offline is not None:
+        return offline
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class HubSpec:
+    repo_id: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> HubSpec:
+        body = spec[len(HUB_PREFIX) :] if spec.startswith(HUB_PREFIX) else spec
+        repo, _, revision = body.partition("@")
+        return cls(repo, revision or None)
+
+
+def looks_like_hub_id(spec: str) -> bool:
+    if spec.startswith(HUB_PREFIX):
+        return True
+    return spec.count("/") == 1 and not Path(spec).exists() and not spec.startswith((".", "/", "~"))
+
+
+def resolve_weights(
+    spec: str | os.PathLike,
+    *,
+    filename: str | None = None,
+    revision: str | None = None,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    what: str = "weights",
+) -> Path:
+    """Local path of the weights named by ``spec`` (see the module docstring).
+
+    Args:
+        filename: the file inside a hub repository or a local directory (e.g. ``open_clip_model.safetensors``).
+        revision: hub revision (commit, tag or branch); ``@REV`` in the spec wins.
+        cache: cache directory (default ``$GENDETECT_CACHE``, then the Hugging Face cache).
+        offline: never use the network (default: ``HF_HUB_OFFLINE``).
+        what: a human name for the weights, used in error messages ("CLIP ViT-L-14 weights").
+    """
+    spec_str = os.fspath(spec)
+    local = Path(spec_str).expanduser()
+    if local.exists():
+        if local.is_dir():
+            if filename and (local / filename).is_file():
+                return local / filename
+            if not filename:
+                return local
+            raise WeightsNotFoundError(f"{what}: {local} has no {filename}.")
+        return local
+    if not looks_like_hub_id(spec_str):
+        raise WeightsNotFoundError(
+            f"{what}: {spec_str!r} is neither an existing file or folder nor a hub id (hf-hub:ORG/REPO[@REV])."
+        )
+    hub = HubSpec.parse(spec_str)
+    rev = hub.revision or revision
+    fetch = f"hf download {hub.repo_id}" + (f" {filename}" if filename else "") + (f" --revision {rev}" if rev else "")
+    where = cache_dir(cache)
+    where_text = f"--local-dir {where / hub.repo_id.replace('/', '--')}" if where else "(into the Hugging Face cache)"
+    help_text = (
+        f"On a machine with a network run (huggingface_hub's CLI; `huggingface-cli download` on old versions):\n"
+        f"    {fetch} {where_text if where else ''}\n"
+        f"then copy the file here and pass its path (or set GENDETECT_CACHE to the folder that holds "
+        f"{hub.repo_id.replace('/', '--')}/), or unset HF_HUB_OFFLINE to download it now."
+    )
+    if where is not None:
+        candidate = where / hub.repo_id.replace("/", "--")
+        if filename and (candidate / filename).is_file():
+            return candidate / filename
+    try:
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    except ImportError as e:
+        raise WeightsNotFoundError(
+            f"{what} ({hub.repo_id}) are not cached and huggingface_hub is not installed: "
+            "pip install 'gendetect[clip]'. " + help_text
+        ) from e
+    if not filename:
+        raise WeightsNotFoundError(f"{what}: a hub spec needs a filename inside {hub.repo_id}.")
+    if is_offline(offline):  # a pure cache lookup: no client, no retries, no socket
+        found = try_to_load_from_cache(hub.repo_id, filename, cache_dir=str(where) if where else None, revision=rev)
+        if isinstance(found, str):
+            return Path(found)
+        raise WeightsNotFoundError(
+            f"{what} not found: {hub.repo_id}/{filename}"
+            + (f"@{rev}" if rev else "")
+            + ": offline mode (HF_HUB_OFFLINE=1) and they are not in the cache.\n"
+            + help_text
+        )
+    try:
+        path = hf_hub_download(
+            hub.repo_id, filename, revision=rev, cache_dir=str(where) if where else None, etag_timeout=10
+        )
+    except Exception as e:  # noqa: BLE001 - any hub failure becomes one actionable error
+        raise WeightsNotFoundError(
+            f"{what} not found: {hub.repo_id}/{filename}" + (f"@{rev}" if rev else "") + f": {e}.\n{help_text}"
+        ) from e
+    return Path(path)

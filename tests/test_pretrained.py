@@ -1,0 +1,166 @@
+"""Pretrained representations on tiny random-weight models: the resolver's offline error, CLIP and timm
+extractors, presets, the UnivFD head import, and train -> evaluate -> scan end to end. No network."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+torch = pytest.importorskip("torch", reason="the 'clip' extra (torch) is not installed")
+pytest.importorskip("open_clip", reason="the 'clip' extra (open_clip_torch) is not installed")
+
+from gendetect.cli import main  # noqa: E402
+from gendetect.data.readers import read_records  # noqa: E402
+from gendetect.data.synthetic import make_synthetic_dataset  # noqa: E402
+from gendetect.detectors import detector_from_config  # noqa: E402
+from gendetect.errors import UnknownNameError, WeightsNotFoundError  # noqa: E402
+from gendetect.features import create_extractor, extractor_from_config, list_extractors  # noqa: E402
+from gendetect.hub import resolve_weights  # noqa: E402
+from gendetect.pipeline import load_model, scan  # noqa: E402
+from gendetect.presets import get_preset, import_univfd_head  # noqa: E402
+
+from .conftest import SHARED_DATA  # noqa: E402
+
+TINY_CLIP = {"model": "test-tiny-clip", "pretrained": "random"}
+UNIVFD_HEAD = SHARED_DATA.parent / "weights" / "univfd" / "fc_weights.pth"
+
+
+def _images(n: int = 3) -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (20 + 40 * i, 50 + 10 * i, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def test_lazy_registration_lists_torch_extractors_without_importing_torch_models() -> None:
+    assert {"openclip", "timm"} <= set(list_extractors())
+
+
+@pytest.mark.parametrize("spec", ["hf-hub:openai/clip-vit-large-patch14", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"])
+def test_resolver_fails_fast_and_says_how_to_fetch(spec: str) -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError) as e:
+        resolve_weights(spec, filename="open_clip_model.safetensors", what="CLIP weights")
+    assert time.perf_counter() - t0 < 5
+    msg = str(e.value)
+    assert "offline" in msg and "hf download" in msg and "open_clip_model.safetensors" in msg
+    assert "GENDETECT_CACHE" in msg
+
+
+def test_resolver_finds_local_files_and_the_gendetect_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"x")
+    assert resolve_weights(f) == f
+    assert resolve_weights(tmp_path, filename="w.safetensors") == f
+    cached = tmp_path / "cache" / "org--repo" / "model.safetensors"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"y")
+    monkeypatch.setenv("GENDETECT_CACHE", str(tmp_path / "cache"))
+    assert resolve_weights("hf-hub:org/repo", filename="model.safetensors") == cached
+    with pytest.raises(WeightsNotFoundError, match="neither an existing file"):
+        resolve_weights("./nope/not-here.bin")
+
+
+def test_missing_real_clip_weights_never_fall_back_to_random() -> None:
+    with pytest.raises(WeightsNotFoundError, match="ViT-B-32/openai"):
+        create_extractor("openclip", model="ViT-B-32", pretrained="openai")
+
+
+def test_tiny_clip_features_are_deterministic_and_config_roundtrips() -> None:
+    torch.manual_seed(0)
+    ext = create_extractor("openclip", **TINY_CLIP)
+    feats = ext.extract_batch(_images())
+    assert feats.shape == (3, ext.dim) and feats.dtype == np.float32 and np.isfinite(feats).all()
+    np.testing.assert_array_equal(feats, ext.extract_batch(_images()))
+    np.testing.assert_array_equal(ext.extract_one(_images()[1]), feats[1])
+    assert ext.encode_text(["a photo of a cat", "a dog"]).shape == (2, ext.dim)
+    rebuilt = extractor_from_config(ext.get_config())  # random weights differ, the architecture does not
+    assert rebuilt.dim == ext.dim and rebuilt.get_config() == ext.get_config()
+
+
+def test_center_crop_never_resizes() -> None:
+    ext = create_extractor("openclip", **TINY_CLIP)
+    big = Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    h, w = ext._size
+    centre = big.crop(((400 - w) // 2, (300 - h) // 2, (400 - w) // 2 + w, (300 - h) // 2 + h))
+    np.testing.assert_array_equal(ext.extract_one(big), ext.extract_one(centre))
+    normalised = create_extractor("openclip", **TINY_CLIP, normalize=True)
+    np.testing.assert_allclose(np.linalg.norm(normalised.extract_batch(_images()), axis=1), 1.0, rtol=1e-5)
+
+
+def test_timm_tiny_vit() -> None:
+    ext = create_extractor("timm", model="test_vit", pretrained="random")
+    feats = ext.extract_batch(_images())
+    assert feats.shape == (3, ext.dim) and np.isfinite(feats).all()
+    with pytest.raises(WeightsNotFoundError, match="resnet50"):
+        create_extractor("timm", model="resnet50.a1_in1k")
+
+
+def test_presets() -> None:
+    univfd = get_preset("univfd")
+    assert univfd["extractor"]["params"]["model"] == "ViT-L-14" and univfd["detector"]["name"] == "logistic"
+    assert univfd["extractor"]["params"]["preprocess"] == "center-crop"
+    assert get_preset("coccomini")["extractor"]["params"]["normalize"] is True
+    with pytest.raises(UnknownNameError, match="univfd"):
+        get_preset("unifd")
+
+
+@pytest.mark.shared_data
+def test_official_univfd_head_imports_exactly(tmp_path: Path) -> None:
+    if not UNIVFD_HEAD.exists():
+        pytest.skip(f"{UNIVFD_HEAD} is absent")
+    out = import_univfd_head(UNIVFD_HEAD, tmp_path / "univfd")
+    config = json.loads((out / "config.json").read_text())
+    assert config["extractor"]["params"]["model"] == "ViT-L-14" and config["threshold"] == 0.5
+    from safetensors.numpy import load_file
+
+    detector = detector_from_config(config["detector"]).load_state_dict(load_file(str(out / "model.safetensors")))
+    official = torch.load(UNIVFD_HEAD, map_location="cpu", weights_only=True)
+    w, b = official["weight"].double().numpy(), official["bias"].double().numpy()
+    np.testing.assert_array_equal(detector.coef_, w.ravel())  # values survive bit for bit
+    x = np.random.default_rng(0).normal(size=(8, 768))
+    np.testing.assert_allclose(detector.decision_function(x), (x @ w.T + b).ravel(), rtol=0, atol=1e-9)
+    result = CliRunner().invoke(main, ["import", "univfd", str(UNIVFD_HEAD), "-o", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    # scanning needs the CLIP backbone, which is not here: a clear error, not random weights
+    with pytest.raises(WeightsNotFoundError, match="ViT-L-14"):
+        load_model(out)
+
+
+def test_train_evaluate_scan_with_tiny_clip(tmp_path: Path) -> None:
+    root = make_synthetic_dataset(tmp_path / "data", n_per_class=8, size=64, generators=("g1", "g2"))
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(root),
+            "--extractor",
+            "openclip",
+            "-e",
+            "model=test-tiny-clip",
+            "-e",
+            "pretrained=random",
+            "--detector",
+            "logistic",
+            "--folds",
+            "2",
+            "-o",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    model = load_model(tmp_path / "m")
+    assert model.extractor.get_config()["params"]["model"] == "test-tiny-clip"
+    rows = list(scan([str(p) for p in sorted((root / "g1" / "1_fake").iterdir())][:3], model))
+    assert [r.status for r in rows] == ["ok"] * 3
+    result = CliRunner().invoke(
+        main, ["evaluate", "--model", str(tmp_path / "m"), "--data", str(root), "--json", "--bootstrap", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["all"]["n_fake"] == 16
+    assert len(read_records(root)) == 32
