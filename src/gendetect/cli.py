@@ -324,6 +324,8 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
 @click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
 @click.option("--name", default=None, help="Model name recorded in its config.")
+@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
+              help="Feature store folder: reuse cached features, cache new ones (see `gendetect features extract`).")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
 @click.option("--progress/--no-progress", default=True)
 @_handle_errors
@@ -342,6 +344,7 @@ def train(
     split: str | None,
     layout: str,
     name: str | None,
+    store_dir: Path | None,
     jobs: int,
     progress: bool,
 ) -> None:
@@ -373,6 +376,7 @@ def train(
         name=name or preset,
         data=str(data_path),
         calibration=None if calibration == "none" else calibration,
+        store=_open_store(store_dir, ext),
         progress=_progress(progress, "features"),
     )
     audit = pipeline.info.get("audit") or {}
@@ -421,6 +425,7 @@ def train(
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
 @click.option("--chain", "chains", multiple=True, help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75.")
 @click.option("--bootstrap", "n_boot", type=int, default=None, help="Bootstrap replicates for CIs (default 1000).")
+@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None, help="Feature store folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout instead of the tables.")
 @click.option("-j", "--jobs", default=None, type=int, help="Worker processes (0 = all cores).")
 @_handle_errors
@@ -439,6 +444,7 @@ def evaluate(
     eparams: tuple[str, ...],
     chains: tuple[str, ...],
     n_boot: int | None,
+    store_dir: Path | None,
     as_json: bool,
     jobs: int | None,
 ) -> None:
@@ -467,6 +473,7 @@ def evaluate(
         "layout": layout,
         "n_boot": n_boot,
         "jobs": jobs,
+        "store": str(store_dir) if store_dir else None,
         "chains": list(chains) or None,
     }
     if extractor:
@@ -573,6 +580,57 @@ def serve(
         highlight=False,
     )
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+# -- features -------------------------------------------------------------------------------------------------
+def _open_store(store_dir: Path | None, extractor: Any) -> Any:
+    if store_dir is None:
+        return None
+    from gendetect.features.store import FeatureStore
+
+    return FeatureStore(store_dir, extractor)
+
+
+@main.group()
+def features() -> None:
+    """Extract and cache features."""
+
+
+@features.command("extract")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Folder or manifest.")
+@click.option("--extractor", default="forensic", show_default=True, help="Feature extractor.")
+@click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
+@click.option("--preset", default=None, help="Take the extractor of a preset (univfd, coccomini...).")
+@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
+              help="Store folder (default $GENDETECT_CACHE/features or ~/.cache/gendetect/features).")
+@click.option("--shard-size", default=512, show_default=True, help="Images per shard (the unit of resumption).")
+@click.option("--layout", default="auto", show_default=True)
+@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("--progress/--no-progress", default=True)
+@_handle_errors
+def features_extract(data_path: Path, extractor: str, eparams: tuple[str, ...], preset: str | None,
+                     store_dir: Path | None, shard_size: int, layout: str, jobs: int, progress: bool) -> None:
+    """Fill the feature store for every image under --data; a rerun extracts only what is missing."""
+    from gendetect.data.readers import read_records
+    from gendetect.features import create_extractor
+    from gendetect.features.store import FeatureStore, default_store_root
+    from gendetect.training import featurize
+
+    spec = {"name": extractor, "params": {}}
+    if preset:
+        from gendetect.presets import get_preset
+
+        spec = get_preset(preset)["extractor"]
+    spec["params"].update(_parse_params(eparams))
+    ext = create_extractor(spec["name"], **spec["params"])
+    store = FeatureStore(store_dir or default_store_root(), ext)
+    before = len(store)
+    records = read_records(data_path, layout=layout, probe=True, hash=True)
+    _, kept, failed = featurize(records, ext, jobs=jobs, store=store, shard_size=shard_size,
+                                progress=_progress(progress, "features"))
+    err_console.print(f"{store.dir}: {len(store)} images stored ({len(store) - before} new); "
+                      f"{len(kept)} of {len(records)} readable, {len(failed)} errors", highlight=False)
 
 
 # -- import ---------------------------------------------------------------------------------------------------

@@ -1,66 +1,106 @@
 """Read any image file into 8-bit RGB, safely, and describe the file it came from.
 
-Every decoder path in gendetect goes through :func:`load_image_with_info`:
+Every decoder path in gendetect goes through :func:`load_image_with_info` (or :func:`probe_image` for the header
+alone):
 
-* the header is checked against ``max_pixels`` **before** decoding, so a 20,000 x 20,000 decompression bomb is
-  refused in microseconds without allocating gigabytes;
-* EXIF orientation is applied (``ImageOps.exif_transpose``), the first frame of an animation is used;
-* any mode becomes ``RGB``: CMYK through its embedded ICC profile when there is one, 16-bit and float greyscale
-  rescaled (not clipped) to 8 bits, palette and alpha images composited on white;
+* the file is read once; its sha256 is taken from those bytes;
+* the pixel count in the header is checked against ``max_pixels`` **before** decoding, so a 20,000 x 20,000
+  decompression bomb is refused in microseconds without allocating gigabytes. Pillow's own global guard
+  (``PIL.Image.MAX_IMAGE_PIXELS``) is left untouched; when it fires first, the size is still reported, and an
+  explicitly raised ``max_pixels`` is honoured;
+* the first frame of an animation (GIF, APNG, WebP, multi-page TIFF) is used;
+* EXIF orientation is applied, so ``width``/``height`` and the pixels are as a viewer shows them;
+* any mode becomes 8-bit ``RGB`` (:func:`to_rgb`): CMYK through its embedded ICC profile when there is one,
+  16-bit and float greyscale rescaled (not clipped) to 8 bits, palette and alpha images composited on white;
 * the image is never resized: forensic traces live at native resolution.
 
-Anything that goes wrong raises :class:`~gendetect.errors.ImageLoadError` with the file name and a clear reason.
+Anything that goes wrong raises :class:`~gendetect.errors.ImageLoadError` whose message names the file and the
+reason ("no such file", "not an image or unsupported format", "truncated or corrupt file: ...", ...).
+
+Example:
+    >>> import io
+    >>> from PIL import Image
+    >>> buf = io.BytesIO()
+    >>> Image.new("LA", (4, 3), (0, 0)).save(buf, "PNG")  # fully transparent black
+    >>> im, info = load_image_with_info(buf.getvalue())
+    >>> im.mode, im.size, im.getpixel((0, 0)), info.mode, info.format
+    ('RGB', (4, 3), (255, 255, 255), 'LA', 'PNG')
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
+import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from gendetect.errors import ImageLoadError
 
-DEFAULT_MAX_PIXELS = 120_000_000  # lets a 10,000 x 12,000 photo through, refuses a 20,000 x 20,000 bomb
+logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_PIXELS = 120_000_000
+"""Largest image (width x height) decoded by default: a 10,000 x 12,000 photo passes, a 20,000 x 20,000 bomb not."""
+
+# Suffixes of the formats a stock Pillow wheel reads, with no plug-in. HEIC/HEIF are left out on purpose: Pillow
+# needs the separate pillow-heif plug-in for them. AVIF needs Pillow >= 11.3; an older Pillow reports those files as
+# "unsupported format" (an error record) rather than skipping them silently.
 IMAGE_EXTENSIONS = frozenset(
     {
         ".jpg",
         ".jpeg",
         ".jpe",
         ".jfif",
+        ".mpo",
         ".png",
+        ".apng",
         ".webp",
+        ".avif",
+        ".gif",
         ".bmp",
+        ".dib",
         ".tif",
         ".tiff",
-        ".gif",
+        ".jp2",
+        ".j2k",
         ".ppm",
         ".pgm",
         ".pbm",
         ".pnm",
         ".tga",
-        ".jp2",
-        ".j2k",
         ".ico",
-        ".dib",
-        ".avif",
-        ".heic",
-        ".heif",
     }
 )
 
+# Errors Pillow's decoders raise on malformed input (beyond its own UnidentifiedImageError, an OSError subclass).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
+
 _EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the transpose that undoes it (the table ImageOps.exif_transpose uses).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+Source = str | os.PathLike | bytes | bytearray | memoryview
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
-    """Whether ``path`` has an image file extension (case-insensitive)."""
+    """Whether ``path`` has an image file extension (case-insensitive; see :data:`IMAGE_EXTENSIONS`)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
@@ -68,366 +108,355 @@ def is_image_path(path: str | os.PathLike) -> bool:
 class ImageInfo:
     """Facts about an image file, as recorded in manifests and scan results."""
 
-    format: str | None  # Pillow's name of the container: "JPEG", "PNG", "WEBP", ...
-    width: int  # after EXIF orientation
-    height: int  # after EXIF orientation
-    mode: str  # Pillow mode of the file before conversion
-    jpeg_quality: int | None  # IJG-equivalent quality estimated from the quantisation tables (JPEG only)
-    has_exif: bool
+    format: str | None  # container format as Pillow names it: "JPEG", "PNG", "WEBP", "MPO" (camera JPEG), ...
+    width: int  # pixels, after EXIF orientation
+    height: int  # pixels, after EXIF orientation
+    mode: str  # Pillow mode of the file before conversion: "RGB", "CMYK", "I;16", "P", "LA", ...
+    jpeg_quality: int | None  # IJG-equivalent quality estimated from the quantisation tables; None unless JPEG
+    has_exif: bool  # whether the file carries EXIF metadata
     file_size: int  # bytes
-    sha256: str | None  # hex digest of the bytes (None when not computed)
+    sha256: str | None  # hex digest of the file's bytes; None when hashing was not asked for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _describe(source: str | os.PathLike | bytes) -> str:
-    return "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
+# -- reading files ---------------------------------------------------------------------------------------------
+def _name(source: Source) -> str:
+    return "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else str(source)
 
 
-def read_bytes(source: str | os.PathLike | bytes) -> bytes:
-    """The file's bytes; :class:`ImageLoadError` with a clear reason when the path cannot be read."""
-    if isinstance(source, bytes | bytearray):
+def _os_error(path: Path, e: OSError) -> ImageLoadError:
+    if isinstance(e, FileNotFoundError):
+        return ImageLoadError(f"{path}: no such file")
+    if isinstance(e, IsADirectoryError):
+        return ImageLoadError(f"{path}: is a directory, not an image file")
+    if isinstance(e, PermissionError):
+        return ImageLoadError(f"{path}: cannot read file: permission denied")
+    return ImageLoadError(f"{path}: cannot read file: {e.strerror or e}")
+
+
+def read_bytes(source: Source) -> bytes:
+    """The bytes of ``source`` (a path, or bytes returned as they are).
+
+    Raises:
+        ImageLoadError: the path does not exist, is a folder or cannot be read; the message says which.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
     try:
         return path.read_bytes()
-    except FileNotFoundError as e:
-        raise ImageLoadError(f"{path}: no such file") from e
-    except IsADirectoryError as e:
-        raise ImageLoadError(f"{path}: is a directory, not an image file") from e
-    except PermissionError as e:
-        raise ImageLoadError(f"{path}: cannot read file: permission denied") from e
     except OSError as e:
-        raise ImageLoadError(f"{path}: cannot read file: {e.strerror or e}") from e
+        raise _os_error(path, e) from e
 
 
-def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
-    if not data:
-        raise ImageLoadError(f"{name}: empty file")
+@contextmanager
+def _open_file(path: Path) -> Iterator[IO[bytes]]:
     try:
-        with warnings.catch_warnings():
+        f = path.open("rb")
+    except OSError as e:
+        raise _os_error(path, e) from e
+    with f:
+        yield f
+
+
+def _open_unguarded(fp: IO[bytes]) -> ImageFile.ImageFile | None:
+    """Open ``fp``'s header the way :func:`PIL.Image.open` does, minus Pillow's global pixel-count guard.
+
+    Only used after that guard refused an image, so that the caller can report the size and apply its own limit
+    (which may be higher than Pillow's when the user asked for it). Nothing is decoded here.
+    """
+    fp.seek(0)
+    prefix = fp.read(16)
+    for fmt in list(Image.ID):
+        factory, accept = Image.OPEN[fmt]
+        verdict = accept(prefix) if accept else True
+        if isinstance(verdict, str) or not verdict:
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    return None
+
+
+def _mpx(pixels: int) -> str:
+    return f"{pixels / 1e6:.4g} Mpx"
+
+
+def _open(fp: IO[bytes], name: str, max_pixels: int) -> ImageFile.ImageFile:
+    """Open the header of ``fp`` and check its pixel count against ``max_pixels``; nothing is decoded."""
+    try:
+        with warnings.catch_warnings():  # between Pillow's warning and error thresholds, ``max_pixels`` decides
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as e:
-        raise ImageLoadError(f"{name}: not an image, or a format Pillow cannot read") from e
+            im: ImageFile.ImageFile | None = Image.open(fp)  # type: ignore[assignment]
     except Image.DecompressionBombError as e:
-        raise ImageLoadError(f"{name}: image too large (decompression bomb guard): {e}") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageLoadError(f"{name}: corrupt image header: {e}") from e
+        try:
+            im = _open_unguarded(fp)
+        except _DECODE_ERRORS:
+            im = None
+        if im is None:  # not expected: Pillow just parsed this header
+            raise ImageLoadError(f"{name}: image is above Pillow's decompression-bomb limit: {e}") from e
+    except UnidentifiedImageError as e:
+        raise ImageLoadError(f"{name}: not an image or unsupported format") from e
+    except _DECODE_ERRORS as e:
+        raise ImageLoadError(f"{name}: truncated or corrupt file: {e}") from e
     w, h = im.size
     if w <= 0 or h <= 0:
-        raise ImageLoadError(f"{name}: invalid image size {w}x{h}")
+        raise ImageLoadError(f"{name}: invalid image size {w}×{h}")
     if w * h > max_pixels:
         raise ImageLoadError(
-            f"{name}: image is {w}x{h} = {w * h / 1e6:.1f} Mpx, above the limit of {max_pixels / 1e6:.0f} Mpx "
-            "(a possible decompression bomb); raise --max-pixels to scan it anyway"
+            f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} Mpx, above the limit of {_mpx(max_pixels)} (--max-pixels);"
+            " it may be a decompression bomb. Raise the limit to read it anyway."
         )
     return im
 
 
 def _exif_info(im: Image.Image) -> tuple[bool, int]:
+    """``(has EXIF, orientation 1-8)``; a malformed EXIF block counts as none rather than failing the image."""
     try:
         exif = im.getexif()
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not make the image unreadable
+        orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+    except (*_DECODE_ERRORS, ArithmeticError) as e:
+        logger.debug("ignoring unreadable EXIF block: %s", e)
         return False, 1
-    return len(exif) > 0, int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+    return len(exif) > 0, orientation if orientation in _ORIENTATION_TRANSPOSE else 1
 
 
-def _oriented_size(w: int, h: int, orientation: int) -> tuple[int, int]:
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
-def load_image_with_info(
-    source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: bool = True
-) -> tuple[Image.Image, ImageInfo]:
-    """Decode ``source`` (path or bytes) to an 8-bit ``RGB`` image at native resolution, plus its :class:`ImageInfo`."""
-    name = _describe(source)
-    data = read_bytes(source)
-    im = _open(data, name, max_pixels)
-    fmt, mode = im.format, im.mode
-    quality = estimate_jpeg_quality(im)
+def _info(im: ImageFile.ImageFile, size: int, sha256: str | None) -> tuple[ImageInfo, int]:
+    """The file facts of an opened image, and its EXIF orientation (1 when none)."""
     has_exif, orientation = _exif_info(im)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.seek(0)
-            im.load()
-            rgb = to_rgb(ImageOps.exif_transpose(im) if orientation != 1 else im)
-    except ImageLoadError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise ImageLoadError(f"{name}: truncated or corrupt image data ({e})") from e
+    w, h = im.size
+    if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
+        w, h = h, w
     info = ImageInfo(
-        format=fmt,
-        width=rgb.width,
-        height=rgb.height,
-        mode=mode,
-        jpeg_quality=quality,
-        has_exif=has_exif,
-        file_size=len(data),
-        sha256=hashlib.sha256(data).hexdigest() if hash else None,
-    )
-    return rgb, info
-
-
-def load_image(source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode ``source`` to an 8-bit ``RGB`` PIL image (see the module docstring for the conversions)."""
-    return load_image_with_info(source, max_pixels=max_pixels, hash=False)[0]
-
-
-def probe_image(
-    source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: bool = True
-) -> ImageInfo:
-    """:class:`ImageInfo` from the header alone (no pixel decoding): fast enough to index large collections."""
-    name = _describe(source)
-    data = read_bytes(source)
-    im = _open(data, name, max_pixels)
-    has_exif, orientation = _exif_info(im)
-    w, h = _oriented_size(*im.size, orientation)
-    return ImageInfo(
         format=im.format,
         width=w,
         height=h,
         mode=im.mode,
         jpeg_quality=estimate_jpeg_quality(im),
         has_exif=has_exif,
-        file_size=len(data),
-        sha256=hashlib.sha256(data).hexdigest() if hash else None,
+        file_size=size,
+        sha256=sha256,
     )
+    return info, orientation
+
+
+def load_image_with_info(
+    source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: bool = True
+) -> tuple[Image.Image, ImageInfo]:
+    """Decode ``source`` to an 8-bit ``RGB`` image at native resolution, plus facts about the file.
+
+    Args:
+        source: a path, or the file's bytes.
+        max_pixels: refuse images whose header claims more than this many pixels (width x height), before
+            decoding anything.
+        hash: compute the sha256 of the file's bytes (``info.sha256``; ``None`` otherwise).
+
+    Returns:
+        ``(image, info)``: a loaded ``RGB`` image, EXIF orientation applied, and its :class:`ImageInfo`.
+
+    Raises:
+        ImageLoadError: the file is missing or unreadable, not an image, truncated or corrupt, or too large.
+    """
+    name = _name(source)
+    data = read_bytes(source)
+    if not data:
+        raise ImageLoadError(f"{name}: empty file")
+    im = _open(io.BytesIO(data), name, max_pixels)
+    info, orientation = _info(im, len(data), hashlib.sha256(data).hexdigest() if hash else None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()  # a freshly opened file is at its first frame; decode it now so that damage raises here
+        oriented = im.transpose(_ORIENTATION_TRANSPOSE[orientation]) if orientation != 1 else im
+        rgb = to_rgb(oriented)
+    except MemoryError as e:
+        raise ImageLoadError(f"{name}: not enough memory to decode a {info.width}×{info.height} image") from e
+    except (*_DECODE_ERRORS, Image.DecompressionBombError) as e:
+        raise ImageLoadError(f"{name}: truncated or corrupt file: {e}") from e
+    return rgb, info
+
+
+def load_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``source`` (a path or bytes) to an 8-bit ``RGB`` image; see :func:`load_image_with_info`."""
+    return load_image_with_info(source, max_pixels=max_pixels, hash=False)[0]
+
+
+def probe_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: bool = True) -> ImageInfo:
+    """:class:`ImageInfo` from the file's header alone, without decoding pixels: fast enough to index collections.
+
+    With ``hash=False`` and a path, only the header is read from disk. A file that passes here can still turn out
+    truncated when decoded; :func:`load_image_with_info` finds that out.
+
+    Raises:
+        ImageLoadError: as :func:`load_image_with_info`, except for damage past the header.
+    """
+    name = _name(source)
+    if hash or not isinstance(source, str | os.PathLike):
+        data = read_bytes(source)
+        if not data:
+            raise ImageLoadError(f"{name}: empty file")
+        digest = hashlib.sha256(data).hexdigest() if hash else None
+        return _info(_open(io.BytesIO(data), name, max_pixels), len(data), digest)[0]
+    with _open_file(Path(source)) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise ImageLoadError(f"{name}: empty file")
+        return _info(_open(f, name, max_pixels), size, None)[0]
 
 
 # -- mode conversion -------------------------------------------------------------------------------------------
-_SRGB = None
-
-
-def _srgb_profile() -> Any:
-    global _SRGB
-    if _SRGB is None:
-        _SRGB = ImageCms.createProfile("sRGB")
-    return _SRGB
-
-
 def _on_white(im: Image.Image) -> Image.Image:
     rgba = im.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
+def _image_cms() -> Any:
+    """Pillow's LittleCMS binding, or ``None`` in a Pillow built without it."""
+    try:
+        from PIL import ImageCms
+    except ImportError:
+        return None
+    return ImageCms
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    icc, cms = im.info.get("icc_profile"), _image_cms()
+    if icc and cms is not None:
+        try:
+            src = cms.ImageCmsProfile(io.BytesIO(icc))
+            return cms.profileToProfile(im, src, cms.createProfile("sRGB"), outputMode="RGB")
+        except (cms.PyCMSError, OSError, ValueError) as e:
+            logger.debug("embedded ICC profile not usable (%s); converting CMYK naively", e)
+    return im.convert("RGB")
+
+
+def _lab_to_rgb(im: Image.Image) -> Image.Image:
+    cms = _image_cms()
+    if cms is not None:
+        try:
+            transform = cms.buildTransform(cms.createProfile("LAB"), cms.createProfile("sRGB"), "LAB", "RGB")
+            return cms.applyTransform(im, transform)
+        except (cms.PyCMSError, OSError, ValueError) as e:
+            logger.debug("LAB to sRGB transform failed (%s); converting naively", e)
+    return im.convert("RGB")
+
+
+def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float greyscale to 8 bits by rescaling the value range (never by clipping)."""
+    arr = np.asarray(im, dtype=np.float64)
+    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if im.mode.startswith("I;16"):
+        lo, scale = 0.0, 65535.0
+    elif im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        lo, scale = 0.0, 1.0  # normalised float data
+    elif lo >= 0.0 and hi <= 255.0:
+        lo, scale = 0.0, 255.0  # 8-bit data in a wide mode
+    elif im.mode == "I" and lo >= 0.0 and hi <= 65535.0:
+        lo, scale = 0.0, 65535.0  # 16-bit data in a 32-bit mode (older Pillow reads 16-bit PNGs so)
+    else:
+        scale = max(hi - lo, 1e-12)  # anything else: stretch the range that is there
+    arr8 = np.clip(np.round((arr - lo) / scale * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr8, "L").convert("RGB")
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit ``RGB`` (alpha composited on white, high bit depths rescaled)."""
+    """Convert an image of any Pillow mode to 8-bit ``RGB``.
+
+    * alpha (``RGBA``, ``LA``, ``PA``, a palette or colour key with ``transparency``) is composited on white;
+    * ``CMYK`` goes through its embedded ICC profile when it has a usable one, else Pillow's plain conversion;
+    * ``I;16*``, ``I`` and ``F`` are rescaled to 0-255 (a full 16-bit range maps to the full 8-bit range);
+    * ``L``, ``1``, ``P``, ``YCbCr``, ``HSV`` and ``LAB`` are converted to RGB.
+
+    RGB images with an embedded ICC profile (Display P3, Adobe RGB) are returned as they are: detectors see the
+    file's pixel values, not a colour-managed rendering.
+    """
     mode = im.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in im.info:
         return im
-    if mode == "CMYK":
-        icc = im.info.get("icc_profile")
-        if icc:
-            try:
-                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-                return ImageCms.profileToProfile(im, src, _srgb_profile(), outputMode="RGB")
-            except (ImageCms.PyCMSError, OSError, ValueError):
-                pass  # a broken profile: fall back to Pillow's naive conversion below
-        return im.convert("RGB")
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        if mode.startswith("I;16"):
-            scale = 65535.0
-        else:
-            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-            if mode == "I" and lo >= 0 and hi <= 255:
-                scale = 255.0
-            elif mode == "I" and lo >= 0 and hi <= 65535:
-                scale = 65535.0
-            else:
-                arr, scale = arr - lo, max(hi - lo, 1e-12)
-        arr8 = np.clip(np.round(np.nan_to_num(arr) / scale * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr8, "L").convert("RGB")
-    if mode == "P":
-        return _on_white(im) if "transparency" in im.info else im.convert("RGB")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode in ("P", "L", "1", "RGB") and "transparency" in im.info):
         return _on_white(im)
-    if mode in ("L", "1"):
-        return im.convert("RGB")
-    if mode in ("LAB", "HSV"):
-        return (
-            ImageCms.applyTransform(
-                im,
-                ImageCms.buildTransformFromOpenProfiles(ImageCms.createProfile("LAB"), _srgb_profile(), "LAB", "RGB"),
-            )
-            if mode == "LAB"
-            else im.convert("RGB")
-        )
+    if mode == "CMYK":
+        return _cmyk_to_rgb(im)
+    if mode == "LAB":
+        return _lab_to_rgb(im)
+    if mode.startswith("I") or mode == "F":
+        return _high_depth_to_rgb(im)
     return im.convert("RGB")
 
 
 # -- JPEG quality ----------------------------------------------------------------------------------------------
-# IJG (libjpeg) base tables, in natural (row-major) order, Annex K of ITU-T T.81.
+# The example tables of ITU-T T.81 Annex K that libjpeg (IJG) scales by quality, in natural (row-major) order.
 _IJG_LUMA = np.array(
     [
-        16,
-        11,
-        10,
-        16,
-        24,
-        40,
-        51,
-        61,
-        12,
-        12,
-        14,
-        19,
-        26,
-        58,
-        60,
-        55,
-        14,
-        13,
-        16,
-        24,
-        40,
-        57,
-        69,
-        56,
-        14,
-        17,
-        22,
-        29,
-        51,
-        87,
-        80,
-        62,
-        18,
-        22,
-        37,
-        56,
-        68,
-        109,
-        103,
-        77,
-        24,
-        35,
-        55,
-        64,
-        81,
-        104,
-        113,
-        92,
-        49,
-        64,
-        78,
-        87,
-        103,
-        121,
-        120,
-        101,
-        72,
-        92,
-        95,
-        98,
-        112,
-        100,
-        103,
-        99,
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
     ],
     dtype=np.float64,
-)
+).ravel()
 _IJG_CHROMA = np.array(
     [
-        17,
-        18,
-        24,
-        47,
-        99,
-        99,
-        99,
-        99,
-        18,
-        21,
-        26,
-        66,
-        99,
-        99,
-        99,
-        99,
-        24,
-        26,
-        56,
-        99,
-        99,
-        99,
-        99,
-        99,
-        47,
-        66,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
-        99,
+        [17, 18, 24, 47, 99, 99, 99, 99],
+        [18, 21, 26, 66, 99, 99, 99, 99],
+        [24, 26, 56, 99, 99, 99, 99, 99],
+        [47, 66, 99, 99, 99, 99, 99, 99],
+        [99, 99, 99, 99, 99, 99, 99, 99],
+        [99, 99, 99, 99, 99, 99, 99, 99],
+        [99, 99, 99, 99, 99, 99, 99, 99],
+        [99, 99, 99, 99, 99, 99, 99, 99],
     ],
     dtype=np.float64,
-)
+).ravel()
 
 
 def _ijg_table(base: np.ndarray, quality: int) -> np.ndarray:
-    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    """libjpeg's ``jpeg_quality_scaling``: ``base`` scaled for ``quality`` (1-100), entries clipped to 1-255."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
     return np.clip(np.floor((base * scale + 50) / 100), 1, 255)
 
 
-_IJG_TABLES = {q: (_ijg_table(_IJG_LUMA, q), _ijg_table(_IJG_CHROMA, q)) for q in range(1, 101)}
+_QUALITIES = np.arange(1, 101)
+_IJG_LUMA_TABLES = np.stack([_ijg_table(_IJG_LUMA, int(q)) for q in _QUALITIES])  # (100, 64)
+_IJG_CHROMA_TABLES = np.stack([_ijg_table(_IJG_CHROMA, int(q)) for q in _QUALITIES])  # (100, 64)
 
 
 def estimate_jpeg_quality(im: Image.Image) -> int | None:
     """IJG-equivalent quality (1-100) of a JPEG from its quantisation tables; ``None`` for other formats.
 
-    Compares the file's tables with libjpeg's standard tables scaled for every quality and returns the closest.
-    Table order does not matter (sums of entries are compared), so zigzag- and natural-order storage agree.
-    Files made with non-IJG tables (some cameras, Photoshop) get the nearest IJG equivalent.
+    The file's luminance (and, when present, chrominance) table is compared entry by entry with libjpeg's standard
+    tables scaled for each quality 1-100; the quality with the least squared error wins (ties go to the lower
+    quality). Files written by libjpeg-based encoders (Pillow, OpenCV, most web tools) get their exact setting
+    back; files with custom tables (some cameras, Photoshop) get the nearest IJG equivalent.
+
+    Example:
+        >>> import io
+        >>> from PIL import Image
+        >>> buf = io.BytesIO()
+        >>> Image.new("RGB", (8, 8)).save(buf, "JPEG", quality=83)
+        >>> estimate_jpeg_quality(Image.open(buf))
+        83
     """
     tables = getattr(im, "quantization", None)
-    if im.format != "JPEG" or not tables:
+    if im.format not in ("JPEG", "MPO") or not tables:
         return None
     keys = sorted(tables)
-    luma = np.sort(np.asarray(tables[keys[0]], dtype=np.float64))
-    chroma = np.sort(np.asarray(tables[keys[1]], dtype=np.float64)) if len(keys) > 1 else None
-    best_q, best_err = None, np.inf
-    for q, (ref_l, ref_c) in _IJG_TABLES.items():
-        err = np.abs(luma - np.sort(ref_l)).sum()
-        if chroma is not None:
-            err += np.abs(chroma - np.sort(ref_c)).sum()
-        if err < best_err:
-            best_q, best_err = q, err
-    return best_q
+    luma = np.asarray(tables[keys[0]], dtype=np.float64)
+    if luma.shape != (64,):
+        return None  # 8x8 tables only; anything else is not a baseline/progressive JPEG we can compare
+    err = ((_IJG_LUMA_TABLES - luma) ** 2).sum(axis=1)
+    if len(keys) > 1:
+        chroma = np.asarray(tables[keys[1]], dtype=np.float64)
+        if chroma.shape == (64,):
+            err += ((_IJG_CHROMA_TABLES - chroma) ** 2).sum(axis=1)
+    return int(_QUALITIES[int(np.argmin(err))])

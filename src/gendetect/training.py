@@ -33,6 +33,7 @@ from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.metrics import binary_metrics, expected_calibration_error, threshold_for_fpr
 from gendetect.features import FeatureExtractor
 from gendetect.features.extract import extract_features
+from gendetect.features.store import FeatureStore
 from gendetect.imageio import DEFAULT_MAX_PIXELS
 from gendetect.pipeline import DetectionPipeline
 from gendetect.provenance import provenance
@@ -49,20 +50,37 @@ def featurize(
     jobs: int = 1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
+    store: FeatureStore | None = None,
+    shard_size: int = 512,
 ) -> tuple[np.ndarray, list[ImageRecord], list[ImageRecord]]:
     """Features of the readable records: ``(X (N, dim) float32, kept records, failed records)``.
 
     A record that cannot be read or decoded is returned in ``failed`` with ``status="error"`` and the reason, so
-    callers can report it; it is never silently dropped.
+    callers can report it; it is never silently dropped. With a :class:`~gendetect.features.store.FeatureStore`,
+    features of records whose sha256 is stored are read from it, and the rest are extracted in shards of
+    ``shard_size`` and stored as each shard completes (a killed run loses at most one shard of work).
     """
     todo = [r for r in records if r.status == "ok"]
     failed = [r for r in records if r.status != "ok"]
-    X, items = extract_features([r.path for r in todo], extractor, jobs=jobs, max_pixels=max_pixels, progress=progress)
-    ok = np.array([it.ok for it in items], dtype=bool)
-    for rec, item in zip(todo, items):
-        if not item.ok:
-            rec.status, rec.error = "error", item.error
-            failed.append(rec)
+    X = np.full((len(todo), extractor.dim), np.nan, np.float32)
+    ok = np.zeros(len(todo), bool)
+    if store is not None:
+        X[:], ok[:] = store.get([r.sha256 for r in todo])
+    need = np.flatnonzero(~ok)
+    step = shard_size if store is not None else max(len(need), 1)
+    for start in range(0, len(need), step):
+        idx = need[start : start + step]
+        Xc, items = extract_features(
+            [todo[i].path for i in idx], extractor, jobs=jobs, max_pixels=max_pixels, progress=progress
+        )
+        good = np.array([it.ok for it in items], dtype=bool)
+        X[idx[good]], ok[idx[good]] = Xc[good], True
+        for i, item in zip(idx, items):
+            if not item.ok:
+                todo[i].status, todo[i].error = "error", item.error
+                failed.append(todo[i])
+        if store is not None:
+            store.add([todo[i].sha256 for i in idx[good]], Xc[good], [todo[i].path for i in idx[good]])
     kept = [r for r, good in zip(todo, ok) if good]
     if failed:
         logger.warning(
@@ -180,6 +198,7 @@ def train_pipeline(
     allow_test_split: bool = False,
     calibration: str | None = None,
     audit: bool = True,
+    store: FeatureStore | None = None,
     features: tuple[np.ndarray, list[ImageRecord], list[ImageRecord]] | None = None,
 ) -> DetectionPipeline:
     """Fit ``detector`` on ``extractor`` features of ``records`` and choose the threshold by cross-validation.
@@ -194,6 +213,7 @@ def train_pipeline(
         calibration: ``"temperature"`` or ``"isotonic"`` to calibrate P(fake) on the out-of-fold scores (before the
             threshold is chosen on them); ``None`` keeps the detector's own probabilities.
         audit: run the shortcut audit (file facts vs label) and record it in the model; warns when it fails.
+        store: a feature store to read cached features from and write new ones to.
         features: precomputed ``featurize(records, extractor)`` output, to skip extraction.
     """
     records = labelled(records)
@@ -206,7 +226,7 @@ def train_pipeline(
     X, kept, failed = (
         features
         if features is not None
-        else featurize(records, extractor, jobs=jobs, max_pixels=max_pixels, progress=progress)
+        else featurize(records, extractor, jobs=jobs, max_pixels=max_pixels, progress=progress, store=store)
     )
     y = targets(kept)
     if len(np.unique(y)) < 2:

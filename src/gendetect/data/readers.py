@@ -1,22 +1,36 @@
 """Turn the folder layouts people use into :class:`~gendetect.data.records.ImageRecord` lists.
 
-========================  ===================================================================================
-layout                    shape
-========================  ===================================================================================
-``labels-csv``            a folder with ``labels.csv`` (``file,label,generator[,split,caption,subject,source]``),
-                          or a folder whose sub-folders each have one (the layout of ``../shared/data``)
-``cnndetection``          ``0_real/`` and ``1_fake/`` anywhere below the root: ``<root>/0_real``,
-                          ``<root>/<generator>/0_real``, ``<root>/<generator>/<category>/0_real``
-``real-fake``             ``<root>/real/**`` plus ``<root>/fake/<generator>/**``
-``genimage``              ``<root>/<generator>/{train,val}/{ai,nature}/**`` (GenImage)
-``manifest``              a ``.csv`` / ``.jsonl`` / ``.parquet`` file with a ``path`` (or ``file``) column
-``folder``                anything else: every image below the root, label ``unknown``
-========================  ===================================================================================
+================  ==========================================================================================
+layout            shape
+================  ==========================================================================================
+``labels-csv``    a folder with ``labels.csv`` (``file,label,generator`` plus optional ``split``, ``caption``,
+                  ``subject``/``category``, ``source``; other columns go to ``extra``), or a folder whose
+                  sub-folders each have one (the layout of ``../shared/data``)
+``cnndetection``  ``0_real/`` and ``1_fake/`` anywhere below the root: ``<root>/{0_real,1_fake}``,
+                  ``<root>/<generator>/{0_real,1_fake}``, ``<root>/<generator>/<category>/{0_real,1_fake}``
+``real-fake``     ``<root>/real/**`` plus ``<root>/fake/<generator>/**`` (images directly in ``fake/``: generator
+                  ``"unknown"``)
+``genimage``      ``<root>/<generator>/**/{train,val}/{ai,nature}/**`` (GenImage)
+``manifest``      a ``.csv`` / ``.jsonl`` / ``.parquet`` file with a ``path`` (or ``file``) column; relative paths
+                  are resolved against the manifest's folder
+``folder``        anything else: every image below the root, label ``"unknown"``
+================  ==========================================================================================
 
-Conventions: real images get ``generator="real"``. ``source`` names the subset an image belongs to, the same for a
-generator's fakes and the reals collected with them (``"cnndetection-gallery/biggan"``), so evaluation can compare
-each generator's fakes with their own reals. Paths are stored absolute. A file that cannot be read becomes a
-record with ``status="error"``; it is never dropped.
+Conventions:
+
+* real images get ``generator="real"`` (:data:`~gendetect.data.records.REAL_GENERATOR`);
+* ``source`` names the subset an image belongs to, the **same** for a generator's fakes and the reals collected
+  with them (``"cnndetection-gallery/biggan"``), so that evaluation can compare each generator's fakes with their
+  own reals (:func:`gendetect.training.generator_pairs`). Layouts whose reals are shared by all generators
+  (``real-fake``, a flat ``cnndetection`` folder) give every image the root folder's name;
+* paths are stored absolute;
+* with ``probe=True`` each file's header is read for its format, size, mode, JPEG quality, EXIF and sha256. A file
+  that cannot be read becomes a record with ``status="error"`` and the reason in ``error``: never dropped.
+
+Example:
+    >>> records = read_records("data/cnndetection-gallery")  # doctest: +SKIP
+    >>> records[0].label, records[0].generator, records[0].source  # doctest: +SKIP
+    ('real', 'real', 'cnndetection-gallery/cyclegan')
 """
 
 from __future__ import annotations
@@ -25,84 +39,146 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from gendetect.data.records import REAL_GENERATOR, ImageRecord, normalise_label
 from gendetect.errors import DataSchemaError, ImageLoadError
-from gendetect.imageio import is_image_path, probe_image
+from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path, probe_image
 
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "labels-csv", "cnndetection", "real-fake", "genimage", "manifest", "folder")
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
-_REAL_DIRS = {"0_real", "real", "nature"}
-_FAKE_DIRS = {"1_fake", "fake", "ai"}
+LABELS_CSV = "labels.csv"
+UNKNOWN_GENERATOR = "unknown"  # the generator of fakes whose generator is not known
+
+_CNN_DIRS = {"0_real": "real", "1_fake": "fake"}
+_GENIMAGE_DIRS = {"nature": "real", "ai": "fake"}
+_SPLIT_DIRS = {"train", "val", "test"}
+_SEARCH_DEPTH = 4  # how deep layout detection looks for 0_real/1_fake or {train,val}/{ai,nature} folders
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    """``path`` made absolute and normalised (``..`` removed) without resolving symbolic links."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+# -- listing ---------------------------------------------------------------------------------------------------
+def _visible(name: str) -> bool:
+    return not name.startswith(".")
 
 
 def list_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
-    """Image files (by extension) below ``root``, sorted; hidden files and folders are skipped."""
+    """Image files (by extension, see :data:`~gendetect.imageio.IMAGE_EXTENSIONS`) in ``root``, sorted.
+
+    Hidden files and folders (names starting with ``.``) are skipped; symbolic links to files are listed, links to
+    folders are not followed.
+
+    Raises:
+        DataSchemaError: ``root`` is not a folder, or a folder below it cannot be listed.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataSchemaError(f"{root} is not a folder")
+    if not recursive:
+        try:
+            return sorted(p for p in root.iterdir() if _visible(p.name) and is_image_path(p) and p.is_file())
+        except OSError as e:
+            raise DataSchemaError(f"cannot list {root}: {e.strerror or e}") from e
+
+    def fail(e: OSError) -> None:
+        raise DataSchemaError(f"cannot list {e.filename}: {e.strerror or e}") from e
+
     out: list[Path] = []
-    if recursive:
-        for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            out.extend(Path(dirpath) / f for f in filenames if not f.startswith(".") and is_image_path(f))
-    else:
-        out = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_path(p)]
+    for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
+        dirnames[:] = [d for d in dirnames if _visible(d)]
+        out.extend(Path(dirpath) / f for f in filenames if _visible(f) and is_image_path(f))
     return sorted(out)
 
 
-def _raise(e: OSError) -> None:
-    raise e
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(d for d in folder.iterdir() if _visible(d.name) and d.is_dir())
+    except OSError as e:
+        raise DataSchemaError(f"cannot list {folder}: {e.strerror or e}") from e
+
+
+def _find_dir(root: Path, match: Callable[[Path], bool], depth: int = _SEARCH_DEPTH) -> bool:
+    """Whether a folder at most ``depth`` levels below ``root`` satisfies ``match`` (breadth first)."""
+    queue = deque([(root, 0)])
+    while queue:
+        folder, level = queue.popleft()
+        if level >= depth:
+            continue
+        for d in _subdirs(folder):
+            if match(d):
+                return True
+            queue.append((d, level + 1))
+    return False
+
+
+def _is_genimage_leaf(d: Path) -> bool:
+    return d.name.lower() in _GENIMAGE_DIRS and d.parent.name.lower() in _SPLIT_DIRS
 
 
 # -- layout detection ------------------------------------------------------------------------------------------
 def detect_layout(root: str | os.PathLike) -> str:
-    """Guess the layout of ``root`` (see the module docstring)."""
+    """The layout of ``root`` (one of :data:`LAYOUTS` but ``"auto"``; see the module docstring).
+
+    A ``.csv``/``.jsonl``/``.parquet`` file is a ``manifest``, any other file a one-image ``folder``.
+    """
     root = Path(root)
     if root.is_file():
-        if root.suffix.lower() in MANIFEST_SUFFIXES:
-            return "manifest"
-        return "folder"
-    if (root / "labels.csv").is_file():
+        return "manifest" if root.suffix.lower() in MANIFEST_SUFFIXES else "folder"
+    if (root / LABELS_CSV).is_file():
         return "labels-csv"
-    subdirs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    subdirs = _subdirs(root)
     names = {d.name.lower() for d in subdirs}
-    if subdirs and all((d / "labels.csv").is_file() for d in subdirs):
+    if subdirs and all((d / LABELS_CSV).is_file() for d in subdirs):
         return "labels-csv"
-    if names & {"0_real", "1_fake"} or _has_dir(root, {"0_real", "1_fake"}, depth=3):
+    if names & _CNN_DIRS.keys():
         return "cnndetection"
-    if "real" in names and "fake" in names:
+    if {"real", "fake"} <= names:
         return "real-fake"
-    if any((d / split / kind).is_dir() for d in subdirs for split in ("train", "val") for kind in ("ai", "nature")):
+    if _find_dir(root, lambda d: d.name.lower() in _CNN_DIRS):
+        return "cnndetection"
+    if _find_dir(root, _is_genimage_leaf):
         return "genimage"
     return "folder"
 
 
-def _has_dir(root: Path, names: set[str], depth: int) -> bool:
-    if depth == 0:
-        return False
-    for d in root.iterdir():
-        if d.is_dir() and not d.name.startswith("."):
-            if d.name.lower() in names or _has_dir(d, names, depth - 1):
-                return True
-    return False
-
-
-# -- readers ---------------------------------------------------------------------------------------------------
+# -- entry point -----------------------------------------------------------------------------------------------
 def read_records(
-    path: str | os.PathLike, *, layout: str = "auto", probe: bool = True, hash: bool = True, jobs: int = 8
+    path: str | os.PathLike,
+    *,
+    layout: str = "auto",
+    probe: bool = True,
+    hash: bool = True,
+    jobs: int = 8,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[ImageRecord]:
-    """Records for every image under ``path`` (a folder, one image, or a manifest file).
+    """Records for every image under ``path``: a folder, one image file, or a manifest file.
 
     Args:
-        layout: one of :data:`LAYOUTS`; ``"auto"`` detects it.
-        probe: read each file's header for format, size, mode, JPEG quality (and sha256 when ``hash``).
+        path: a folder in one of the layouts of the module docstring, an image, or a ``.csv``/``.jsonl``/``.parquet``
+            manifest.
+        layout: one of :data:`LAYOUTS`; ``"auto"`` detects it (:func:`detect_layout`).
+        probe: read each file's header for format, size, mode, JPEG quality and EXIF (and the sha256 of its bytes
+            when ``hash``); unreadable files get ``status="error"``. Records read from a Parquet manifest keep the
+            facts stored there; only those without them are probed.
+        hash: with ``probe``, record each file's sha256 (reads every file in full).
         jobs: threads used for probing.
+        max_pixels: images larger than this are recorded as errors (see :func:`~gendetect.imageio.probe_image`).
+
+    Returns:
+        One record per image, in a stable order (sorted paths for folders, row order for manifests).
+
+    Raises:
+        DataSchemaError: ``path`` does not exist, the layout is unknown, or a manifest is malformed.
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -111,30 +187,45 @@ def read_records(
         raise DataSchemaError(f"Unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}.")
     if layout == "auto":
         layout = detect_layout(path)
-    if path.is_file() and layout != "manifest":
-        records = [ImageRecord(path=str(path.resolve()))]
+    if layout == "manifest":
+        if not path.is_file():
+            raise DataSchemaError(f"layout 'manifest' needs a .csv, .jsonl or .parquet file; {path} is a folder")
+        records = _read_manifest_file(path)
+    elif path.is_file():
+        records = [ImageRecord(path=str(_absolute(path)), source=_absolute(path).parent.name or None)]
     else:
-        reader = {
+        readers: dict[str, Callable[[Path], list[ImageRecord]]] = {
             "labels-csv": _read_labels_csv_tree,
             "cnndetection": _read_cnndetection,
             "real-fake": _read_real_fake,
             "genimage": _read_genimage,
-            "manifest": _read_manifest_file,
             "folder": _read_folder,
-        }[layout]
-        records = reader(path)
+        }
+        records = readers[layout](_absolute(path))
     if probe:
-        probe_records(records, hash=hash, jobs=jobs)
+        stored = layout == "manifest" and path.suffix.lower() == ".parquet"
+        todo = [r for r in records if _needs_probe(r, hash)] if stored else records
+        probe_records(todo, hash=hash, jobs=jobs, max_pixels=max_pixels)
     logger.info("%s: %d records (layout %s)", path, len(records), layout)
     return records
 
 
-def probe_records(records: list[ImageRecord], *, hash: bool = True, jobs: int = 8) -> list[ImageRecord]:
-    """Fill the file facts of each record from its header; unreadable files get ``status="error"``."""
+def _needs_probe(rec: ImageRecord, hash: bool) -> bool:
+    return rec.status != "ok" or rec.format is None or (hash and rec.sha256 is None)
+
+
+def probe_records(
+    records: list[ImageRecord], *, hash: bool = True, jobs: int = 8, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[ImageRecord]:
+    """Fill each record's file facts from its header, in place; unreadable files get ``status="error"``.
+
+    Returns:
+        ``records``, for chaining.
+    """
 
     def one(rec: ImageRecord) -> None:
         try:
-            info = probe_image(rec.path, hash=hash)
+            info = probe_image(rec.path, hash=hash, max_pixels=max_pixels)
         except ImageLoadError as e:
             rec.status, rec.error = "error", str(e)
             return
@@ -142,9 +233,10 @@ def probe_records(records: list[ImageRecord], *, hash: bool = True, jobs: int = 
         rec.jpeg_quality, rec.has_exif, rec.file_size = info.jpeg_quality, info.has_exif, info.file_size
         if hash:
             rec.sha256 = info.sha256
+        rec.status, rec.error = "ok", None
 
     if jobs > 1 and len(records) > 16:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gendetect-probe") as pool:
             list(pool.map(one, records))
     else:
         for rec in records:
@@ -152,30 +244,35 @@ def probe_records(records: list[ImageRecord], *, hash: bool = True, jobs: int = 
     return records
 
 
+def records_from_paths(paths: Iterable[str | os.PathLike]) -> list[ImageRecord]:
+    """Unlabelled records for explicit files (not probed)."""
+    return [ImageRecord(path=str(_absolute(p))) for p in paths]
+
+
+# -- folder layouts --------------------------------------------------------------------------------------------
 def _read_folder(root: Path) -> list[ImageRecord]:
-    return [ImageRecord(path=str(p.resolve()), source=root.name) for p in list_images(root)]
+    return [ImageRecord(path=str(p), source=root.name) for p in list_images(root)]
 
 
 def _read_cnndetection(root: Path) -> list[ImageRecord]:
     records = []
     for p in list_images(root):
-        parts = p.relative_to(root).parts
-        label_idx = next((i for i, part in enumerate(parts[:-1]) if part.lower() in ("0_real", "1_fake")), None)
-        if label_idx is None:
-            logger.debug("skipping %s: not under 0_real/ or 1_fake/", p)
-            records.append(ImageRecord(path=str(p.resolve()), source=root.name))
+        parts = p.relative_to(root).parts[:-1]
+        idx = next((i for i, part in enumerate(parts) if part.lower() in _CNN_DIRS), None)
+        if idx is None:
+            logger.debug("%s is not below a 0_real/ or 1_fake/ folder: label unknown", p)
+            records.append(ImageRecord(path=str(p), source=root.name))
             continue
-        label = "real" if parts[label_idx].lower() == "0_real" else "fake"
-        above = parts[:label_idx]
-        gen_dir = above[0] if above else root.name
-        subject = above[1] if len(above) > 1 else None
+        label = _CNN_DIRS[parts[idx].lower()]
+        above = parts[:idx]  # (), (generator,) or (generator, category, ...)
+        generator = above[0] if above else root.name
         records.append(
             ImageRecord(
-                path=str(p.resolve()),
+                path=str(p),
                 label=label,
-                generator=REAL_GENERATOR if label == "real" else gen_dir,
-                source=f"{root.name}/{gen_dir}" if above else root.name,
-                subject=subject,
+                generator=REAL_GENERATOR if label == "real" else generator,
+                source=f"{root.name}/{generator}" if above else root.name,
+                subject="/".join(above[1:]) or None,
             )
         )
     return records
@@ -187,129 +284,157 @@ def _read_real_fake(root: Path) -> list[ImageRecord]:
         parts = p.relative_to(root).parts
         top = parts[0].lower()
         if top == "real":
-            records.append(ImageRecord(str(p.resolve()), "real", REAL_GENERATOR, root.name))
+            rec = ImageRecord(path=str(p), label="real", generator=REAL_GENERATOR, source=root.name)
         elif top == "fake":
-            gen = parts[1] if len(parts) > 2 else "unknown"
-            records.append(ImageRecord(str(p.resolve()), "fake", gen, root.name))
+            generator = parts[1] if len(parts) > 2 else UNKNOWN_GENERATOR
+            rec = ImageRecord(path=str(p), label="fake", generator=generator, source=root.name)
         else:
-            records.append(ImageRecord(str(p.resolve()), source=root.name))
+            rec = ImageRecord(path=str(p), source=root.name)
+        records.append(rec)
     return records
 
 
 def _read_genimage(root: Path) -> list[ImageRecord]:
     records = []
     for p in list_images(root):
-        parts = p.relative_to(root).parts
-        lowered = [x.lower() for x in parts[:-1]]
-        gen = parts[0]
-        split = next((x for x in lowered if x in ("train", "val", "test")), None)
-        kind = next((x for x in lowered if x in ("ai", "nature")), None)
-        label = {"ai": "fake", "nature": "real", None: "unknown"}[kind]
-        records.append(
-            ImageRecord(
-                path=str(p.resolve()),
-                label=label,
-                generator=REAL_GENERATOR if label == "real" else gen,
-                source=f"{root.name}/{gen}",
-                split=split,
-            )
+        parts = p.relative_to(root).parts[:-1]
+        lowered = [x.lower() for x in parts]
+        # the {ai,nature} folder right below a {train,val,test} folder gives the label; the latter the split
+        idx = next(
+            (i for i in range(1, len(parts)) if lowered[i] in _GENIMAGE_DIRS and lowered[i - 1] in _SPLIT_DIRS), None
         )
+        label = _GENIMAGE_DIRS[lowered[idx]] if idx is not None else "unknown"
+        split = lowered[idx - 1] if idx is not None else None
+        if idx == 1 or not parts:  # <root>/{train,val}/{ai,nature}: the root is one generator's folder
+            subset, source = root.name, root.name
+        else:
+            subset, source = parts[0], f"{root.name}/{parts[0]}"
+        generator = REAL_GENERATOR if label == "real" else subset if label == "fake" else None
+        records.append(ImageRecord(path=str(p), label=label, generator=generator, source=source, split=split))
     return records
 
 
+# -- labels.csv and manifests ----------------------------------------------------------------------------------
 def _read_labels_csv_tree(root: Path) -> list[ImageRecord]:
-    if (root / "labels.csv").is_file():
-        return read_labels_csv(root / "labels.csv")
-    records = []
-    for sub in sorted(d for d in root.iterdir() if d.is_dir() and (d / "labels.csv").is_file()):
-        records.extend(read_labels_csv(sub / "labels.csv"))
+    if (root / LABELS_CSV).is_file():
+        return read_labels_csv(root / LABELS_CSV)
+    records: list[ImageRecord] = []
+    for sub in _subdirs(root):
+        if (sub / LABELS_CSV).is_file():
+            records.extend(read_labels_csv(sub / LABELS_CSV))
+        else:
+            logger.warning("%s has no %s; skipped", sub, LABELS_CSV)
     return records
-
-
-_KNOWN_COLUMNS = {"file", "path", "label", "generator", "source", "caption", "subject", "category", "split"}
 
 
 def read_labels_csv(csv_path: str | os.PathLike) -> list[ImageRecord]:
-    """Records from a ``labels.csv`` whose ``file`` column is relative to the CSV's folder.
+    """Records of a ``labels.csv`` whose ``file`` column is relative to the CSV's folder.
 
-    When a real image's ``generator`` names a subset that also holds fakes (as in CNNDetection galleries, where
-    each generator's folder has its own reals), that subset becomes its ``source``.
+    The folder's name is the dataset name. When the ``generator`` column of real rows names a subset that also
+    holds fakes (as in CNNDetection galleries, where each generator's folder has its own reals), reals and fakes of
+    that subset get ``source="<dataset>/<subset>"``; otherwise ``source`` is the ``source`` column, or the dataset.
+    A real row's other ``generator`` values (such as "unspecified") are kept in ``extra["listed_generator"]``.
     """
-    csv_path = Path(csv_path)
-    rows = _read_table_rows(csv_path)
-    return _rows_to_records(rows, csv_path.parent, dataset=csv_path.parent.name)
+    csv_path = _absolute(csv_path)
+    return _rows_to_records(_read_table_rows(csv_path), csv_path, dataset=csv_path.parent.name)
 
 
-def _rows_to_records(rows: list[dict], base: Path, dataset: str) -> list[ImageRecord]:
-    if rows and not ({"file", "path"} & set(rows[0])):
-        raise DataSchemaError(f"manifest for {base} has no 'file' or 'path' column; columns: {sorted(rows[0])}")
-    fake_gens = {str(r.get("generator")) for r in rows if _label(r) == "fake"}
+_PATH_COLUMNS = ("path", "file", "filename")
+_KNOWN_COLUMNS = {*_PATH_COLUMNS, "label", "generator", "source", "caption", "prompt", "subject", "category", "split"}
+
+
+def _text(value: Any) -> str | None:
+    """A cell as text; empty cells and nulls as ``None``."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _rows_to_records(rows: list[Mapping[str, Any]], table: Path, dataset: str) -> list[ImageRecord]:
+    """Records from manifest rows; relative paths are resolved against ``table``'s folder."""
+    if not rows:
+        return []
+    path_column = next((c for c in _PATH_COLUMNS if c in rows[0]), None)
+    if path_column is None:
+        raise DataSchemaError(
+            f"{table} has no 'file' or 'path' column (columns: {', '.join(map(str, rows[0]))}); "
+            "each row needs the image's path, absolute or relative to the manifest's folder"
+        )
+    labels = []
+    for n, row in enumerate(rows, 1):
+        try:
+            labels.append(normalise_label(row.get("label")))
+        except DataSchemaError as e:
+            raise DataSchemaError(f"{table}: row {n}: {e}") from e
+    generators = [_text(row.get("generator")) for row in rows]
+    fake_gens = {g for g, lab in zip(generators, labels) if lab == "fake"}
+    real_sets = {g for g, lab in zip(generators, labels) if lab == "real"} - {None, REAL_GENERATOR}
+    paired = fake_gens & real_sets  # subsets whose reals are listed by the name of the subset
+    base = table.parent
     records = []
-    for r in rows:
-        rel = r.get("path") or r.get("file")
-        path = Path(str(rel)).expanduser()
-        if not path.is_absolute():
-            path = base / path
-        label = _label(r)
-        gen = r.get("generator")
-        gen = None if gen in (None, "") else str(gen)
-        source = r.get("source") or None
-        if label == "real":
-            if source is None and gen not in (None, REAL_GENERATOR) and gen in fake_gens:
-                source = f"{dataset}/{gen}"
-            gen = REAL_GENERATOR
-        elif label == "fake" and source is None and len(fake_gens) > 1 and gen:
+    for n, (row, label, gen) in enumerate(zip(rows, labels, generators), 1):
+        rel = _text(row.get(path_column))
+        if rel is None:
+            raise DataSchemaError(f"{table}: row {n} has an empty {path_column!r}")
+        source = _text(row.get("source"))
+        extra = {k: v for k, v in row.items() if k not in _KNOWN_COLUMNS and _text(v) is not None}
+        if gen in paired and source is None:
             source = f"{dataset}/{gen}"
-        subject = r.get("subject") or r.get("category") or None
-        extra = {k: v for k, v in r.items() if k not in _KNOWN_COLUMNS and v not in (None, "")}
+        if label == "real":
+            if gen not in (None, REAL_GENERATOR) and gen not in paired:
+                extra["listed_generator"] = gen  # e.g. "real (source not stated)": kept, not lost
+            gen = REAL_GENERATOR
+        elif label == "fake" and gen is None:
+            gen = UNKNOWN_GENERATOR
         records.append(
             ImageRecord(
-                path=str(path.resolve()),
+                path=str(_absolute(base / Path(rel).expanduser())),  # an absolute path replaces ``base``
                 label=label,
                 generator=gen,
                 source=source or dataset,
-                caption=r.get("caption") or None,
-                subject=subject,
-                split=r.get("split") or None,
+                caption=_text(row.get("caption")) or _text(row.get("prompt")),
+                subject=_text(row.get("subject")) or _text(row.get("category")),
+                split=_text(row.get("split")),
                 extra=extra,
             )
         )
     return records
 
 
-def _label(row: dict) -> str:
-    return normalise_label(row.get("label"))
-
-
-def _read_table_rows(path: Path) -> list[dict]:
+def _read_table_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``.csv`` (with a header) or ``.jsonl`` (one object per line) file."""
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise DataSchemaError(f"{path}: manifests are .csv, .jsonl or .parquet files")
     try:
-        if suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as f:
-                return list(csv.DictReader(f))
-        if suffix == ".jsonl":
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            if suffix == ".csv":
+                return [dict(row) for row in csv.DictReader(f)]
             rows = []
-            with path.open(encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            rows.append(json.loads(line))
-                        except json.JSONDecodeError as e:
-                            raise DataSchemaError(f"{path}:{n}: not valid JSON: {e}") from e
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataSchemaError(f"{path}:{n}: not valid JSON: {e}") from e
+                if not isinstance(row, dict):
+                    raise DataSchemaError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+                rows.append(row)
             return rows
+    except UnicodeDecodeError as e:
+        raise DataSchemaError(f"{path} is not UTF-8 text: {e}") from e
     except OSError as e:
-        raise DataSchemaError(f"cannot read manifest {path}: {e}") from e
-    raise DataSchemaError(f"{path}: manifests are .csv, .jsonl or .parquet")
+        raise DataSchemaError(f"cannot read manifest {path}: {e.strerror or e}") from e
 
 
 def _read_manifest_file(path: Path) -> list[ImageRecord]:
+    path = _absolute(path)
     if path.suffix.lower() == ".parquet":
-        from gendetect.data.manifest import read_manifest
+        from gendetect.data.manifest import read_manifest  # manifest imports records only; no cycle at import
 
         return read_manifest(path)
-    return _rows_to_records(_read_table_rows(path), path.parent, dataset=path.stem)
-
-
-def records_from_paths(paths: Iterable[str | os.PathLike]) -> list[ImageRecord]:
-    """Unlabelled records for explicit files."""
-    return [ImageRecord(path=str(Path(p).resolve())) for p in paths]
+    # a labels.csv names its folder's dataset; any other manifest its own file name
+    dataset = path.parent.name if path.name.lower() == LABELS_CSV else path.stem
+    return _rows_to_records(_read_table_rows(path), path, dataset=dataset)

@@ -75,6 +75,7 @@ class ProtocolConfig:
     n_boot: int = 1000  # bootstrap replicates for confidence intervals
     seed: int = 0
     jobs: int = 1
+    store: str | None = None  # feature store folder: read cached features, add new ones
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProtocolConfig:
@@ -103,6 +104,12 @@ def generator_sets(records: Sequence[ImageRecord]) -> dict[str, tuple[np.ndarray
     for g, (fakes, reals, paired) in generator_pairs(records).items():
         out[g] = (fakes, reals, reals) if paired else (fakes, reals[0::2], reals[1::2])
     return out
+
+
+def _store(config: ProtocolConfig, extractor: Any) -> Any:
+    from gendetect.features.store import FeatureStore
+
+    return FeatureStore(config.store, extractor) if config.store else None
 
 
 def _recipe(config: ProtocolConfig) -> tuple[Any, Any]:
@@ -152,7 +159,7 @@ def _scored(config: ProtocolConfig, records: list[ImageRecord]) -> tuple[Detecti
     from gendetect.training import featurize
 
     model = load_model(config.model)
-    X, kept, failed = featurize(records, model.extractor, jobs=config.jobs)
+    X, kept, failed = featurize(records, model.extractor, jobs=config.jobs, store=_store(config, model.extractor))
     scores = model.predict_proba_features(X) if len(kept) else np.zeros(0)
     return model, scores, kept, failed
 
@@ -350,7 +357,7 @@ def _training_setup(config: ProtocolConfig, records: list[ImageRecord]) -> _Setu
     from gendetect.training import featurize
 
     extractor, detector = _recipe(config)
-    X, kept, failed = featurize(records, extractor, jobs=config.jobs)
+    X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
     if len({r.generator for r in kept if r.label == "fake"}) < 2:
         raise DataSchemaError(f"protocol {config.protocol!r} needs fakes from at least 2 generators")
     report = _base(config, kept, failed)
