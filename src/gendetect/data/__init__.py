@@ -1,1 +1,56 @@
-"""Image records, manifests and dataset layout readers."""
+"""Image records, manifests and dataset layout readers.
+
+Example:
+    >>> from gendetect.data import describe, read_records, write_manifest
+    >>> records = read_records("data/my-set")  # doctest: +SKIP
+    >>> write_manifest(records, "my-set.parquet", metadata={"root": "data/my-set"})  # doctest: +SKIP
+    >>> describe(records)["warnings"]  # doctest: +SKIP
+"""
+
+from gendetect.data.manifest import (
+    confound_warnings as confound_warnings,
+    describe as describe,
+    describe_table as describe_table,
+    print_description as print_description,
+    read_manifest as read_manifest,
+    read_manifest_metadata as read_manifest_metadata,
+    write_manifest as write_manifest,
+)
+from gendetect.data.readers import (
+    LAYOUTS as LAYOUTS,
+    detect_layout as detect_layout,
+    list_images as list_images,
+    probe_records as probe_records,
+    read_labels_csv as read_labels_csv,
+    read_records as read_records,
+)
+from gendetect.data.records import (
+    LABELS as LABELS,
+    REAL_GENERATOR as REAL_GENERATOR,
+    SCHEMA as SCHEMA,
+    ImageRecord as ImageRecord,
+    label_to_int as label_to_int,
+    normalise_label as normalise_label,
+)
+
+__all__ = [
+    "LABELS",
+    "LAYOUTS",
+    "REAL_GENERATOR",
+    "SCHEMA",
+    "ImageRecord",
+    "confound_warnings",
+    "describe",
+    "describe_table",
+    "detect_layout",
+    "label_to_int",
+    "list_images",
+    "normalise_label",
+    "print_description",
+    "probe_records",
+    "read_labels_csv",
+    "read_manifest",
+    "read_manifest_metadata",
+    "read_records",
+    "write_manifest",
+]

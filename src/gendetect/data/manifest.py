@@ -1,16 +1,25 @@
 """Parquet manifests (one row per image, :data:`~gendetect.data.records.SCHEMA`) and their summaries.
 
-The manifest's schema metadata (key ``gendetect``) records what wrote it: versions, time, root, layout, counts.
-:func:`describe` counts images by label, generator, format and size and warns about confounds a detector could
-learn instead of generator traces, such as "every fake is a PNG and every real a JPEG".
+A manifest's schema metadata (key ``gendetect``) holds a JSON provenance block: library versions and time, what the
+caller passed (root folder, layout, ...) and counts of the records. :func:`describe` counts images by label,
+generator, format, size and JPEG quality and warns about confounds a detector could learn instead of generator
+traces, such as "every fake is a PNG and every real a JPEG".
+
+Example:
+    >>> from gendetect.data.records import ImageRecord
+    >>> records = [ImageRecord("/d/a.jpg", "real", "real", format="JPEG", width=512, height=512),
+    ...            ImageRecord("/d/b.png", "fake", "sd-1.5", format="PNG", width=512, height=512)]
+    >>> describe(records)["warnings"][0][:50]
+    'file format: all reals are JPEG and all fakes are '
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,49 +31,124 @@ from gendetect.data.records import SCHEMA, ImageRecord
 from gendetect.errors import DataSchemaError
 from gendetect.provenance import provenance
 
-METADATA_KEY = b"gendetect"
+METADATA_KEY = b"gendetect"  # schema-metadata key of the JSON provenance block
+
+
+# -- Parquet I/O -----------------------------------------------------------------------------------------------
+def _counts(records: Sequence[ImageRecord]) -> dict[str, Any]:
+    return {
+        "n_records": len(records),
+        "n_errors": sum(r.status != "ok" for r in records),
+        "labels": dict(Counter(r.label for r in records)),
+        "generators": dict(Counter(str(r.generator) for r in records if r.label == "fake")),
+    }
 
 
 def write_manifest(
     records: Sequence[ImageRecord], path: str | os.PathLike, *, metadata: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``records`` to a Parquet manifest with provenance in its schema metadata."""
+    """Write ``records`` to a Parquet manifest, with provenance in its schema metadata.
+
+    The metadata block is :func:`~gendetect.provenance.provenance` (time, versions), then ``metadata``, then the
+    counts ``n_records``, ``n_errors``, ``labels`` and ``generators`` (fakes per generator). The file is written
+    to a temporary name and renamed, so a crash never leaves a half-written manifest.
+
+    Args:
+        records: the rows.
+        path: the ``.parquet`` file to write (folders are created).
+        metadata: JSON-serialisable facts to store with it, such as ``{"root": ..., "layout": ...}``.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DataSchemaError: a record has a value of the wrong type for :data:`~gendetect.data.records.SCHEMA`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist([r.to_row() for r in records], schema=SCHEMA)
-    meta = provenance(
-        kind="manifest", n_records=len(records), labels=dict(Counter(r.label for r in records)), **(metadata or {})
-    )
+    try:
+        table = pa.Table.from_pylist([r.to_row() for r in records], schema=SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+        raise DataSchemaError(f"records do not fit the manifest schema: {e}") from e
+    meta = {**provenance(kind="manifest"), **(metadata or {}), **_counts(records)}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, default=str).encode()})
-    pq.write_table(table, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
-def read_manifest(path: str | os.PathLike) -> list[ImageRecord]:
-    """Records of a Parquet manifest (columns beyond the schema are kept in ``extra``)."""
-    path = Path(path)
+def _read_table(path: Path) -> pa.Table:
     try:
-        table = pq.read_table(path)
+        return pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as e:
         raise DataSchemaError(f"{path} is not a readable Parquet manifest: {e}") from e
+
+
+def read_manifest(path: str | os.PathLike) -> list[ImageRecord]:
+    """The records of a Parquet manifest.
+
+    Columns beyond :data:`~gendetect.data.records.SCHEMA` are kept in each record's ``extra``. Relative paths are
+    resolved against the manifest's folder (or against an absolute ``root`` in its metadata).
+
+    Raises:
+        DataSchemaError: the file is not Parquet, has no ``path`` column, or holds an unknown label.
+    """
+    path = Path(path)
+    table = _read_table(path)
     if "path" not in table.column_names:
-        raise DataSchemaError(f"{path} has no 'path' column; columns: {table.column_names}")
-    return [ImageRecord.from_row(row) for row in table.to_pylist()]
+        raise DataSchemaError(f"{path} has no 'path' column; columns: {', '.join(table.column_names)}")
+    root = _metadata(table.schema, path).get("root")
+    base = Path(root) if isinstance(root, str) and Path(root).is_absolute() else path.parent
+    records = []
+    for n, row in enumerate(table.to_pylist(), 1):
+        try:
+            rec = ImageRecord.from_row(row)
+        except DataSchemaError as e:
+            raise DataSchemaError(f"{path}: row {n}: {e}") from e
+        if rec.path and not Path(rec.path).is_absolute():
+            rec.path = os.path.abspath(base / rec.path)
+        records.append(rec)
+    return records
+
+
+def _metadata(schema: pa.Schema, path: Path) -> dict[str, Any]:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataSchemaError(f"{path}: the gendetect metadata block is not valid JSON: {e}") from e
+    return meta if isinstance(meta, dict) else {}
 
 
 def read_manifest_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The provenance block stored in a manifest (empty when it was not written by gendetect)."""
-    meta = pq.read_schema(path).metadata or {}
-    return json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}
+    """The provenance block stored in a manifest; empty when gendetect did not write it."""
+    path = Path(path)
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise DataSchemaError(f"{path} is not a readable Parquet manifest: {e}") from e
+    return _metadata(schema, path)
 
 
-_SIZE_BUCKETS = (
+# -- summaries -------------------------------------------------------------------------------------------------
+_SIZE_BUCKETS = (  # long side in pixels: [lo, hi)
     (0, 256, "<256"),
     (256, 512, "256-511"),
     (512, 1024, "512-1023"),
     (1024, 2048, "1024-2047"),
-    (2048, 10**9, ">=2048"),
+    (2048, 4096, "2048-4095"),
+    (4096, 2**31, ">=4096"),
 )
+# confounds are flagged when real and fake distributions differ by at least this total-variation distance (0..1)
+_CONFOUND_TV = 0.5
 
 
 def _size_bucket(rec: ImageRecord) -> str:
@@ -75,90 +159,170 @@ def _size_bucket(rec: ImageRecord) -> str:
 
 
 def describe(records: Sequence[ImageRecord]) -> dict[str, Any]:
-    """Counts by label, generator, format, size and JPEG quality, plus warnings about real/fake confounds."""
+    """A JSON-serialisable summary of ``records``, with warnings about real/fake confounds.
+
+    Returns:
+        ``n_images``, ``n_errors``, ``labels`` (label -> count), ``errors`` (label -> unreadable files), then per
+        label (label -> value -> count): ``generators``, ``sources``, ``splits``, and over readable files
+        ``formats``, ``modes``, ``sizes`` (long-side buckets), ``exif`` ("yes"/"no"); ``jpeg_quality``
+        (label -> ``n``, ``min``, ``median``, ``mean``, ``max`` of the JPEGs); ``warnings``: a list of sentences
+        (:func:`confound_warnings`).
+    """
     by_label: dict[str, list[ImageRecord]] = {}
     for r in records:
         by_label.setdefault(r.label, []).append(r)
 
-    def counts(key) -> dict[str, dict[str, int]]:  # noqa: ANN001
-        return {label: dict(Counter(key(r) for r in recs).most_common()) for label, recs in by_label.items()}
+    def counts(key: Callable[[ImageRecord], Any], readable: bool = False) -> dict[str, dict[str, int]]:
+        out = {}
+        for label, recs in by_label.items():
+            values = Counter(str(key(r)) for r in recs if r.status == "ok" or not readable)
+            if values:
+                out[label] = dict(values.most_common())
+        return out
 
     quality = {}
     for label, recs in by_label.items():
-        q = [r.jpeg_quality for r in recs if r.jpeg_quality]
+        q = [r.jpeg_quality for r in recs if r.jpeg_quality is not None and r.status == "ok"]
         if q:
-            quality[label] = {"n": len(q), "min": int(min(q)), "median": float(np.median(q)), "max": int(max(q))}
-    summary = {
+            quality[label] = {
+                "n": len(q),
+                "min": int(min(q)),
+                "median": float(np.median(q)),
+                "mean": round(float(np.mean(q)), 2),
+                "max": int(max(q)),
+            }
+    return {
         "n_images": len(records),
         "n_errors": sum(r.status != "ok" for r in records),
         "labels": dict(Counter(r.label for r in records)),
-        "generators": counts(lambda r: str(r.generator)),
-        "sources": counts(lambda r: str(r.source)),
-        "splits": counts(lambda r: str(r.split)),
-        "formats": counts(lambda r: str(r.format)),
-        "sizes": counts(_size_bucket),
+        "errors": {k: n for k, recs in by_label.items() if (n := sum(r.status != "ok" for r in recs))},
+        "generators": counts(lambda r: r.generator),
+        "sources": counts(lambda r: r.source),
+        "splits": counts(lambda r: r.split),
+        "formats": counts(lambda r: r.format, readable=True),
+        "modes": counts(lambda r: r.mode, readable=True),
+        "sizes": counts(_size_bucket, readable=True),
+        "exif": counts(lambda r: "unknown" if r.has_exif is None else "yes" if r.has_exif else "no", readable=True),
         "jpeg_quality": quality,
+        "warnings": confound_warnings(records),
     }
-    summary["warnings"] = confound_warnings(records)
-    return summary
+
+
+def _shares(recs: Sequence[ImageRecord], key: Callable[[ImageRecord], Any]) -> dict[Any, float]:
+    counts = Counter(key(r) for r in recs)
+    return {k: v / len(recs) for k, v in counts.items()}
+
+
+def _tv_distance(a: dict[Any, float], b: dict[Any, float]) -> float:
+    """Total-variation distance between two discrete distributions: 0 alike, 1 disjoint."""
+    return 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in a.keys() | b.keys())
+
+
+def _spell(shares: dict[Any, float], label: str) -> str:
+    if len(shares) == 1:
+        return f"all {label}s are {next(iter(shares))}"
+    top = sorted(shares.items(), key=lambda kv: -kv[1])[:3]
+    return f"{label}s are " + ", ".join(f"{100 * s:.0f}% {k}" for k, s in top)
 
 
 def confound_warnings(records: Sequence[ImageRecord]) -> list[str]:
-    """Ways real and fake images differ other than by content: format, size, JPEG quality, EXIF."""
+    """Ways the readable real and fake images differ other than by content, one sentence each.
+
+    Checks the file format, colour mode (an alpha channel), exact and overall image size, JPEG quality and EXIF
+    metadata; also reports unreadable files. A detector trained on such data can score well by learning the
+    difference ("PNG means fake") instead of generator traces; re-encode, resize or strip both classes alike, or
+    evaluate within matched subsets.
+    """
+    warnings: list[str] = []
+    n_errors = sum(r.status != "ok" for r in records)
+    if n_errors:
+        warnings.append(f"{n_errors} of {len(records)} files could not be read (status 'error'; see their 'error')")
     real = [r for r in records if r.label == "real" and r.status == "ok"]
     fake = [r for r in records if r.label == "fake" and r.status == "ok"]
     if not real or not fake:
-        return []
-    warnings: list[str] = []
+        return warnings
 
-    def share(recs: list[ImageRecord], pred) -> float:  # noqa: ANN001
-        return sum(bool(pred(r)) for r in recs) / len(recs)
-
-    for fmt in sorted({r.format for r in real + fake if r.format}):
-        a, b = share(real, lambda r, f=fmt: r.format == f), share(fake, lambda r, f=fmt: r.format == f)
-        if abs(a - b) >= 0.5:
+    for what, key, lesson in (
+        ("file format", lambda r: r.format, "the file format"),
+        ("colour mode", lambda r: r.mode, "the colour mode (e.g. an alpha channel)"),
+    ):
+        a, b = _shares(real, key), _shares(fake, key)
+        if _tv_distance(a, b) >= _CONFOUND_TV:
             warnings.append(
-                f"format confound: {100 * a:.0f}% of reals but {100 * b:.0f}% of fakes are {fmt}; a detector can "
-                "learn the file format instead of generator traces (re-encode both alike)"
+                f"{what}: {_spell(a, 'real')} and {_spell(b, 'fake')}; a detector can learn {lesson} instead of "
+                "generator traces (convert both alike)"
             )
-    sides_r = [max(r.width, r.height) for r in real if r.width and r.height]
-    sides_f = [max(r.width, r.height) for r in fake if r.width and r.height]
-    if sides_r and sides_f:
-        mr, mf = float(np.median(sides_r)), float(np.median(sides_f))
-        if max(mr, mf) / max(min(mr, mf), 1) >= 1.5:
-            warnings.append(f"size confound: median long side is {mr:.0f} px for reals and {mf:.0f} px for fakes")
-    qr = [r.jpeg_quality for r in real if r.jpeg_quality]
-    qf = [r.jpeg_quality for r in fake if r.jpeg_quality]
+
+    sized_r = [r for r in real if r.width and r.height]
+    sized_f = [r for r in fake if r.width and r.height]
+    if sized_r and sized_f:
+        dims_r = _shares(sized_r, lambda r: (r.width, r.height))
+        dims_f = _shares(sized_f, lambda r: (r.width, r.height))
+        for who, mine, whom, other in (("fakes", dims_f, "reals", dims_r), ("reals", dims_r, "fakes", dims_f)):
+            (w, h), share = max(mine.items(), key=lambda kv: kv[1])  # the commonest exact size of this class
+            elsewhere = other.get((w, h), 0.0)
+            if share - elsewhere >= _CONFOUND_TV:
+                warnings.append(
+                    f"image size: {100 * share:.0f}% of {who} but {100 * elsewhere:.0f}% of {whom} are exactly "
+                    f"{w}×{h}; a detector can learn the size (crop or resize both alike)"
+                )
+                break
+        mr = float(np.median([max(r.width, r.height) for r in sized_r]))
+        mf = float(np.median([max(r.width, r.height) for r in sized_f]))
+        if max(mr, mf) / max(min(mr, mf), 1.0) >= 1.5:
+            warnings.append(
+                f"resolution: the median long side is {mr:.0f} px for reals and {mf:.0f} px for fakes; resolution "
+                "and resampling traces can give the class away"
+            )
+
+    qr = [r.jpeg_quality for r in real if r.jpeg_quality is not None]
+    qf = [r.jpeg_quality for r in fake if r.jpeg_quality is not None]
     if qr and qf and abs(float(np.median(qr)) - float(np.median(qf))) >= 10:
         warnings.append(
-            f"JPEG quality confound: median quality {np.median(qr):.0f} for reals, {np.median(qf):.0f} for fakes"
+            f"JPEG quality: the median is {np.median(qr):.0f} for real JPEGs and {np.median(qf):.0f} for fake ones; "
+            "compression strength can give the class away (re-encode both alike)"
         )
-    er, ef = share(real, lambda r: r.has_exif), share(fake, lambda r: r.has_exif)
-    if abs(er - ef) >= 0.5:
-        warnings.append(f"metadata confound: {100 * er:.0f}% of reals but {100 * ef:.0f}% of fakes carry EXIF")
+
+    er = sum(bool(r.has_exif) for r in real) / len(real)
+    ef = sum(bool(r.has_exif) for r in fake) / len(fake)
+    if abs(er - ef) >= _CONFOUND_TV:
+        warnings.append(
+            f"metadata: {100 * er:.0f}% of reals but {100 * ef:.0f}% of fakes carry EXIF; a detector reading files "
+            "(not pixels) can learn it"
+        )
     return warnings
 
 
-def print_description(summary: dict[str, Any], console: Any) -> None:
-    """Render :func:`describe`'s summary as rich tables on ``console``."""
-    from rich.table import Table
+# -- rendering -------------------------------------------------------------------------------------------------
+_TABLES = (
+    ("generators", "generator"),
+    ("sources", "source"),
+    ("splits", "split"),
+    ("formats", "format"),
+    ("modes", "mode"),
+    ("sizes", "long side (px)"),
+    ("exif", "EXIF"),
+)
 
-    console.print(
-        f"[bold]{summary['n_images']}[/bold] images ({summary['n_errors']} unreadable): "
-        + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()),
-        highlight=False,
-    )
-    for key, title in (
-        ("generators", "generator"),
-        ("sources", "source"),
-        ("splits", "split"),
-        ("formats", "format"),
-        ("sizes", "long side (px)"),
-    ):
-        per_label = summary[key]
+
+def describe_table(summary: dict[str, Any]) -> Any:
+    """:func:`describe`'s summary as a ``rich`` renderable (a ``Group`` of a headline, tables and warnings)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = [
+        Text.assemble(
+            (str(summary["n_images"]), "bold"),
+            f" images ({summary['n_errors']} unreadable): ",
+            ", ".join(f"{k} {v}" for k, v in summary["labels"].items()),
+        )
+    ]
+    for key, title in _TABLES:
+        per_label = summary.get(key) or {}
         labels = sorted(per_label)
-        values = sorted({v for counts in per_label.values() for v in counts})
-        if key == "splits" and values == ["None"]:
+        values = sorted({v for counts in per_label.values() for v in counts}, key=_natural_key)
+        if not values or (key in ("splits", "sources") and values == ["None"]):
             continue
         table = Table(title=f"by {title}", show_edge=False, title_justify="left")
         table.add_column(title)
@@ -166,11 +330,22 @@ def print_description(summary: dict[str, Any], console: Any) -> None:
             table.add_column(label, justify="right")
         for v in values:
             table.add_row(v, *[str(per_label[label].get(v, "")) for label in labels])
-        console.print(table)
-    for label, q in summary["jpeg_quality"].items():
-        console.print(
-            f"JPEG quality of {label}: median {q['median']:.0f} (min {q['min']}, max {q['max']}, n {q['n']})",
-            highlight=False,
+        parts.append(table)
+    for label, q in summary.get("jpeg_quality", {}).items():
+        parts.append(
+            Text(f"JPEG quality of {label}: median {q['median']:.0f} (min {q['min']}, max {q['max']}, n {q['n']})")
         )
-    for w in summary["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    for w in summary.get("warnings", []):
+        parts.append(Text.assemble(("warning: ", "yellow"), w))
+    return Group(*parts)
+
+
+def _natural_key(value: str) -> tuple[int, float, str]:
+    """Sort size buckets by their number ("<256" before "1024-2047"), then the rest alphabetically."""
+    digits = "".join(c if c.isdigit() else " " for c in value).split()
+    return (0, float(digits[0]), value) if digits and value[0] in "<>0123456789" else (1, 0.0, value)
+
+
+def print_description(summary: dict[str, Any], console: Any) -> None:
+    """Print :func:`describe`'s summary as ``rich`` tables on ``console`` (a ``rich.console.Console``)."""
+    console.print(describe_table(summary), highlight=False)
