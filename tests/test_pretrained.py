@@ -164,3 +164,21 @@ def test_train_evaluate_scan_with_tiny_clip(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["metrics"]["all"]["n_fake"] == 16
     assert len(read_records(root)) == 32
+
+
+def test_hf_clip_tiny_and_the_real_loading_path(tmp_path: Path) -> None:
+    pytest.importorskip("transformers", reason="transformers is not installed")
+    ext = create_extractor("hf-clip", model="test-tiny-clip", pretrained="random")
+    feats = ext.extract_batch(_images())
+    assert feats.shape == (3, ext.dim) and np.isfinite(feats).all()
+    # save the tiny model as a checkpoint folder, then load it through the real loading code
+    ext._net.save_pretrained(tmp_path / "ckpt")
+    from transformers import CLIPImageProcessor
+
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        tmp_path / "ckpt"
+    )
+    loaded = create_extractor("hf-clip", model=str(tmp_path / "ckpt"))
+    np.testing.assert_allclose(loaded.extract_batch(_images()), feats, rtol=1e-5, atol=1e-6)
+    with pytest.raises(WeightsNotFoundError, match="clip-vit-large-patch14"):
+        create_extractor("hf-clip", model="openai/clip-vit-large-patch14")

@@ -15,5 +15,6 @@ from gendetect.features.base import (
 # torch-based extractors: imported only when created (the 'clip' extra)
 EXTRACTORS.register_lazy("openclip", "gendetect.features.clip:OpenClipExtractor")
 EXTRACTORS.register_lazy("timm", "gendetect.features.imagenet:TimmExtractor")
+EXTRACTORS.register_lazy("hf-clip", "gendetect.features.hf_clip:HFClipExtractor")
 
 __all__ = ["EXTRACTORS", "FeatureExtractor", "create_extractor", "extractor_from_config", "list_extractors"]
