@@ -92,3 +92,14 @@ def test_knn_is_nearest_neighbour_by_cosine() -> None:
     det = create_detector("knn", k=1).fit(X, y)
     # scaled copies have the same cosine neighbours
     assert list(det.predict(np.array([[10.0, 0.5], [0.2, 5.0]]))) == [0, 1]
+
+
+def test_knn_with_faiss_matches_numpy() -> None:
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed")
+    X, y = _blobs(n=200, dim=16, seed=3)
+    exact = create_detector("knn", k=3).fit(X, y)
+    with_faiss = create_detector("knn", k=3, faiss_min_bank=0).fit(X, y)
+    assert with_faiss._use_faiss() and not exact._use_faiss()
+    Q = np.random.default_rng(9).normal(size=(50, 16))
+    np.testing.assert_allclose(with_faiss.decision_function(Q), exact.decision_function(Q), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(with_faiss.platt_, exact.platt_, rtol=1e-3, atol=1e-3)

@@ -26,15 +26,20 @@ class KNNDetector(Detector):
         standardize: standardise features before the cosine similarity (useful for hand-made features; CLIP
             embeddings are usually used unstandardised).
         batch_size: query rows per similarity block (bounds memory at ``batch_size * bank size`` floats).
+        faiss_min_bank: banks of at least this many vectors are searched with faiss (exact inner-product
+            ``IndexFlatIP``, float32) when ``faiss-cpu`` is installed; smaller banks use numpy in float64.
     """
 
     name = "knn"
     _state_arrays = ("mean_", "scale_", "bank_", "bank_labels_", "platt_")
 
-    def __init__(self, k: int = 1, standardize: bool = True, batch_size: int = 1024) -> None:
+    def __init__(
+        self, k: int = 1, standardize: bool = True, batch_size: int = 1024, faiss_min_bank: int = 50_000
+    ) -> None:
         self.k = k
         self.standardize = standardize
         self.batch_size = batch_size
+        self.faiss_min_bank = faiss_min_bank
 
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
         if self.k < 1:
@@ -52,7 +57,34 @@ class KNNDetector(Detector):
             slope = float(lr.coef_[0, 0])
             self.platt_ = np.array([slope, float(lr.intercept_[0])]) if slope > 0 else np.array([1.0, 0.0])
 
+    def _use_faiss(self) -> bool:
+        if len(self.bank_) < self.faiss_min_bank:
+            return False
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def _scores_faiss(self, Q: np.ndarray, exclude_self: bool) -> np.ndarray:
+        import faiss
+
+        means = []
+        for cls in (1, 0):
+            rows = np.flatnonzero(self.bank_labels_ == cls)
+            index = faiss.IndexFlatIP(self.bank_.shape[1])
+            index.add(np.ascontiguousarray(self.bank_[rows], dtype=np.float32))
+            kk = min(self.k + int(exclude_self), len(rows))
+            sims, ids = index.search(np.ascontiguousarray(Q, dtype=np.float32), kk)
+            sims = sims.astype(np.float64)
+            if exclude_self:  # query i is bank row i: drop it from its own class's neighbours
+                sims[rows[ids] == np.arange(len(Q))[:, None]] = -np.inf
+            means.append(self._topk_mean(sims))
+        return means[0] - means[1]
+
     def _scores(self, Q: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+        if self._use_faiss():
+            return self._scores_faiss(Q, exclude_self)
         out = np.empty(len(Q))
         fake = self.bank_labels_ == 1
         for start in range(0, len(Q), self.batch_size):
