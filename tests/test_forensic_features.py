@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,9 +13,19 @@ from PIL import Image
 from gendetect import load_model
 from gendetect.errors import UnknownNameError
 from gendetect.features import create_extractor, extractor_from_config, list_extractors
+from gendetect.features.forensic import comb_relative_peaks, period2_phase_features
 from gendetect.imageio import load_image
 
 FORENSIC = ["spectrum", "npr", "saturation", "forensic"]
+# every registered forensic extractor, plus the optional feature groups switched on
+VARIANTS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in FORENSIC] + [
+    ("npr", {"phase_dft": True}),
+    ("spectrum", {"peaks": False, "jpeg_notch": False}),
+    ("forensic", {"parts": ["npr", "saturation"], "part_params": {"npr": {"phase_dft": True}}}),
+]
+VARIANT_IDS = [f"{n}{p}" if p else n for n, p in VARIANTS]
+# the extractors that look for up-sampling traces
+TRACE_VARIANTS = [("spectrum", {}), ("npr", {}), ("npr", {"phase_dft": True})]
 
 
 def _noise(h: int, w: int, seed: int = 0) -> Image.Image:
@@ -47,12 +59,21 @@ def test_registered() -> None:
     assert set(FORENSIC) <= set(list_extractors())
 
 
-@pytest.mark.parametrize("name", FORENSIC)
-@pytest.mark.parametrize("size", [(1, 1), (16, 16), (63, 200), (256, 256), (700, 1000)])
-def test_any_size_gives_finite_fixed_length_features(name: str, size: tuple[int, int]) -> None:
-    ext = create_extractor(name)
+@pytest.mark.parametrize(("name", "params"), VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("size", [(1, 1), (16, 16), (63, 200), (256, 256), (700, 1000), (1000, 700)])
+def test_any_size_gives_finite_fixed_length_features(name: str, params: dict, size: tuple[int, int]) -> None:
+    ext = create_extractor(name, **params)
     f = ext.extract_one(_noise(*size))
     assert f.shape == (ext.dim,) and f.dtype == np.float32 and np.isfinite(f).all()
+
+
+@pytest.mark.parametrize(("name", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_flat_and_large_images_are_finite(name: str, params: dict) -> None:
+    """A flat image has no residual at all: every ratio and log must still be finite."""
+    ext = create_extractor(name, **params)
+    for im in (Image.new("RGB", (3000, 3000), (40, 80, 120)), Image.new("RGB", (40, 33), (255, 255, 255))):
+        f = ext.extract_one(im)
+        assert f.shape == (ext.dim,) and f.dtype == np.float32 and np.isfinite(f).all()
 
 
 def test_large_image_is_cheap_and_cropped_not_resized() -> None:
@@ -63,19 +84,46 @@ def test_large_image_is_cheap_and_cropped_not_resized() -> None:
     np.testing.assert_array_equal(ext.extract_one(big), ext.extract_one(centre))
 
 
-@pytest.mark.parametrize("name", FORENSIC)
-def test_deterministic_and_config_roundtrip(name: str) -> None:
-    ext = create_extractor(name, crop=128)
+@pytest.mark.parametrize("name", ["spectrum", "npr"])
+def test_features_of_an_image_are_the_mean_of_its_native_crops(name: str) -> None:
+    """Several crops are averaged; each is cut at native resolution (a resize would change them)."""
+    im = _noise(512, 512, seed=5)
+    ext = create_extractor(name, crop=128, n_crops=5, **({"phase_dft": True} if name == "npr" else {}))
+    boxes = [(192, 192), (64, 64), (64, 320), (320, 64), (320, 320)]  # centre, then quadrant centres (top, left)
+    crops = [ext.extract_one(im.crop((x, y, x + 128, y + 128))) for y, x in boxes]
+    np.testing.assert_allclose(ext.extract_one(im), np.mean(crops, axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_8000px_image_is_well_under_a_second() -> None:
+    big = Image.new("RGB", (8000, 8000), (90, 120, 150))
+    ext = create_extractor("forensic", part_params={"npr": {"phase_dft": True}})
+    ext.extract_one(big)  # warm the FFT geometry cache
+    t0 = time.perf_counter()
+    ext.extract_one(big)
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize(("name", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_deterministic_and_config_roundtrip(name: str, params: dict) -> None:
+    ext = create_extractor(name, crop=128, **params)
     rebuilt = extractor_from_config(ext.get_config())
     im = _noise(300, 200, seed=3)
     np.testing.assert_array_equal(ext.extract_one(im), rebuilt.extract_one(im))
+    np.testing.assert_array_equal(ext.extract_one(im), ext.extract_one(im.copy()))
     assert rebuilt.get_config() == ext.get_config() and rebuilt.dim == ext.dim
 
 
-@pytest.mark.parametrize("name", ["spectrum", "npr"])
-def test_up_sampling_trace_separates_classes(name: str) -> None:
+def test_optional_groups_change_the_dimension() -> None:
+    assert create_extractor("npr", phase_dft=True).dim == create_extractor("npr").dim + 9
+    assert create_extractor("spectrum").dim == create_extractor("spectrum", peaks=False).dim + 8
+    fused = create_extractor("forensic", parts=["npr"], part_params={"npr": {"phase_dft": True}})
+    assert fused.dim == create_extractor("npr", phase_dft=True).dim
+
+
+@pytest.mark.parametrize(("name", "params"), TRACE_VARIANTS, ids=["spectrum", "npr", "npr+phase_dft"])
+def test_up_sampling_trace_separates_classes(name: str, params: dict) -> None:
     """2x nearest up-sampling (a generator's trace) moves the features far more than a change of content does."""
-    ext = create_extractor(name, crop=128, n_crops=1)
+    ext = create_extractor(name, crop=128, n_crops=1, **params)
     plain = np.stack([ext.extract_one(_noise(128, 128, seed=s)) for s in range(8)])
     upsampled = np.stack([ext.extract_one(_upsampled(128, 128, seed=s)) for s in range(8)])
     between = np.linalg.norm(plain.mean(0) - upsampled.mean(0))
@@ -83,15 +131,61 @@ def test_up_sampling_trace_separates_classes(name: str) -> None:
     assert between > 3 * within
 
 
-@pytest.mark.parametrize("name", ["spectrum", "npr", "forensic"])
-def test_png_and_jpeg95_are_closer_than_an_up_sampled_copy(name: str, photos: list[Image.Image]) -> None:
-    ext = create_extractor(name)
+def _linear_up2(v: np.ndarray) -> np.ndarray:
+    """2x up-sampling by linear interpolation (what bilinear layers and many transposed convolutions do)."""
+    for axis in (0, 1):
+        v = np.moveaxis(v, axis, 0)
+        out = np.empty((2 * v.shape[0] - 1, *v.shape[1:]))
+        out[0::2], out[1::2] = v, 0.5 * (v[:-1] + v[1:])
+        v = np.moveaxis(out, 0, axis)
+    return v
+
+
+def test_period2_phase_features_see_up_sampling_wherever_the_crop_starts() -> None:
+    rng = np.random.default_rng(0)
+    plain = rng.normal(128, 20, (129, 129))
+    up = _linear_up2(rng.normal(128, 20, (66, 66)))[:129, :129]
+    f_plain = period2_phase_features(plain)
+    assert f_plain.shape == (9,) and (f_plain < -2).all()  # no phase dependence: near log(1e-3)
+    for shift in (0, 1):  # the 2 x 2 cell may start on an even or odd pixel
+        f_up = period2_phase_features(up[shift:, shift:])
+        assert (f_up[[0, 1, 3, 7]] > -1.5).all()  # Laplacian both ways, d2x horizontally, d2y vertically
+    np.testing.assert_allclose(period2_phase_features(up[:-1, :-1]), period2_phase_features(up[1:, 1:]), atol=0.05)
+
+
+def test_comb_relative_peaks_flat_for_noise_and_large_for_a_periodic_pattern() -> None:
+    rng = np.random.default_rng(0)
+    n = 128
+    window = np.outer(np.hanning(n), np.hanning(n))
+    noise = np.mean(
+        [comb_relative_peaks(np.abs(np.fft.rfft2(rng.normal(size=(n, n)) * window)) ** 2) for _ in range(20)], 0
+    )
+    assert np.abs(noise).max() < 0.5
+    periodic = rng.normal(size=(n, n)) + 3 * np.cos(np.pi * np.arange(n))[None, :]  # a peak at fx = 1/2
+    peaks = comb_relative_peaks(np.abs(np.fft.rfft2(periodic * window)) ** 2)
+    assert peaks[1] > 3  # (0, 4/8): the horizontal 1/2 peak
+    assert np.abs(peaks[[0, 2, 3, 4, 5]]).max() < 1.5  # the others stay near noise
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [v for v in VARIANTS if v[0] != "saturation"],  # blind to up-sampling: see test_saturation_ignores_format...
+    ids=[i for i, v in zip(VARIANT_IDS, VARIANTS) if v[0] != "saturation"],
+)
+def test_png_and_jpeg95_are_closer_than_an_up_sampled_copy(name: str, params: dict, photos: list[Image.Image]) -> None:
+    """The same pixels as PNG and as JPEG q95 give close features; a 2x up-sampled copy does not."""
+    ext = create_extractor(name, **params)
     for photo in photos:
         png = ext.extract_one(_reencode(photo, "PNG"))
         jpg = ext.extract_one(_reencode(photo, "JPEG"))
         w, h = photo.size
         up = ext.extract_one(photo.resize((w // 2, h // 2), Image.BILINEAR).resize((w, h), Image.NEAREST))
         assert np.linalg.norm(png - jpg) < 0.5 * np.linalg.norm(png - up)
+
+        def cosine(a: np.ndarray, b: np.ndarray) -> float:
+            return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+        assert cosine(png, jpg) > cosine(png, up)
 
 
 def test_saturation_ignores_format_but_sees_clipping(photos: list[Image.Image]) -> None:
@@ -102,6 +196,26 @@ def test_saturation_ignores_format_but_sees_clipping(photos: list[Image.Image]) 
         arr = np.asarray(photo, np.float32)
         brighter = ext.extract_one(Image.fromarray(np.clip(arr * 1.4, 0, 255).astype(np.uint8)))  # clips highlights
         assert np.linalg.norm(png - jpg) < 0.5 * np.linalg.norm(png - brighter)
+
+
+def test_saturation_matches_its_reference_formula(photos: list[Image.Image]) -> None:
+    """The embedded default model was trained on these exact numbers: a faster implementation must not move them."""
+    ext = create_extractor("saturation", crop=224, n_crops=1)
+    rgb = np.asarray(photos[0])[100:324, 150:374]
+    a = rgb.astype(np.float32) / 255.0
+    hi, lo = a.max(axis=2), a.min(axis=2)
+    sat = (hi - lo) / np.maximum(hi, 1e-3)
+    n = float(hi.size)
+    clip_hi, clip_lo = rgb >= 254, rgb <= 1
+    shares = [clip_hi.any(axis=2).mean(), clip_lo.all(axis=2).mean(), *clip_hi.mean((0, 1)), *clip_lo.mean((0, 1))]
+    reference = np.concatenate(
+        [
+            np.log(np.histogram(sat, bins=16, range=(0.0, 1.0))[0] / n + 1e-4),
+            np.log(np.histogram(hi, bins=16, range=(0.0, 1.0))[0] / n + 1e-4),
+            np.log(np.asarray(shares) + 1e-4),
+        ]
+    ).astype(np.float32)
+    np.testing.assert_array_equal(ext.extract_one(Image.fromarray(rgb)), reference)
 
 
 def test_default_model_verdict_does_not_follow_the_format(photos: list[Image.Image]) -> None:
@@ -120,7 +234,8 @@ def test_default_model_scores_any_size(photos: list[Image.Image]) -> None:
     assert p.shape == (3,) and np.isfinite(p).all() and ((0 <= p) & (p <= 1)).all()
 
 
-def test_unknown_extractor_lists_valid_names() -> None:
+@pytest.mark.parametrize("bad", ["spectra", "nope"])
+def test_unknown_extractor_lists_valid_names(bad: str) -> None:
     with pytest.raises(UnknownNameError) as e:
-        create_extractor("spectra")
+        create_extractor(bad)
     assert "spectrum" in str(e.value) and "npr" in str(e.value)

@@ -22,11 +22,24 @@ Policies shared by both:
 * **JPEG grid.** JPEG's 8 x 8 blocks add energy at frequencies k/8 (and at phase 0 mod 8 in pixel statistics).
   ``spectrum`` replaces the rows and columns of the spectrum at k/8 by the mean of their neighbours (``jpeg_notch``)
   and ``npr`` measures periodicity only at periods 2 and 4, never 8, so a high-quality JPEG and a PNG of the same
-  pixels give close features. This also removes the exact peak of 2x up-sampling at 1/2; the fall-off around it,
-  and the NPR statistics, still carry that trace.
+  pixels give close features. This also removes the exact peak of 2x up-sampling at 1/2 from the profile and the
+  grid; the fall-off around it, and the NPR statistics, still carry that trace. The up-sampling peaks themselves
+  (2x: 1/2; 4x: 1/4 and 1/2) all lie on the JPEG comb, so ``spectrum`` measures them *relative to the comb*
+  (``peaks``): the power at each even multiple of 1/8 over the mean power at its neighbouring odd multiples,
+  where 2x and 4x up-sampling put nothing and a JPEG grid puts about as much. A JPEG grid raises both alike; a
+  generator raises only the even ones. ``npr``'s optional ``phase_dft`` uses only symmetric residuals (Laplacian, second
+  differences), which a block boundary disturbs on both of its sides, so the grid adds to both phases of period 2
+  alike.
+
+How well they work, measured with ``scripts/explore_features.py`` on the training data (leave-one-generator-out
+logistic regression over 10 GAN-era sources and one modern one, 224 px crops): mean AUC about 0.6 for
+``spectrum``, 0.65 for ``npr`` and 0.70 for ``npr`` with ``phase_dft``. They are cheap, robust, content-blind
+features, not a strong detector on their own.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -93,6 +106,39 @@ def laplacian_residual(x: np.ndarray) -> np.ndarray:
     return x - 0.25 * (np.roll(x, 1, 0) + np.roll(x, -1, 0) + np.roll(x, 1, 1) + np.roll(x, -1, 1))
 
 
+# Up-sampling peaks as (row, column) multiples of 1/8 of the folded spectrum: 4x up-sampling puts peaks at 1/4 and
+# 1/2, 2x at 1/2. Each is compared with its four neighbours on the JPEG comb, which lie at odd multiples of 1/8.
+PEAKS = ((0, 2), (0, 4), (2, 0), (4, 0), (2, 2), (4, 4), (2, 4), (4, 2))
+
+
+def comb_relative_peaks(power: np.ndarray) -> np.ndarray:
+    """``(8,)`` log of the power at each of :data:`PEAKS` over the mean power at its four JPEG-comb neighbours.
+
+    ``power`` is the ``rfft2`` power spectrum ``(side, side // 2 + 1)`` of a ``side x side`` crop, ``side`` a
+    multiple of 8. Positive and negative vertical frequencies are averaged, and each position is the mean of its
+    3 x 3 bins (a Hann window spreads a peak over about 3 bins). White noise gives about 0 (-0.1: a log of a ratio
+    of noisy means); a 4x nearest up-sampled image gives about -5 (nulls) and a generator's peaks give > 0.
+    """
+    n = power.shape[0]
+    step = n // 8
+    folded = 0.5 * (power + np.roll(power[::-1], 1, axis=0))  # P(fy, fx) and P(-fy, fx)
+
+    def col(c: int) -> int:  # real input: column -c is column c (the rows are already folded)
+        c %= n
+        return n - c if c > n // 2 else c
+
+    def at(a: int, b: int) -> float:
+        rows = [(a * step + d) % n for d in (-1, 0, 1)]
+        cols = [col(b * step + d) for d in (-1, 0, 1)]
+        return float(folded[np.ix_(rows, cols)].mean())
+
+    out = []
+    for a, b in PEAKS:
+        ref = np.mean([at(a + da, b + db) for da, db in ((-1, 0), (1, 0), (0, -1), (0, 1))])
+        out.append(np.log((at(a, b) + 1e-6) / (ref + 1e-6)))
+    return np.asarray(out)
+
+
 @EXTRACTORS.register("spectrum")
 class SpectrumFeatures(FeatureExtractor):
     """Log power spectrum of the high-pass residual of luma, as a radial profile plus a coarse 2-D grid.
@@ -103,21 +149,31 @@ class SpectrumFeatures(FeatureExtractor):
         radial_bins: bins of the radial profile over normalised frequency [0, 0.5 * sqrt(2)].
         grid: the folded spectrum |fx|, |fy| in [0, 0.5] is averaged on a ``grid x grid`` lattice.
         jpeg_notch: replace the spectrum rows and columns at multiples of 1/8 by their neighbours' mean.
+        peaks: add the comb-relative strength of the 8 up-sampling peaks (folded frequencies (fy, fx) in
+            {(0, 1/4), (0, 1/2), (1/4, 0), (1/2, 0), (1/4, 1/4), (1/2, 1/2), (1/4, 1/2), (1/2, 1/4)}), measured
+            before the notch: see :func:`comb_relative_peaks`.
 
-    ``dim = radial_bins + grid * grid``.
+    ``dim = radial_bins + grid * grid (+ 8 with peaks)``.
     """
 
     name = "spectrum"
 
     def __init__(
-        self, crop: int = 256, n_crops: int = 5, radial_bins: int = 32, grid: int = 8, jpeg_notch: bool = True
+        self,
+        crop: int = 256,
+        n_crops: int = 5,
+        radial_bins: int = 32,
+        grid: int = 8,
+        jpeg_notch: bool = True,
+        peaks: bool = True,
     ) -> None:
         self.crop = crop
         self.n_crops = n_crops
         self.radial_bins = radial_bins
         self.grid = grid
         self.jpeg_notch = jpeg_notch
-        self.dim = radial_bins + grid * grid
+        self.peaks = peaks
+        self.dim = radial_bins + grid * grid + (len(PEAKS) if peaks else 0)
         self._cache: dict[int, tuple] = {}
 
     def _geometry(self, side: int) -> tuple:
@@ -152,6 +208,7 @@ class SpectrumFeatures(FeatureExtractor):
             window, r_bin, g_bin, dc, rows, cols = self._geometry(c.shape[0])
             res = laplacian_residual(c)
             power = np.abs(np.fft.rfft2((res - res.mean()) * window)) ** 2
+            peaks = comb_relative_peaks(power) if self.peaks else np.zeros(0)
             if self.jpeg_notch:
                 power = self._notch(power, rows, cols)
             logp = np.log10(power.ravel() + 1e-3)
@@ -163,8 +220,41 @@ class SpectrumFeatures(FeatureExtractor):
             grid = np.bincount(g_bin[keep], logp[keep], self.grid**2) / np.maximum(
                 np.bincount(g_bin[keep], minlength=self.grid**2), 1
             )
-            feats.append(np.concatenate([radial, grid]))
+            feats.append(np.concatenate([radial, grid, peaks]))
         return np.mean(feats, axis=0).astype(np.float32)
+
+
+def period2_phase_features(x: np.ndarray) -> np.ndarray:
+    """``(9,)`` period-2 phase dependence of the residual energy of a 2-D ``x`` (luma).
+
+    A 2x up-sampling layer makes a pixel's residual depend on its position in the 2 x 2 up-sampling cell (Tan et
+    al.'s NPR makes the same observation on the pixels themselves): an interpolated pixel (bilinear up-sampling,
+    many transposed convolutions) has a second difference near 0, its neighbours do not. For each of |Laplacian|,
+    |second horizontal difference| and |second vertical difference|, the mean over each phase (y mod 2, x mod 2)
+    gives a 2 x 2 map ``m``; the features are ``log(|DFT(m)[k]| / (4 mean(m)) + 1e-3)`` at its three non-DC
+    frequencies ``k`` (horizontal, vertical, diagonal period 2). DFT magnitudes do not depend on where the crop
+    starts; no phase dependence gives ``log(1e-3)``. The residuals are symmetric, so a JPEG block boundary (which
+    disturbs the pixels on both of its sides) adds to both phases alike. Nearest-neighbour up-sampling balances
+    symmetric residuals over the phases; the first-order phase features of ``npr`` see it instead.
+    """
+    x = np.asarray(x, np.float32)
+    if min(x.shape) < 4:
+        x = np.pad(x, [(0, max(4 - x.shape[0], 0)), (0, max(4 - x.shape[1], 0))], mode="symmetric")
+    c = x[1:-1, 1:-1]
+    d2x = x[1:-1, 2:] - 2 * c + x[1:-1, :-2]
+    d2y = x[2:, 1:-1] - 2 * c + x[:-2, 1:-1]
+    out = []
+    for r in (d2x + d2y, d2x, d2y):
+        a = np.abs(r)
+        h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
+        m = a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(0, 2), dtype=np.float64)  # (2, 2) phase means
+        scale = 4 * m.mean() + 1e-9
+        out += [
+            abs(m[0, 0] - m[0, 1] + m[1, 0] - m[1, 1]) / scale,  # horizontal period 2
+            abs(m[0, 0] + m[0, 1] - m[1, 0] - m[1, 1]) / scale,  # vertical period 2
+            abs(m[0, 0] - m[0, 1] - m[1, 0] + m[1, 1]) / scale,  # diagonal (checkerboard)
+        ]
+    return np.log(np.asarray(out) + 1e-3)
 
 
 @EXTRACTORS.register("npr")
@@ -178,24 +268,33 @@ class NeighbourPixelFeatures(FeatureExtractor):
     * histogram of second-order differences truncated to ``[-2T, 2T]``: ``4T + 1`` bins;
     * for periods 2 and 4, the mean absolute difference at each phase divided by the overall mean, sorted (so the
       alignment of the up-sampling grid does not matter), horizontal and vertical: ``2 * (2 + 4)`` values;
-    * the NPR ratio: mean |x - nearest-up(down2(x))| over mean |d|.
+    * the NPR ratio: mean |x - nearest-up(down2(x))| over mean |d|;
+    * with ``phase_dft``, the period-2 cyclostationarity of three symmetric residuals (9 values, see
+      :func:`period2_phase_features`). It raised the leave-one-generator-out AUC on the training data from 0.65
+      to 0.70 (``scripts/explore_features.py``). It is off by default only so that models trained on the 47
+      features without it (the embedded default model) keep loading.
 
     Args:
         crop: crop side in pixels.
         n_crops: crops averaged per image.
         T: truncation of the residuals.
+        phase_dft: add the 9 period-2 phase features.
+
+    ``dim = (2T + 1)^2 + (4T + 1) + 13 (+ 9 with phase_dft)``.
     """
 
     name = "npr"
 
-    def __init__(self, crop: int = 256, n_crops: int = 5, T: int = 2) -> None:
+    def __init__(self, crop: int = 256, n_crops: int = 5, T: int = 2, phase_dft: bool = False) -> None:
         self.crop = crop
         self.n_crops = n_crops
         self.T = T
-        self.dim = (2 * T + 1) ** 2 + (4 * T + 1) + 12 + 1
+        self.phase_dft = phase_dft
+        self.dim = (2 * T + 1) ** 2 + (4 * T + 1) + 12 + 1 + (9 if phase_dft else 0)
 
     def _crop_features(self, x: np.ndarray) -> np.ndarray:
         T = self.T
+        extra = [period2_phase_features(x)] if self.phase_dft else []
         x = np.round(x).astype(np.int32)
         cooc = np.zeros((2 * T + 1) ** 2)
         second = np.zeros(4 * T + 1)
@@ -220,11 +319,16 @@ class NeighbourPixelFeatures(FeatureExtractor):
         xc = x[:h2, :w2].astype(np.float64)
         up = np.repeat(np.repeat(xc[::2, ::2], 2, axis=0), 2, axis=1)
         npr = np.abs(xc - up).mean() / (np.mean(abs_means) + 1e-6)
-        return np.concatenate([np.log(cooc + 1e-5), np.log(second + 1e-5), *phases, [npr]])
+        return np.concatenate([np.log(cooc + 1e-5), np.log(second + 1e-5), *phases, [npr], *extra])
 
     def extract_one(self, image: Image.Image) -> np.ndarray:
         feats = [self._crop_features(c) for c in luma_crops(image, self.crop, self.n_crops)]
         return np.mean(feats, axis=0).astype(np.float32)
+
+
+def _histogram01(v: np.ndarray, bins: int) -> np.ndarray:
+    """``np.histogram(v, bins, range=(0, 1))[0]`` for values in [0, 1], by ``bincount``."""
+    return np.bincount(np.minimum((v * bins).astype(np.int64), bins - 1).ravel(), minlength=bins)
 
 
 @EXTRACTORS.register("saturation")
@@ -254,18 +358,21 @@ class SaturationFeatures(FeatureExtractor):
         self.dim = 2 * bins + 8
 
     def _crop_features(self, rgb: np.ndarray) -> np.ndarray:
-        a = rgb.astype(np.float32) / 255.0
-        hi, lo = a.max(axis=2), a.min(axis=2)
+        # per-channel slices rather than reductions over the last axis of length 3: the same numbers, 3x faster
+        r, g, b = (rgb[..., k].astype(np.float32) / 255.0 for k in range(3))
+        hi = np.maximum(np.maximum(r, g), b)
+        lo = np.minimum(np.minimum(r, g), b)
         sat = (hi - lo) / np.maximum(hi, 1e-3)
         n = float(hi.size)
-        h_sat = np.histogram(sat, bins=self.bins, range=(0.0, 1.0))[0] / n
-        h_val = np.histogram(hi, bins=self.bins, range=(0.0, 1.0))[0] / n
-        clip_hi, clip_lo = rgb >= 254, rgb <= 1
+        h_sat = _histogram01(sat, self.bins) / n
+        h_val = _histogram01(hi, self.bins) / n
+        clip_hi = [rgb[..., k] >= 254 for k in range(3)]
+        clip_lo = [rgb[..., k] <= 1 for k in range(3)]
         shares = [
-            clip_hi.any(axis=2).mean(),
-            clip_lo.all(axis=2).mean(),
-            *clip_hi.mean(axis=(0, 1)),
-            *clip_lo.mean(axis=(0, 1)),
+            (clip_hi[0] | clip_hi[1] | clip_hi[2]).mean(),
+            (clip_lo[0] & clip_lo[1] & clip_lo[2]).mean(),
+            *(c.mean() for c in clip_hi),
+            *(c.mean() for c in clip_lo),
         ]
         return np.concatenate([np.log(h_sat + 1e-4), np.log(h_val + 1e-4), np.log(np.asarray(shares) + 1e-4)])
 
@@ -282,17 +389,24 @@ class ForensicFeatures(FeatureExtractor):
         crop: crop side for all three.
         n_crops: crops averaged per image.
         parts: which of the three to use, in order.
+        part_params: further constructor arguments per part, e.g. ``{"npr": {"phase_dft": True}}``.
     """
 
     name = "forensic"
 
     def __init__(
-        self, crop: int = 256, n_crops: int = 5, parts: tuple[str, ...] = ("spectrum", "npr", "saturation")
+        self,
+        crop: int = 256,
+        n_crops: int = 5,
+        parts: tuple[str, ...] = ("spectrum", "npr", "saturation"),
+        part_params: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.crop = crop
         self.n_crops = n_crops
         self.parts = tuple(parts)
-        self._parts = [EXTRACTORS.get(p)(crop=crop, n_crops=n_crops) for p in self.parts]
+        self.part_params = part_params
+        extra = part_params or {}
+        self._parts = [EXTRACTORS.get(p)(crop=crop, n_crops=n_crops, **extra.get(p, {})) for p in self.parts]
         self.dim = sum(p.dim for p in self._parts)
 
     def extract_one(self, image: Image.Image) -> np.ndarray:
