@@ -342,7 +342,8 @@ Out-of-fold validation metrics at the threshold:
 ## Format and size checks
 
 On the {checks["n_pristine"]} photos without JPEG history used for selection, the largest |ΔP(fake)| between PNG
-and JPEG q95 is {checks["pristine_max_gap"]:.4f}. On {checks["n"]} training images re-encoded in memory: mean |ΔP(fake)| between PNG and JPEG q95 is
+and JPEG q95 is {checks["pristine_max_gap"]:.4f}. On {checks["n"]} training images re-encoded in memory: mean
+|ΔP(fake)| between PNG and JPEG q95 is
 {checks["png_vs_jpeg95_mean_abs_diff"]:.4f} (max {checks["png_vs_jpeg95_max_abs_diff"]:.4f}); verdicts agree on
 {100 * checks["png_vs_jpeg95_verdict_agreement"]:.0f}%. Mean P(fake): PNG {checks["png_mean_p_fake"]:.3f}, JPEG q95
 {checks["jpeg95_mean_p_fake"]:.3f}, 64 px centre crops {checks["crop64_mean_p_fake"]:.3f}.
