@@ -182,3 +182,39 @@ def test_hf_clip_tiny_and_the_real_loading_path(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.extract_batch(_images()), feats, rtol=1e-5, atol=1e-6)
     with pytest.raises(WeightsNotFoundError, match="clip-vit-large-patch14"):
         create_extractor("hf-clip", model="openai/clip-vit-large-patch14")
+
+
+def test_caption_fusion_train_store_and_scan(tmp_path: Path) -> None:
+    """Images identical in distribution, captions that carry the label: only the with_text features can tell."""
+    from gendetect.data.synthetic import synthetic_image, write_labels_csv
+    from gendetect.features.store import FeatureStore
+    from gendetect.training import featurize, train_pipeline
+
+    rows = []
+    for i in range(16):
+        label = "fake" if i % 2 else "real"
+        synthetic_image("real", 48, seed=i).save(tmp_path / f"{i}.png")  # same image process for both labels
+        caption = "an illustration made by a computer" if label == "fake" else "a street photograph at noon"
+        rows.append({"file": f"{i}.png", "label": label, "generator": "g" if i % 2 else "real", "caption": caption})
+    write_labels_csv(tmp_path, rows)
+    records = read_records(tmp_path)
+    with_text = create_extractor("openclip", **TINY_CLIP, with_text=True)
+    assert with_text.uses_captions and with_text.dim == 2 * create_extractor("openclip", **TINY_CLIP).dim
+    model = train_pipeline(records, with_text, detector_from_config({"name": "logistic", "params": {}}), n_folds=2)
+    assert model.info["validation"]["all"]["auc"] > 0.9
+
+    store = FeatureStore(tmp_path / "store", with_text)
+    X1, _, _ = featurize(records, with_text, store=store)
+    records[0].caption = "something else entirely"  # a different caption is a different stored feature
+    X2, _, _ = featurize(records, with_text, store=FeatureStore(tmp_path / "store", with_text))
+    assert not np.allclose(X1[0], X2[0]) and np.allclose(X1[1:], X2[1:])
+
+    model.save(tmp_path / "m")
+    (tmp_path / "1.txt").write_text("an illustration made by a computer")  # sidecar caption
+    result = CliRunner().invoke(
+        main, ["scan", str(tmp_path / "1.png"), str(tmp_path / "2.png"), "-m", str(tmp_path / "m"), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    scanned = json.loads(result.stdout)
+    assert [r["has_caption"] for r in scanned] == [True, False]
+    assert get_preset("coccomini-text")["extractor"]["params"]["with_text"] is True

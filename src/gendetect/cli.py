@@ -100,6 +100,12 @@ def main(verbose: int) -> None:
 @click.option("--threshold", type=float, help="Override the model's threshold on P(fake).")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images (bombs).")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option(
+    "--captions",
+    "captions_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Manifest with path and caption columns, for caption-aware models (else sidecar .txt files).",
+)
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
 @_handle_errors
 def scan(
@@ -111,6 +117,7 @@ def scan(
     threshold: float | None,
     max_pixels: int,
     recursive: bool,
+    captions_path: Path | None,
     progress: bool,
 ) -> None:
     """Score image files and folders: P(fake) and a verdict for each image.
@@ -122,7 +129,14 @@ def scan(
     fmt = fmt or _format_from_suffix(output) or "table"
     pipeline = load_model(model)
     files, problems = expand_inputs(paths, recursive=recursive)
-    rows_iter: Iterable = scan_files(files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold)
+    captions = None
+    if pipeline.extractor.uses_captions:
+        from gendetect.pipeline import find_captions
+
+        captions = find_captions(files, captions_path)
+    rows_iter: Iterable = scan_files(
+        files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions
+    )
     track = _progress(progress, "scanning")
     if track is not None:
         rows_iter = track(rows_iter, len(files))
@@ -324,8 +338,13 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
 @click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
 @click.option("--name", default=None, help="Model name recorded in its config.")
-@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="Feature store folder: reuse cached features, cache new ones (see `gendetect features extract`).")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Feature store folder: reuse cached features, cache new ones (see `gendetect features extract`).",
+)
 @click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
 @click.option("--progress/--no-progress", default=True)
 @_handle_errors
@@ -597,20 +616,35 @@ def features() -> None:
 
 
 @features.command("extract")
-@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Folder or manifest.")
+@click.option(
+    "--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path), help="Folder or manifest."
+)
 @click.option("--extractor", default="forensic", show_default=True, help="Feature extractor.")
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
 @click.option("--preset", default=None, help="Take the extractor of a preset (univfd, coccomini...).")
-@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="Store folder (default $GENDETECT_CACHE/features or ~/.cache/gendetect/features).")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Store folder (default $GENDETECT_CACHE/features or ~/.cache/gendetect/features).",
+)
 @click.option("--shard-size", default=512, show_default=True, help="Images per shard (the unit of resumption).")
 @click.option("--layout", default="auto", show_default=True)
 @click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
 @click.option("--progress/--no-progress", default=True)
 @_handle_errors
-def features_extract(data_path: Path, extractor: str, eparams: tuple[str, ...], preset: str | None,
-                     store_dir: Path | None, shard_size: int, layout: str, jobs: int, progress: bool) -> None:
+def features_extract(
+    data_path: Path,
+    extractor: str,
+    eparams: tuple[str, ...],
+    preset: str | None,
+    store_dir: Path | None,
+    shard_size: int,
+    layout: str,
+    jobs: int,
+    progress: bool,
+) -> None:
     """Fill the feature store for every image under --data; a rerun extracts only what is missing."""
     from gendetect.data.readers import read_records
     from gendetect.features import create_extractor
@@ -627,10 +661,14 @@ def features_extract(data_path: Path, extractor: str, eparams: tuple[str, ...], 
     store = FeatureStore(store_dir or default_store_root(), ext)
     before = len(store)
     records = read_records(data_path, layout=layout, probe=True, hash=True)
-    _, kept, failed = featurize(records, ext, jobs=jobs, store=store, shard_size=shard_size,
-                                progress=_progress(progress, "features"))
-    err_console.print(f"{store.dir}: {len(store)} images stored ({len(store) - before} new); "
-                      f"{len(kept)} of {len(records)} readable, {len(failed)} errors", highlight=False)
+    _, kept, failed = featurize(
+        records, ext, jobs=jobs, store=store, shard_size=shard_size, progress=_progress(progress, "features")
+    )
+    err_console.print(
+        f"{store.dir}: {len(store)} images stored ({len(store) - before} new); "
+        f"{len(kept)} of {len(records)} readable, {len(failed)} errors",
+        highlight=False,
+    )
 
 
 # -- import ---------------------------------------------------------------------------------------------------

@@ -277,6 +277,7 @@ def scan(
     jobs: int = 1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
+    captions: Sequence[str | None] | None = None,
 ) -> Iterator[ScanRow]:
     """Score image files (or bytes) one by one; yields exactly one :class:`ScanRow` per source, in order.
 
@@ -286,11 +287,39 @@ def scan(
         jobs: worker processes for decoding and feature extraction.
         max_pixels: larger images are refused (decompression-bomb guard) with an error row.
         threshold: override the model's decision threshold on P(fake).
+        captions: one caption (or None) per source, for models whose features use captions (Coccomini's
+            ``with_text``); see :func:`find_captions`.
     """
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)
-    for item in iter_features(sources, pipeline.extractor, jobs=jobs, max_pixels=max_pixels):
-        yield _row(item, pipeline, thr)
+    sources = list(sources)
+    use = pipeline.extractor.uses_captions and captions is not None
+    items = iter_features(
+        sources, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, captions=list(captions) if use else None
+    )
+    for i, item in enumerate(items):
+        row = _row(item, pipeline, thr)
+        if pipeline.extractor.uses_captions:
+            row.extra["has_caption"] = bool(use and captions[i])
+        yield row
+
+
+def find_captions(files: Sequence[str], manifest: str | os.PathLike | None = None) -> list[str | None]:
+    """Captions for image files: from a manifest (CSV/JSONL/Parquet with ``path`` or ``file`` and ``caption``
+    columns), else from a sidecar text file next to each image (``photo.jpg`` -> ``photo.txt``), else None."""
+    by_path: dict[str, str] = {}
+    if manifest is not None:
+        from gendetect.data.readers import read_records
+
+        by_path = {str(Path(r.path).resolve()): r.caption for r in read_records(manifest, probe=False) if r.caption}
+    out: list[str | None] = []
+    for f in files:
+        caption = by_path.get(str(Path(f).resolve()))
+        sidecar = Path(f).with_suffix(".txt")
+        if caption is None and sidecar.is_file():
+            caption = sidecar.read_text(encoding="utf-8", errors="replace").strip() or None
+        out.append(caption)
+    return out
 
 
 def _row(item: FeatureItem, pipeline: DetectionPipeline, threshold: float) -> ScanRow:
@@ -322,6 +351,7 @@ __all__ = [
     "ScanRow",
     "default_model_path",
     "expand_inputs",
+    "find_captions",
     "is_image_path",
     "load_model",
     "scan",

@@ -5,7 +5,8 @@ preset          recipe
 ==============  ==============================================================================================
 ``univfd``      CLIP ViT-L/14 (OpenAI) raw image embeddings of a 224 px centre crop, no resizing + linear probe
 ``univfd-knn``  the same embeddings + cosine nearest neighbour (UnivFD's NN variant)
-``coccomini``   CLIP ViT-L/14 L2-normalised embeddings + MLP (captions: see issue on text features)
+``coccomini``   CLIP ViT-L/14 L2-normalised embeddings + MLP
+``coccomini-text``  the same, with the caption's L2-normalised text embedding concatenated (``with_text``)
 ``forensic``    the weight-free default recipe (no pretrained weights)
 ==============  ==============================================================================================
 
@@ -37,6 +38,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "coccomini": {
         "extractor": {"name": "openclip", "params": {**_CLIP_L14, "normalize": True}},
+        "detector": {"name": "mlp", "params": {"hidden": [512], "alpha": 1e-3}},
+    },
+    "coccomini-text": {
+        "extractor": {"name": "openclip", "params": {**_CLIP_L14, "normalize": True, "with_text": True}},
         "detector": {"name": "mlp", "params": {"hidden": [512], "alpha": 1e-3}},
     },
     "forensic": {

@@ -64,14 +64,21 @@ def featurize(
     failed = [r for r in records if r.status != "ok"]
     X = np.full((len(todo), extractor.dim), np.nan, np.float32)
     ok = np.zeros(len(todo), bool)
+    keys = [store_key(r, extractor) for r in todo]
+    captions = [r.caption for r in todo] if extractor.uses_captions else None
     if store is not None:
-        X[:], ok[:] = store.get([r.sha256 for r in todo])
+        X[:], ok[:] = store.get(keys)
     need = np.flatnonzero(~ok)
     step = shard_size if store is not None else max(len(need), 1)
     for start in range(0, len(need), step):
         idx = need[start : start + step]
         Xc, items = extract_features(
-            [todo[i].path for i in idx], extractor, jobs=jobs, max_pixels=max_pixels, progress=progress
+            [todo[i].path for i in idx],
+            extractor,
+            jobs=jobs,
+            max_pixels=max_pixels,
+            progress=progress,
+            captions=[captions[i] for i in idx] if captions is not None else None,
         )
         good = np.array([it.ok for it in items], dtype=bool)
         X[idx[good]], ok[idx[good]] = Xc[good], True
@@ -80,13 +87,22 @@ def featurize(
                 todo[i].status, todo[i].error = "error", item.error
                 failed.append(todo[i])
         if store is not None:
-            store.add([todo[i].sha256 for i in idx[good]], Xc[good], [todo[i].path for i in idx[good]])
+            store.add([keys[i] for i in idx[good]], Xc[good], [todo[i].path for i in idx[good]])
     kept = [r for r, good in zip(todo, ok) if good]
     if failed:
         logger.warning(
             "%d of %d images could not be used: e.g. %s: %s", len(failed), len(records), failed[0].path, failed[0].error
         )
     return X[ok], kept, failed
+
+
+def store_key(record: ImageRecord, extractor: FeatureExtractor) -> str | None:
+    """The feature-store key of a record: its sha256, plus a hash of its caption for caption-aware extractors."""
+    if not record.sha256:
+        return None
+    if not extractor.uses_captions:
+        return record.sha256
+    return f"{record.sha256}:{hashlib.sha256((record.caption or '').encode()).hexdigest()[:16]}"
 
 
 def labelled(records: Sequence[ImageRecord]) -> list[ImageRecord]:

@@ -27,6 +27,14 @@ class FeatureExtractor(Configurable, ABC):
     """
 
     dim: int
+    uses_captions: bool = False  # True when features also depend on the image's caption (see below)
+
+    def extract_batch_with_captions(self, images: Sequence[Image.Image], captions: Sequence[str | None]) -> np.ndarray:
+        """Features of images paired with their captions (``None`` when an image has none).
+
+        Image-only extractors ignore the captions; caption-aware ones (``uses_captions``) override this.
+        """
+        return self.extract_batch(images)
 
     @abstractmethod
     def extract_one(self, image: Image.Image) -> np.ndarray:

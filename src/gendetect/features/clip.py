@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from gendetect.errors import WeightsNotFoundError
 from gendetect.features.base import EXTRACTORS
@@ -81,6 +82,8 @@ class OpenClipExtractor(TorchExtractor):
             ``"random"`` for explicitly random weights.
         preprocess: ``"center-crop"`` (no resizing; UnivFD) or ``"model"`` (the model's own resize + crop).
         normalize: L2-normalise the embeddings (Coccomini); UnivFD's head expects raw embeddings.
+        with_text: Coccomini's caption fusion: features are the L2-normalised image embedding concatenated with
+            the L2-normalised embedding of the image's caption (zeros when it has none): ``dim`` doubles.
         device: "cpu" or "cuda".
         batch_size: images per forward pass.
         precision: "fp32", or "fp16" on a GPU.
@@ -94,6 +97,7 @@ class OpenClipExtractor(TorchExtractor):
         pretrained: str = "openai",
         preprocess: str = "center-crop",
         normalize: bool = False,
+        with_text: bool = False,
         device: str = "cpu",
         batch_size: int = 32,
         precision: str = "fp32",
@@ -102,11 +106,37 @@ class OpenClipExtractor(TorchExtractor):
         self.pretrained = pretrained
         self.preprocess = preprocess
         self.normalize = normalize
+        self.with_text = with_text
         self.device = device
         self.batch_size = batch_size
         self.precision = precision
+        self.uses_captions = bool(with_text)
         self._net = None
         self._load()
+
+    def _feature_dim(self, embed_dim: int) -> int:
+        return 2 * embed_dim if self.with_text else embed_dim
+
+    def _embed(self, pixels: Any) -> Any:
+        import torch
+
+        out = self._net.encode_image(pixels)
+        return torch.nn.functional.normalize(out, dim=-1) if (self.normalize or self.with_text) else out
+
+    def extract_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if self.with_text:
+            return self.extract_batch_with_captions(images, [None] * len(images))
+        return super().extract_batch(images)
+
+    def extract_batch_with_captions(self, images: Sequence[Image.Image], captions: Sequence[str | None]) -> np.ndarray:
+        image_feats = super().extract_batch(images)
+        if not self.with_text:
+            return image_feats
+        text = np.zeros_like(image_feats)
+        have = [i for i, c in enumerate(captions) if c]
+        if have:
+            text[have] = self.encode_text([captions[i] for i in have], normalize=True)
+        return np.concatenate([image_feats, text], axis=1)
 
     def _build(self) -> tuple[Any, tuple[int, int], Any, Any, Any]:
         open_clip = _open_clip()
@@ -133,19 +163,13 @@ class OpenClipExtractor(TorchExtractor):
         size = pcfg["size"]
         return net, ((size, size) if isinstance(size, int) else tuple(size)), pcfg["mean"], pcfg["std"], transform
 
-    def _embed(self, pixels: Any) -> Any:
-        import torch
-
-        out = self._net.encode_image(pixels)
-        return torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
-
-    def encode_text(self, captions: Sequence[str]) -> np.ndarray:
-        """``(N, dim)`` float32 text embeddings of captions (L2-normalised when ``normalize``)."""
+    def encode_text(self, captions: Sequence[str], normalize: bool | None = None) -> np.ndarray:
+        """``(N, embed dim)`` float32 text embeddings of captions (L2-normalised when ``normalize``)."""
         import torch
 
         self._load()
         with torch.no_grad():
             out = self._net.encode_text(self._tokenizer(list(captions)).to(self.device)).float()
-            if self.normalize:
+            if self.normalize if normalize is None else normalize:
                 out = torch.nn.functional.normalize(out, dim=-1)
         return out.cpu().numpy().astype(np.float32)

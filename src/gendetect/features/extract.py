@@ -55,9 +55,14 @@ def _decode(source: Source, max_pixels: int) -> tuple[Image.Image | None, ImageI
         return None, None, str(e)
 
 
-def _extract_one(extractor: FeatureExtractor, image: Image.Image) -> tuple[np.ndarray | None, str | None]:
+def _extract_one(
+    extractor: FeatureExtractor, image: Image.Image, caption: str | None = None
+) -> tuple[np.ndarray | None, str | None]:
     try:
-        feats = np.asarray(extractor.extract_one(image), dtype=np.float32)
+        if extractor.uses_captions:
+            feats = np.asarray(extractor.extract_batch_with_captions([image], [caption])[0], dtype=np.float32)
+        else:
+            feats = np.asarray(extractor.extract_one(image), dtype=np.float32)
     except Exception as e:  # noqa: BLE001 - one bad image must not end a scan of thousands; the error is recorded
         logger.debug("feature extraction failed", exc_info=True)
         return None, f"feature extraction failed: {type(e).__name__}: {e}"
@@ -102,6 +107,7 @@ def iter_features(
     jobs: int = 1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch_size: int = 32,
+    captions: Sequence[str | None] | None = None,
 ) -> Iterator[FeatureItem]:
     """Yield one :class:`FeatureItem` per source, in order.
 
@@ -111,57 +117,69 @@ def iter_features(
         jobs: worker processes; 1 runs in this process, 0 or less uses every core.
         max_pixels: images with more pixels (per their header) are refused before decoding.
         batch_size: batch size for extractors with ``batched = True``.
+        captions: one caption (or None) per source, for caption-aware extractors (``uses_captions``).
     """
     if jobs <= 0:
         jobs = os.cpu_count() or 1
     sources = list(sources)
     names = [_name(s, i) for i, s in enumerate(sources)]
-    batched = bool(getattr(extractor, "batched", False))
+    caps = list(captions) if captions is not None else [None] * len(sources)
+    if len(caps) != len(sources):
+        raise ValueError(f"{len(caps)} captions for {len(sources)} sources")
+    batched = bool(getattr(extractor, "batched", False)) or extractor.uses_captions
     indexed = enumerate(sources)
 
     if jobs == 1:
         inline = None if batched else extractor
         results: Iterable = (_process(source, inline, max_pixels) for _, source in indexed)
-        yield from _collect(results, iter(names), extractor, batched, batch_size)
+        yield from _collect(results, iter(names), extractor, batched, batch_size, caps)
         return
 
     config = None if batched else extractor.get_config()
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(config, max_pixels)) as pool:
         results = pool.map(_work, indexed, chunksize=4 if not batched else 1)
-        yield from _collect(results, iter(names), extractor, batched, batch_size)
+        yield from _collect(results, iter(names), extractor, batched, batch_size, caps)
 
 
 def _collect(
-    results: Iterable, names: Iterator[str], extractor: FeatureExtractor, batched: bool, batch_size: int
+    results: Iterable,
+    names: Iterator[str],
+    extractor: FeatureExtractor,
+    batched: bool,
+    batch_size: int,
+    captions: list[str | None],
 ) -> Iterator[FeatureItem]:
     if not batched:
         for name, (feats, info, error, _) in zip(names, results):
             yield FeatureItem(name, feats, info, error)
         return
-    pending: list[tuple[FeatureItem, Image.Image | None]] = []
-    for name, (_, info, error, image) in zip(names, results):
-        pending.append((FeatureItem(name, None, info, error), image))
-        if sum(im is not None for _, im in pending) >= batch_size:
+    pending: list[tuple[FeatureItem, Image.Image | None, str | None]] = []
+    for name, caption, (_, info, error, image) in zip(names, captions, results):
+        pending.append((FeatureItem(name, None, info, error), image, caption))
+        if sum(im is not None for _, im, _ in pending) >= batch_size:
             yield from _flush(pending, extractor)
             pending = []
     yield from _flush(pending, extractor)
 
 
-def _flush(pending: list[tuple[FeatureItem, Image.Image | None]], extractor: FeatureExtractor) -> Iterator[FeatureItem]:
-    images = [im for _, im in pending if im is not None]
+def _flush(
+    pending: list[tuple[FeatureItem, Image.Image | None, str | None]], extractor: FeatureExtractor
+) -> Iterator[FeatureItem]:
+    images = [im for _, im, _ in pending if im is not None]
+    caps = [cap for _, im, cap in pending if im is not None]
     try:
-        feats = extractor.extract_batch(images) if images else np.zeros((0, extractor.dim), np.float32)
+        feats = extractor.extract_batch_with_captions(images, caps) if images else np.zeros((0, extractor.dim))
         batch_error = None
     except Exception as e:  # noqa: BLE001 - fall back to one-by-one so a single bad image is isolated
         logger.debug("batch extraction failed, retrying per image", exc_info=True)
         batch_error = e
     j = 0
-    for item, im in pending:
+    for item, im, cap in pending:
         if im is not None:
             if batch_error is None:
                 item.features = np.asarray(feats[j], dtype=np.float32)
             else:
-                item.features, item.error = _extract_one(extractor, im)
+                item.features, item.error = _extract_one(extractor, im, cap)
             j += 1
         yield item
 
@@ -173,12 +191,13 @@ def extract_features(
     jobs: int = 1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Any = None,
+    captions: Sequence[str | None] | None = None,
 ) -> tuple[np.ndarray, list[FeatureItem]]:
     """Features of every source as one ``(N, dim)`` float32 array (NaN rows for failed items) plus the items.
 
     ``progress`` is an optional callable ``progress(iterator, total) -> iterator`` (e.g. a rich ``track``).
     """
-    it: Iterable[FeatureItem] = iter_features(sources, extractor, jobs=jobs, max_pixels=max_pixels)
+    it: Iterable[FeatureItem] = iter_features(sources, extractor, jobs=jobs, max_pixels=max_pixels, captions=captions)
     if progress is not None:
         it = progress(it, len(sources))
     items = list(it)

@@ -42,6 +42,10 @@ class TorchExtractor(FeatureExtractor):
         """``(N, dim)`` float tensor for a preprocessed batch already on the device."""
         raise NotImplementedError
 
+    def _feature_dim(self, embed_dim: int) -> int:
+        """Length of the feature vector given the network's output size (subclasses that append more override)."""
+        return embed_dim
+
     def _load(self) -> Any:
         if getattr(self, "_net", None) is None:
             torch = require_torch()
@@ -53,7 +57,9 @@ class TorchExtractor(FeatureExtractor):
             self._std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
             self._net = net
             with torch.no_grad():
-                self.dim = int(self._embed(self._pixels_on_device(torch.zeros(1, 3, *size))).shape[-1])
+                self.dim = self._feature_dim(
+                    int(self._embed(self._pixels_on_device(torch.zeros(1, 3, *size))).shape[-1])
+                )
         return self._net
 
     def _pixels_on_device(self, pixels: Any) -> Any:
