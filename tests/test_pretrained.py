@@ -218,3 +218,37 @@ def test_caption_fusion_train_store_and_scan(tmp_path: Path) -> None:
     scanned = json.loads(result.stdout)
     assert [r["has_caption"] for r in scanned] == [True, False]
     assert get_preset("coccomini-text")["extractor"]["params"]["with_text"] is True
+
+
+def test_caption_protocol_compares_with_and_without_text(tmp_path: Path) -> None:
+    from gendetect.data.synthetic import synthetic_image, write_labels_csv
+    from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
+
+    rows = []
+    for i in range(24):
+        label = "fake" if i % 2 else "real"
+        synthetic_image("real", 48, seed=i).save(tmp_path / f"{i}.png")
+        caption = "an illustration made by a computer" if label == "fake" else "a street photograph at noon"
+        rows.append(
+            {
+                "file": f"{i}.png",
+                "label": label,
+                "generator": "g" if i % 2 else "real",
+                "caption": caption,
+                "source": f"s{i % 3}",
+            }
+        )
+    write_labels_csv(tmp_path, rows)
+    report = run_protocol(
+        ProtocolConfig(
+            protocol="captions",
+            data=str(tmp_path),
+            n_folds=3,
+            extractor={"name": "openclip", "params": TINY_CLIP},
+            detector={"name": "logistic", "params": {}},
+        )
+    )
+    aucs = report["metrics"]
+    assert aucs["image + caption"]["all"]["auc"] > 0.9  # the caption carries the label here
+    assert aucs["image only"]["all"]["auc"] < aucs["image + caption"]["all"]["auc"]
+    assert report["n_with_caption"] == 24

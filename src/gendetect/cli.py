@@ -421,7 +421,7 @@ def train(
 @click.option(
     "--protocol",
     default=None,
-    help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit.",
+    help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit, captions.",
 )
 @click.option(
     "--config",
@@ -472,6 +472,7 @@ def evaluate(
     \b
     per-generator    metrics per generator and overall: accuracy on real and fake, AP, AUC, EER, TPR@1%/0.1% FPR
     per-subject      the same per subject/category
+    captions         the same detector with and without the caption text embedding (openclip with_text)
     robustness       the model under JPEG, WebP, resize, blur, crop and chains of them
     cross-generator  train on each generator set, test on every other (uses --extractor/--detector or the model's)
     logo             leave one generator out
