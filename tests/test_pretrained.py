@@ -252,3 +252,16 @@ def test_caption_protocol_compares_with_and_without_text(tmp_path: Path) -> None
     assert aucs["image + caption"]["all"]["auc"] > 0.9  # the caption carries the label here
     assert aucs["image only"]["all"]["auc"] < aucs["image + caption"]["all"]["auc"]
     assert report["n_with_caption"] == 24
+
+
+def test_device_override_when_loading(tmp_path: Path) -> None:
+    from gendetect.pipeline import DetectionPipeline
+
+    ext = create_extractor("openclip", **TINY_CLIP)
+    rng = np.random.default_rng(0)
+    det = detector_from_config({"name": "logistic", "params": {}}).fit(
+        rng.normal(size=(10, ext.dim)), np.r_[np.zeros(5), np.ones(5)]
+    )
+    DetectionPipeline(ext, det).save(tmp_path / "m")
+    assert load_model(tmp_path / "m", device="cpu").extractor.device == "cpu"
+    assert load_model(device="cuda").extractor.get_config()["name"] == "npr"  # weight-free: no device to set

@@ -100,6 +100,7 @@ def main(verbose: int) -> None:
 @click.option("--threshold", type=float, help="Override the model's threshold on P(fake).")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images (bombs).")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option("--device", default=None, help="Run a torch extractor on this device (cpu, cuda).")
 @click.option(
     "--captions",
     "captions_path",
@@ -117,6 +118,7 @@ def scan(
     threshold: float | None,
     max_pixels: int,
     recursive: bool,
+    device: str | None,
     captions_path: Path | None,
     progress: bool,
 ) -> None:
@@ -127,7 +129,7 @@ def scan(
     from gendetect.pipeline import expand_inputs, load_model, scan as scan_files
 
     fmt = fmt or _format_from_suffix(output) or "table"
-    pipeline = load_model(model)
+    pipeline = load_model(model, device=device)
     files, problems = expand_inputs(paths, recursive=recursive)
     captions = None
     if pipeline.extractor.uses_captions:

@@ -138,7 +138,8 @@ class DetectionPipeline:
         return write_model_dir(path, self.get_config(), state, card=card)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> DetectionPipeline:
+    def load(cls, path: str | os.PathLike, *, device: str | None = None) -> DetectionPipeline:
+        """Load a model directory; ``device`` ("cpu", "cuda") overrides the extractor's, when it has one."""
         path = Path(path)
         if not path.is_dir():
             raise ModelFormatError(
@@ -158,7 +159,10 @@ class DetectionPipeline:
                 f"{path / CONFIG_FILE} is not a gendetect model config (format_version {FORMAT_VERSION} with "
                 "'extractor' and 'detector'); a detector saved on its own loads with Detector.load()."
             )
-        extractor = extractor_from_config(config["extractor"])
+        ext_config = config["extractor"]
+        if device is not None and "device" in ext_config.get("params", {}):
+            ext_config = {**ext_config, "params": {**ext_config["params"], "device": device}}
+        extractor = extractor_from_config(ext_config)
         detector = detector_from_config(config["detector"]).load_state_dict(state)
         calibrator = calibrator_from_config(config.get("calibration"), state)
         own = ("format_version", "extractor", "detector", "threshold", "uncertain_from", "calibration")
@@ -201,8 +205,13 @@ def default_model_path() -> Path:
     return Path(str(resources.files("gendetect") / "models" / DEFAULT_MODEL))
 
 
-def load_model(model: str | os.PathLike | DetectionPipeline | None = None) -> DetectionPipeline:
-    """Load a saved model directory; ``None`` or ``"default"`` gives the embedded default detector."""
+def load_model(
+    model: str | os.PathLike | DetectionPipeline | None = None, *, device: str | None = None
+) -> DetectionPipeline:
+    """Load a saved model directory; ``None`` or ``"default"`` gives the embedded default detector.
+
+    ``device`` ("cpu", "cuda") runs a torch extractor there; weight-free extractors ignore it.
+    """
     if isinstance(model, DetectionPipeline):
         return model
     if model is None or str(model) == DEFAULT_MODEL:
@@ -211,8 +220,8 @@ def load_model(model: str | os.PathLike | DetectionPipeline | None = None) -> De
             raise ModelFormatError(
                 f"The embedded default model is missing from {path}; reinstall gendetect or run `make default-model`."
             )
-        return DetectionPipeline.load(path)
-    return DetectionPipeline.load(model)
+        return DetectionPipeline.load(path, device=device)
+    return DetectionPipeline.load(model, device=device)
 
 
 # -- scanning --------------------------------------------------------------------------------------------------
