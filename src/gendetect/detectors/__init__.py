@@ -1,7 +1,8 @@
 """Detectors on feature vectors: the registry and the built-in linear, kNN and MLP detectors."""
 
 from gendetect.detectors import (
-    knn as knn,  # noqa: F401  (register built-ins)
+    disentangle as disentangle,  # noqa: F401  (register built-ins)
+    knn as knn,
     linear as linear,
     mlp as mlp,
 )
