@@ -339,3 +339,30 @@ def test_shared_data_layout(shared_data: Path) -> None:
     assert {r.format for r in gallery + wright} == {"JPEG"}
     assert {r.jpeg_quality for r in gallery} == {75} and all(r.has_exif for r in wright)
     assert describe(gallery)["warnings"] == [] and describe(wright)["warnings"] == []
+
+
+def test_cocofake_layout_links_fakes_to_captions_and_reals(tmp_path: Path) -> None:
+    import json
+
+    from gendetect.data.readers import pair_split
+
+    for i in range(6):
+        _img(tmp_path / "real" / f"{100 + i}.jpg", fmt="JPEG", seed=i)
+        for k in range(2):
+            _img(tmp_path / "fake" / "sd-1.4" / f"{100 + i}_{k}.png", "fake", seed=10 * i + k)
+    captions = {
+        "annotations": [
+            {"image_id": 100 + i, "caption": f"caption {k} of {100 + i}"} for i in range(6) for k in range(5)
+        ]
+    }
+    (tmp_path / "captions.json").write_text(json.dumps(captions))
+    assert detect_layout(tmp_path) == "cocofake"
+    recs = read_records(tmp_path)
+    by_name = _by_name(recs)
+    fake = by_name["103_1.png"]
+    assert (fake.label, fake.generator, fake.caption) == ("fake", "sd-1.4", "caption 1 of 103")
+    assert fake.extra["pair_id"] == "103" and by_name["103.jpg"].caption == "caption 0 of 103"
+    pair_split(recs, test_fraction=0.5, seed=0)
+    for pid in {r.extra["pair_id"] for r in recs}:
+        assert len({r.split for r in recs if r.extra["pair_id"] == pid}) == 1  # a real and its fakes stay together
+    assert {r.split for r in recs} == {"train", "test"}

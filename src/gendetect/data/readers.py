@@ -10,6 +10,8 @@ layout            shape
                   ``<root>/<generator>/{0_real,1_fake}``, ``<root>/<generator>/<category>/{0_real,1_fake}``
 ``real-fake``     ``<root>/real/**`` plus ``<root>/fake/<generator>/**`` (images directly in ``fake/``: generator
                   ``"unknown"``)
+``cocofake``      ``real/<id>.jpg`` + ``fake/<generator>/<id>_<k>.png`` + ``captions.json`` (COCOFake): each fake
+                  linked to caption ``k`` of image ``id`` and to that real image (``extra["pair_id"]``)
 ``genimage``      ``<root>/<generator>/**/{train,val}/{ai,nature}/**`` (GenImage)
 ``manifest``      a ``.csv`` / ``.jsonl`` / ``.parquet`` file with a ``path`` (or ``file``) column; relative paths
                   are resolved against the manifest's folder
@@ -51,7 +53,8 @@ from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path, probe_image
 
 logger = logging.getLogger(__name__)
 
-LAYOUTS = ("auto", "labels-csv", "cnndetection", "real-fake", "genimage", "manifest", "folder")
+LAYOUTS = ("auto", "labels-csv", "cnndetection", "real-fake", "cocofake", "genimage", "manifest", "folder")
+CAPTIONS_JSON = "captions.json"
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 LABELS_CSV = "labels.csv"
 UNKNOWN_GENERATOR = "unknown"  # the generator of fakes whose generator is not known
@@ -143,7 +146,7 @@ def detect_layout(root: str | os.PathLike) -> str:
     if names & _CNN_DIRS.keys():
         return "cnndetection"
     if {"real", "fake"} <= names:
-        return "real-fake"
+        return "cocofake" if (root / CAPTIONS_JSON).is_file() else "real-fake"
     if _find_dir(root, lambda d: d.name.lower() in _CNN_DIRS):
         return "cnndetection"
     if _find_dir(root, _is_genimage_leaf):
@@ -198,6 +201,7 @@ def read_records(
             "labels-csv": _read_labels_csv_tree,
             "cnndetection": _read_cnndetection,
             "real-fake": _read_real_fake,
+            "cocofake": _read_cocofake,
             "genimage": _read_genimage,
             "folder": _read_folder,
         }
@@ -291,6 +295,82 @@ def _read_real_fake(root: Path) -> list[ImageRecord]:
         else:
             rec = ImageRecord(path=str(p), source=root.name)
         records.append(rec)
+    return records
+
+
+def load_captions(path: str | os.PathLike) -> dict[str, list[str]]:
+    """Captions per image id from ``{"<id>": ["caption", ...]}`` or COCO's ``{"annotations": [{"image_id",
+    "caption"}, ...]}`` (``captions_train2017.json``); ids become strings, captions keep their file order."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataSchemaError(f"cannot read captions {path}: {e}") from e
+    out: dict[str, list[str]] = {}
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        for ann in data["annotations"]:
+            out.setdefault(str(ann["image_id"]), []).append(str(ann["caption"]).strip())
+        return out
+    if isinstance(data, dict):
+        return {str(k): [v] if isinstance(v, str) else [str(c) for c in v] for k, v in data.items()}
+    raise DataSchemaError(f"{path}: expected a {{id: [captions]}} object or COCO annotations")
+
+
+def _read_cocofake(root: Path) -> list[ImageRecord]:
+    """COCOFake-style pairs: ``real/<id>.jpg``, ``fake/<generator>/<id>_<k>.png`` and ``captions.json``.
+
+    Each fake is linked to the caption it was generated from (caption ``k`` of image ``id``) and to the real
+    image that caption describes (``extra["pair_id"]``); the real gets its first caption.
+    """
+    captions = load_captions(root / CAPTIONS_JSON)
+    records = []
+    for p in list_images(root):
+        parts = p.relative_to(root).parts
+        stem = p.stem
+        if parts[0].lower() == "real":
+            caps = captions.get(stem, [])
+            records.append(
+                ImageRecord(
+                    str(p.resolve()),
+                    "real",
+                    REAL_GENERATOR,
+                    root.name,
+                    caption=caps[0] if caps else None,
+                    extra={"pair_id": stem},
+                )
+            )
+        elif parts[0].lower() == "fake":
+            gen = parts[1] if len(parts) > 2 else UNKNOWN_GENERATOR
+            pair_id, _, k = stem.rpartition("_")
+            if not pair_id or not k.isdigit():
+                pair_id, k = stem, "0"
+            caps = captions.get(pair_id, [])
+            caption = caps[int(k)] if int(k) < len(caps) else None
+            records.append(
+                ImageRecord(
+                    str(p.resolve()),
+                    "fake",
+                    gen,
+                    root.name,
+                    caption=caption,
+                    extra={"pair_id": pair_id, "caption_index": int(k)},
+                )
+            )
+        else:
+            records.append(ImageRecord(str(p.resolve()), source=root.name))
+    return records
+
+
+def pair_split(records: list[ImageRecord], test_fraction: float = 0.2, seed: int = 0) -> list[ImageRecord]:
+    """Set ``split`` to "train" or "test" so that a real image and every fake made from its captions fall on
+    the same side (grouped by ``extra["pair_id"]``, else by the file name). Deterministic for a seed."""
+    import hashlib
+
+    for r in records:
+        key = str(r.extra.get("pair_id") or Path(r.path).stem)
+        u = int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 2**32
+        r.split = "test" if u < test_fraction else "train"
     return records
 
 
