@@ -57,3 +57,57 @@ def test_decision_uses_the_image_alone_and_roundtrips(tmp_path: Path) -> None:
 def test_odd_width_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="with_text"):
         create_detector("disentangle", epochs=1).fit(np.zeros((10, 5)), np.r_[np.zeros(5), np.ones(5)])
+
+
+@pytest.fixture(scope="module")
+def cocofake_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """COCOFake-style pairs; fakes differ from reals only by 2x up-sampling, captions carry no label."""
+    import json
+
+    from gendetect.data.synthetic import synthetic_image
+
+    root = tmp_path_factory.mktemp("cocofake")
+    words = ["a dog", "a red car", "two people", "a kitchen", "a beach", "a mountain"]
+    captions = {}
+    for i in range(12):
+        pid = str(500 + i)
+        captions[pid] = [f"{words[i % 6]} seen from afar", f"{words[(i + 1) % 6]} at night"]
+        (root / "real").mkdir(parents=True, exist_ok=True)
+        synthetic_image("real", 64, seed=i).save(root / "real" / f"{pid}.png")
+        for k in range(2):
+            (root / "fake" / "gen").mkdir(parents=True, exist_ok=True)
+            synthetic_image("fake", 64, seed=100 + 2 * i + k).save(root / "fake" / "gen" / f"{pid}_{k}.png")
+    (root / "captions.json").write_text(json.dumps(captions))
+    return root
+
+
+def test_feature_comparison_and_disentangle_protocols_run_end_to_end(cocofake_tree: Path) -> None:
+    pytest.importorskip("open_clip", reason="needs the tiny CLIP model (open_clip)")
+    from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
+
+    tiny = {"name": "openclip", "params": {"model": "test-tiny-clip", "pretrained": "random"}}
+    cmp = run_protocol(
+        ProtocolConfig(
+            protocol="feature-comparison",
+            data=str(cocofake_tree),
+            n_folds=3,
+            extractors=[{"name": "npr", "params": {"crop": 64}}, tiny],
+        )
+    )
+    rows = [r[0] for r in cmp["tables"][0]["rows"]]
+    assert any(r.startswith("npr") and r.endswith("linear") for r in rows)
+    assert any("openclip + text" in r for r in rows) and len(rows) == 6  # npr, openclip, openclip+text x 2 probes
+    npr_linear = next(m for name, m in cmp["metrics"].items() if name.startswith("npr") and name.endswith("linear"))
+    assert npr_linear["all"]["ap"] > 0.8  # the up-sampling trace is what the weight-free features see
+
+    dis = run_protocol(
+        ProtocolConfig(
+            protocol="disentangle",
+            data=str(cocofake_tree),
+            n_folds=3,
+            extractor=tiny,
+            detector={"name": "disentangle", "params": {"epochs": 20}},
+        )
+    )
+    assert set(dis["metrics"]) == {"detector (residual part)", "probe on semantic part", "probe on residual part"}
+    assert 0.0 <= dis["retrieval_accuracy"] <= 1.0

@@ -103,6 +103,20 @@ def test_cli_features_extract_then_train_from_the_store(records: list, tmp_path:
     assert "20 images stored (20 new)" in first.stderr
     again = runner.invoke(main, args)
     assert "(0 new)" in again.stderr
-    trained = runner.invoke(main, ["train", "--data", str(data), "--extractor", "pixel-stats", "--folds", "2",
-                                   "--store", str(tmp_path / "s"), "-o", str(tmp_path / "m")])
+    trained = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--extractor",
+            "pixel-stats",
+            "--folds",
+            "2",
+            "--store",
+            str(tmp_path / "s"),
+            "-o",
+            str(tmp_path / "m"),
+        ],
+    )
     assert trained.exit_code == 0, trained.output

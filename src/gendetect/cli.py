@@ -423,7 +423,8 @@ def train(
 @click.option(
     "--protocol",
     default=None,
-    help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit, captions.",
+    help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit, captions, "
+    "feature-comparison, disentangle.",
 )
 @click.option(
     "--config",
@@ -445,6 +446,12 @@ def train(
 @click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE.")
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
 @click.option("--chain", "chains", multiple=True, help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75.")
+@click.option(
+    "--compare",
+    "compare",
+    multiple=True,
+    help="feature-comparison: an extractor, as NAME or 'NAME {json params}' (repeatable).",
+)
 @click.option("--bootstrap", "n_boot", type=int, default=None, help="Bootstrap replicates for CIs (default 1000).")
 @click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None, help="Feature store folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout instead of the tables.")
@@ -464,6 +471,7 @@ def evaluate(
     params: tuple[str, ...],
     eparams: tuple[str, ...],
     chains: tuple[str, ...],
+    compare: tuple[str, ...],
     n_boot: int | None,
     store_dir: Path | None,
     as_json: bool,
@@ -475,6 +483,8 @@ def evaluate(
     per-generator    metrics per generator and overall: accuracy on real and fake, AP, AUC, EER, TPR@1%/0.1% FPR
     per-subject      the same per subject/category
     captions         the same detector with and without the caption text embedding (openclip with_text)
+    feature-comparison  linear and kNN probes on each --compare extractor, per generator, with/without text
+    disentangle      COCOFake semantic/residual split: where the detection signal lies (openclip)
     robustness       the model under JPEG, WebP, resize, blur, crop and chains of them
     cross-generator  train on each generator set, test on every other (uses --extractor/--detector or the model's)
     logo             leave one generator out
@@ -497,6 +507,7 @@ def evaluate(
         "jobs": jobs,
         "store": str(store_dir) if store_dir else None,
         "chains": list(chains) or None,
+        "extractors": [_extractor_spec(c) for c in compare] or None,
     }
     if extractor:
         overrides["extractor"] = {"name": extractor, "params": _parse_params(eparams)}
@@ -530,6 +541,14 @@ def evaluate(
     n_err = report["data"]["n_unreadable"]
     if n_err:
         err_console.print(f"{n_err} images could not be read; see 'items' in the JSON report", highlight=False)
+
+
+def _extractor_spec(text: str) -> dict[str, Any]:
+    name, _, params = text.strip().partition(" ")
+    try:
+        return {"name": name, "params": json.loads(params) if params.strip() else {}}
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"{text!r}: parameters must be a JSON object ({e})") from e
 
 
 def _cell(v: Any) -> str:

@@ -11,6 +11,8 @@ protocol            what it answers
 ``generator-count`` train on 1, 2, 4... generators, test on the unseen ones (Community Forensics)
 ``audit``           can file facts alone (format, size, JPEG quality, EXIF) separate real from fake?
 ``captions``        the same detector with and without the caption's text embedding (Coccomini)
+``feature-comparison`` linear and kNN probes on each extractor, per generator, with and without text (COCOFake)
+``disentangle``     COCOFake's semantic/residual split: where the signal lies, per generator and subject
 ==================  ==========================================================================================
 
 The first three score with an existing model. The training protocols take an extractor and detector recipe
@@ -77,6 +79,7 @@ class ProtocolConfig:
     seed: int = 0
     jobs: int = 1
     store: str | None = None  # feature store folder: read cached features, add new ones
+    extractors: list[dict[str, Any]] | None = None  # feature-comparison: extractor configs to compare
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProtocolConfig:
@@ -573,6 +576,136 @@ def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict
             f"a zero text embedding. Scores: {scheme}.",
         )
     )
+    return report
+
+
+def _groups(records: Sequence[ImageRecord]) -> list[str]:
+    """CV groups: a real and the fakes made from its captions share ``pair_id``; else the source."""
+    return [str(r.extra.get("pair_id") or r.source) for r in records]
+
+
+@PROTOCOLS.register("feature-comparison")
+def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    """The same probes (linear and kNN) on each extractor, per generator, with and without caption text.
+
+    Extractors come from ``config.extractors`` (default: the weight-free ones plus the model's). Extractors with
+    a ``with_text`` option are also run with the caption's text embedding concatenated. Scores are out of fold,
+    grouped by ``pair_id`` (COCOFake pairs) or source, so no image is scored by a probe that saw its pair.
+    """
+    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics, targets
+
+    specs = list(config.extractors or [])
+    if not specs:
+        specs = [{"name": n, "params": {"crop": 224}} for n in ("spectrum", "npr", "saturation")]
+        specs.append(load_model(config.model).extractor.get_config())
+    variants = []
+    for spec in specs:
+        variants.append((spec, False))
+        if "with_text" in extractor_from_config(spec).get_config()["params"]:
+            variants.append(({**spec, "params": {**spec.get("params", {}), "with_text": True}}, True))
+    probes = {"linear": {"name": "logistic", "params": {"C": 0.1}}, "knn": {"name": "knn", "params": {"k": 5}}}
+    report: dict[str, Any] | None = None
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for spec, text in variants:
+        extractor = extractor_from_config(spec)
+        X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
+        if report is None:
+            report = _base(config, kept, failed)
+        y = targets(kept)
+        label = extractor.name + (" + text" if text else "")
+        if extractor.name == "forensic" or spec.get("params"):
+            label += " " + ",".join(f"{k}={v}" for k, v in sorted(spec.get("params", {}).items()) if k != "with_text")
+        for probe, pconf in probes.items():
+            scores, _ = out_of_fold_scores(
+                detector_from_config(pconf), X, y, _groups(kept), n_folds=config.n_folds, seed=config.seed
+            )
+            results[f"{label.strip()} / {probe}"] = per_generator_metrics(kept, scores, 0.5)
+    assert report is not None
+    gens = [g for g in next(iter(results.values())) if g != "all"] + ["all"]
+    report["metrics"] = results
+    for metric, title in (("ap", "AP"), ("acc", "accuracy at P(fake) > 0.5")):
+        report["tables"].append(
+            _table(
+                f"feature comparison: {title}, out of fold",
+                ["extractor / probe", *gens],
+                [[name, *[m[g][metric] for g in gens]] for name, m in results.items()],
+                "rows: extractor (with the caption's text embedding where marked) and probe; columns: generators",
+            )
+        )
+    report["figures"]["feature_comparison"] = {
+        "rows": list(results),
+        "cols": gens,
+        "values": [[m[g]["ap"] for g in gens] for m in results.values()],
+        "title": "AP per extractor/probe (rows) and generator (columns)",
+    }
+    return report
+
+
+@PROTOCOLS.register("disentangle")
+def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
+    """COCOFake's analysis: where the detection signal lies (semantic vs residual part), per generator and subject,
+    and the semantic part's caption retrieval accuracy. Out of fold, grouped by pair."""
+    from sklearn.model_selection import GroupKFold
+
+    from gendetect.training import featurize, per_generator_metrics, targets
+
+    base_extractor, _ = _recipe(config)
+    spec = base_extractor.get_config()
+    if "with_text" not in spec["params"]:
+        raise DataSchemaError(
+            f"protocol 'disentangle' needs an extractor with with_text (openclip); got {spec['name']!r}"
+        )
+    extractor = extractor_from_config({**spec, "params": {**spec["params"], "with_text": True}})
+    X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
+    report = _base(config, kept, failed)
+    y = targets(kept)
+    det_conf = (
+        config.detector
+        if config.detector and config.detector["name"] == "disentangle"
+        else {"name": "disentangle", "params": {}}
+    )
+    groups = _groups(kept)
+    folds = GroupKFold(n_splits=min(config.n_folds, len(set(groups))))
+    decision, sem_scores, res_scores = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
+    retrieval: list[float] = []
+    for tr, te in folds.split(X, y, groups):
+        if len(np.unique(y[tr])) < 2:
+            continue
+        det = detector_from_config(det_conf).fit(X[tr], y[tr])
+        decision[te] = det.predict_proba(X[te])[:, 1]
+        s_tr, r_tr = det.parts(X[tr])
+        s_te, r_te = det.parts(X[te])
+        for part_tr, part_te, out in ((s_tr, s_te, sem_scores), (r_tr, r_te, res_scores)):
+            probe = detector_from_config({"name": "logistic", "params": {"C": 1.0}}).fit(part_tr, y[tr])
+            out[te] = probe.predict_proba(part_te)[:, 1]
+        retrieval.append(det.retrieval_accuracy(X[te]))
+    parts = {
+        "detector (residual part)": per_generator_metrics(kept, decision, 0.5),
+        "probe on semantic part": per_generator_metrics(kept, sem_scores, 0.5),
+        "probe on residual part": per_generator_metrics(kept, res_scores, 0.5),
+    }
+    gens = [g for g in parts["detector (residual part)"] if g != "all"] + ["all"]
+    report["metrics"] = parts
+    report["retrieval_accuracy"] = float(np.nanmean(retrieval)) if retrieval else None
+    report["tables"].append(
+        _table(
+            "where the detection signal lies: AUC, out of fold",
+            ["scores", *gens],
+            [[name, *[m[g]["auc"] for g in gens]] for name, m in parts.items()],
+            f"semantic-part caption retrieval top-1 accuracy (within each held-out fold): "
+            f"{report['retrieval_accuracy']:.3f}"
+            if retrieval
+            else None,
+        )
+    )
+    subjects = sorted({str(r.subject) for r in kept})
+    if len(subjects) > 1:
+        rows = []
+        for subj in subjects:
+            idx = np.array([i for i, r in enumerate(kept) if str(r.subject) == subj])
+            rows.append([subj, len(idx), roc_auc(y[idx], decision[idx])])
+        report["tables"].append(_table("detector AUC per subject", ["subject", "images", "auc"], rows))
+    report["recipe"] = {"extractor": extractor.get_config(), "detector": det_conf}
     return report
 
 

@@ -94,7 +94,7 @@ def figures(report: dict[str, Any]) -> dict[str, str]:
         ax.set(xlabel="P(fake)", ylabel="images", title="Scores of real and fake images")
         ax.legend()
         out["Score histograms"] = _png(fig)
-    for key in ("cross_generator", "robustness"):
+    for key in ("cross_generator", "robustness", "feature_comparison"):
         if key in figs:
             m = figs[key]
             fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(m["cols"]), 1.0 + 0.45 * len(m["rows"])))

@@ -101,13 +101,13 @@ class FeatureStore:
         with open(buf, "wb") as f:
             np.save(f, X)
         os.replace(buf, self._path(shard, "npy"))
-        table = pa.table({"sha256": [sha256s[i] for i in keep],
-                          "path": [paths[i] if paths else None for i in keep]})
+        table = pa.table({"sha256": [sha256s[i] for i in keep], "path": [paths[i] if paths else None for i in keep]})
         tmp = self._path(shard, "parquet").with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, self._path(shard, "parquet"))
-        _atomic_write(self._path(shard, "done.json"),
-                      json.dumps({"n": len(keep), "dim": self.dim, "time": time.time()}).encode())
+        _atomic_write(
+            self._path(shard, "done.json"), json.dumps({"n": len(keep), "dim": self.dim, "time": time.time()}).encode()
+        )
         for row, i in enumerate(keep):
             index[sha256s[i]] = (shard, row)
         return len(keep)
