@@ -71,7 +71,8 @@ def cocofake_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     captions = {}
     for i in range(12):
         pid = str(500 + i)
-        captions[pid] = [f"{words[i % 6]} seen from afar", f"{words[(i + 1) % 6]} at night"]
+        # the same caption for the real and each of its fakes: captions carry no label information
+        captions[pid] = [f"{words[i % 6]} seen from afar"] * 2
         (root / "real").mkdir(parents=True, exist_ok=True)
         synthetic_image("real", 64, seed=i).save(root / "real" / f"{pid}.png")
         for k in range(2):

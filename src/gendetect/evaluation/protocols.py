@@ -542,8 +542,9 @@ def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict
         )
     variants = {}
     report: dict[str, Any] | None = None
-    for with_text in (False, True):
-        extractor = extractor_from_config({"name": cfg["name"], "params": {**cfg["params"], "with_text": with_text}})
+    for with_text in (False, True):  # both L2-normalised, so that they differ by the caption alone
+        params = {**cfg["params"], "normalize": True, "with_text": with_text}
+        extractor = extractor_from_config({"name": cfg["name"], "params": params})
         X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
         if report is None:
             report = _base(config, kept, failed)
@@ -600,9 +601,14 @@ def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> di
         specs.append(load_model(config.model).extractor.get_config())
     variants = []
     for spec in specs:
-        variants.append((spec, False))
         if "with_text" in extractor_from_config(spec).get_config()["params"]:
-            variants.append(({**spec, "params": {**spec.get("params", {}), "with_text": True}}, True))
+            # with_text L2-normalises the image half, so the image-only row is normalised too: the two rows then
+            # differ by the caption alone
+            params = {**spec.get("params", {}), "normalize": True}
+            variants.append(({**spec, "params": {**params, "with_text": False}}, False))
+            variants.append(({**spec, "params": {**params, "with_text": True}}, True))
+        else:
+            variants.append((spec, False))
     probes = {"linear": {"name": "logistic", "params": {"C": 0.1}}, "knn": {"name": "knn", "params": {"k": 5}}}
     report: dict[str, Any] | None = None
     results: dict[str, dict[str, dict[str, Any]]] = {}
@@ -614,7 +620,9 @@ def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> di
         y = targets(kept)
         label = extractor.name + (" + text" if text else "")
         if extractor.name == "forensic" or spec.get("params"):
-            label += " " + ",".join(f"{k}={v}" for k, v in sorted(spec.get("params", {}).items()) if k != "with_text")
+            label += " " + ",".join(
+                f"{k}={v}" for k, v in sorted(spec.get("params", {}).items()) if k not in ("with_text", "normalize")
+            )
         for probe, pconf in probes.items():
             scores, _ = out_of_fold_scores(
                 detector_from_config(pconf), X, y, _groups(kept), n_folds=config.n_folds, seed=config.seed
