@@ -103,3 +103,13 @@ def test_knn_with_faiss_matches_numpy() -> None:
     Q = np.random.default_rng(9).normal(size=(50, 16))
     np.testing.assert_allclose(with_faiss.decision_function(Q), exact.decision_function(Q), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(with_faiss.platt_, exact.platt_, rtol=1e-3, atol=1e-3)
+
+
+def test_knn_hnsw_index_for_large_banks_agrees_with_exact() -> None:
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed")
+    X, y = _blobs(n=400, dim=16, seed=4)
+    exact = create_detector("knn", k=3).fit(X, y)
+    hnsw = create_detector("knn", k=3, faiss_min_bank=0, faiss_hnsw_min_bank=0).fit(X, y)
+    Q = np.random.default_rng(2).normal(size=(100, 16)) + 0.75
+    agree = np.mean((hnsw.decision_function(Q) > 0) == (exact.decision_function(Q) > 0))
+    assert agree > 0.95  # approximate search, nearly always the same neighbours on a small bank

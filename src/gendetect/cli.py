@@ -102,6 +102,14 @@ def main(verbose: int) -> None:
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
 @click.option("--device", default=None, help="Run a torch extractor on this device (cpu, cuda).")
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Sharded, resumable scan (needs -o; shards in OUTPUT.shards/): local, or ray (Ray Data).",
+)
+@click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start locally.")
+@click.option("--shard-size", default=256, show_default=True, help="Images per shard (the unit of work and resume).")
+@click.option(
     "--captions",
     "captions_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -119,6 +127,9 @@ def scan(
     max_pixels: int,
     recursive: bool,
     device: str | None,
+    engine: str | None,
+    address: str | None,
+    shard_size: int,
     captions_path: Path | None,
     progress: bool,
 ) -> None:
@@ -136,13 +147,30 @@ def scan(
         from gendetect.pipeline import find_captions
 
         captions = find_captions(files, captions_path)
-    rows_iter: Iterable = scan_files(
-        files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions
-    )
-    track = _progress(progress, "scanning")
-    if track is not None:
-        rows_iter = track(rows_iter, len(files))
-    rows = [r.to_dict() for r in rows_iter]
+    if engine is not None:
+        if output is None:
+            raise click.UsageError("--engine needs -o OUTPUT (shards are kept in OUTPUT.shards/ for resuming)")
+        from gendetect.scale import run_scan
+
+        rows = run_scan(
+            files,
+            pipeline,
+            output.with_name(output.name + ".shards"),
+            engine=engine,
+            shard_size=shard_size,
+            jobs=jobs,
+            address=address,
+            max_pixels=max_pixels,
+            threshold=threshold,
+        )
+    else:
+        rows_iter: Iterable = scan_files(
+            files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions
+        )
+        track = _progress(progress, "scanning")
+        if track is not None:
+            rows_iter = track(rows_iter, len(files))
+        rows = [r.to_dict() for r in rows_iter]
     for p in problems:
         p.model, p.threshold = pipeline.name, pipeline.threshold if threshold is None else threshold
     rows += [p.to_dict() for p in problems]

@@ -28,18 +28,26 @@ class KNNDetector(Detector):
         batch_size: query rows per similarity block (bounds memory at ``batch_size * bank size`` floats).
         faiss_min_bank: banks of at least this many vectors are searched with faiss (exact inner-product
             ``IndexFlatIP``, float32) when ``faiss-cpu`` is installed; smaller banks use numpy in float64.
+        faiss_hnsw_min_bank: banks of at least this many vectors use an approximate HNSW graph index
+            (``IndexHNSWFlat``, 32 links, inner product) instead: sub-linear search over millions of vectors.
     """
 
     name = "knn"
     _state_arrays = ("mean_", "scale_", "bank_", "bank_labels_", "platt_")
 
     def __init__(
-        self, k: int = 1, standardize: bool = True, batch_size: int = 1024, faiss_min_bank: int = 50_000
+        self,
+        k: int = 1,
+        standardize: bool = True,
+        batch_size: int = 1024,
+        faiss_min_bank: int = 50_000,
+        faiss_hnsw_min_bank: int = 2_000_000,
     ) -> None:
         self.k = k
         self.standardize = standardize
         self.batch_size = batch_size
         self.faiss_min_bank = faiss_min_bank
+        self.faiss_hnsw_min_bank = faiss_hnsw_min_bank
 
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
         if self.k < 1:
@@ -72,7 +80,12 @@ class KNNDetector(Detector):
         means = []
         for cls in (1, 0):
             rows = np.flatnonzero(self.bank_labels_ == cls)
-            index = faiss.IndexFlatIP(self.bank_.shape[1])
+            d = self.bank_.shape[1]
+            if len(self.bank_) >= self.faiss_hnsw_min_bank:
+                index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+                index.hnsw.efSearch = max(64, 4 * (self.k + 1))
+            else:
+                index = faiss.IndexFlatIP(d)
             index.add(np.ascontiguousarray(self.bank_[rows], dtype=np.float32))
             kk = min(self.k + int(exclude_self), len(rows))
             sims, ids = index.search(np.ascontiguousarray(Q, dtype=np.float32), kk)

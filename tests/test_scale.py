@@ -1,0 +1,127 @@
+"""Sharded scanning: the local and Ray engines give the same rows; killed runs and killed workers lose nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from gendetect.cli import main
+from gendetect.data.synthetic import synthetic_image
+from gendetect.errors import GendetectError
+from gendetect.scale import engines, plan_shards, run_scan
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    root = tmp_path_factory.mktemp("scale")
+    out = []
+    for i in range(22):
+        path = root / f"{i:03d}.png"
+        synthetic_image("real" if i % 2 else "fake", 64, seed=i).save(path)
+        out.append(str(path))
+    (root / "broken.png").write_bytes(b"not a png")
+    out.append(str(root / "broken.png"))
+    return out
+
+
+def _same(a: list[dict], b: list[dict]) -> bool:
+    if [r["path"] for r in a] != [r["path"] for r in b] or [r["status"] for r in a] != [r["status"] for r in b]:
+        return False
+    return all(x["p_fake"] == y["p_fake"] or abs(x["p_fake"] - y["p_fake"]) < 1e-9 for x, y in zip(a, b))
+
+
+def test_plan_is_deterministic() -> None:
+    shards = plan_shards([f"{i}" for i in range(10)], 4)
+    assert [len(s.files) for s in shards] == [4, 4, 2] and [s.index for s in shards] == [0, 1, 2]
+    with pytest.raises(GendetectError, match="shard size"):
+        plan_shards(["a"], 0)
+
+
+def test_local_engine_resumes_after_a_kill(files: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = run_scan(files, None, tmp_path / "fresh", shard_size=5)
+    assert len(fresh) == len(files) and fresh[-1]["status"] == "error"
+    real_score = engines.score_shard
+    calls = {"n": 0}
+
+    def dying(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        calls["n"] += 1
+        return real_score(shard, *args, **kwargs)
+
+    monkeypatch.setattr(engines, "score_shard", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(files, None, tmp_path / "run", shard_size=5)
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.done.json")) == [
+        "shard-00000.done.json",
+        "shard-00001.done.json",
+    ]
+    monkeypatch.setattr(engines, "score_shard", real_score)
+    resumed = run_scan(files, None, tmp_path / "run", shard_size=5)
+    assert _same(resumed, fresh)
+    with pytest.raises(GendetectError, match="another run"):
+        run_scan(files[:7], None, tmp_path / "run", shard_size=5)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
+    marker = tmp_path_factory.mktemp("fault") / "killed-once"
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {engines.FAULT_ENV: f"2:{marker}", "HF_HUB_OFFLINE": "1"}},
+    )
+    yield marker
+    ray.shutdown()
+
+
+@pytest.mark.enable_socket
+def test_ray_engine_equals_local_even_when_a_worker_is_killed(
+    files: list[str], tmp_path: Path, ray_cluster: Path
+) -> None:
+    local = run_scan(files, None, tmp_path / "local", shard_size=4)
+    on_ray = run_scan(files, None, tmp_path / "ray", engine="ray", shard_size=4)
+    assert ray_cluster.exists()  # the worker scoring shard 2 was killed once, and the shard retried
+    assert _same(on_ray, local)
+    done = [json.loads(p.read_text()) for p in sorted((tmp_path / "ray").glob("*.done.json"))]
+    assert sum(d["rows"] for d in done) == len(files)  # nothing lost or duplicated
+
+
+@pytest.mark.enable_socket
+def test_a_run_started_locally_finishes_on_ray(
+    files: list[str], tmp_path: Path, ray_cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_score = engines.score_shard
+    calls = {"n": 0}
+
+    def dying(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        calls["n"] += 1
+        return real_score(shard, *args, **kwargs)
+
+    monkeypatch.setattr(engines, "score_shard", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(files, None, tmp_path / "mixed", shard_size=4)
+    monkeypatch.setattr(engines, "score_shard", real_score)
+    finished = run_scan(files, None, tmp_path / "mixed", engine="ray", shard_size=4)
+    assert _same(finished, run_scan(files, None, tmp_path / "local", shard_size=4))
+
+
+def test_cli_sharded_scan(files: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    folder = str(Path(files[0]).parent)
+    result = CliRunner().invoke(main, ["scan", folder, "--engine", "local", "--shard-size", "7", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out).num_rows == len(files)
+    assert len(list((tmp_path / "out.parquet.shards").glob("*.done.json"))) == 4
+    again = CliRunner().invoke(main, ["scan", folder, "--engine", "local", "--shard-size", "7", "-o", str(out)])
+    assert again.exit_code == 0 and pq.read_table(out).num_rows == len(files)
+    missing_out = CliRunner().invoke(main, ["scan", folder, "--engine", "ray"])
+    assert missing_out.exit_code == 2 and "needs -o" in missing_out.output
