@@ -27,8 +27,9 @@ from gendetect.data.synthetic import synthetic_image
 def bench(model: str, pretrained: str, n: int, batch: int, device: str, precision: str) -> tuple[float, float]:
     import torch
 
-    ext = create_extractor("openclip", model=model, pretrained=pretrained, device=device, batch_size=batch,
-                           precision=precision)
+    ext = create_extractor(
+        "openclip", model=model, pretrained=pretrained, device=device, batch_size=batch, precision=precision
+    )
     rng = np.random.default_rng(0)
     det = create_detector("logistic").fit(rng.normal(size=(20, ext.dim)), np.r_[np.zeros(10), np.ones(10)])
     pipe = DetectionPipeline(ext, det, 0.5, {"name": f"bench-{model}"})
@@ -66,12 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.precision}, "
-          f"batch {args.batch}, {args.n} images of 320x320 JPEG")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.precision}, "
+        f"batch {args.batch}, {args.n} images of 320x320 JPEG"
+    )
     for model in args.model or ["test-tiny-clip", "ViT-B-32"]:
         scan_ips, fwd_ips = bench(model, args.pretrained, args.n, args.batch, args.device, args.precision)
-        print(f"{model:16s} ({args.pretrained}): scan {scan_ips:8.1f} img/s, raw forward {fwd_ips:8.1f} img/s, "
-              f"ratio {scan_ips / fwd_ips:.2f}")
+        print(
+            f"{model:16s} ({args.pretrained}): scan {scan_ips:8.1f} img/s, raw forward {fwd_ips:8.1f} img/s, "
+            f"ratio {scan_ips / fwd_ips:.2f}"
+        )
     return 0
 
 
