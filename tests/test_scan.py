@@ -184,3 +184,12 @@ def test_uncertain_band(stats_model: DetectionPipeline) -> None:
     assert [banded.verdict(p) for p in (0.5, 0.6, 0.7, 0.8, 0.9)] == ["real", "real", "uncertain", "uncertain", "fake"]
     assert banded.verdict(0.7, threshold=0.65) == "fake"
     assert banded.verdict(0.55, threshold=0.5) == "fake" and stats_model.verdict(0.7) == "fake"
+
+
+def test_files_without_image_names_are_reported_not_silently_skipped(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    _rgb().save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("x")
+    with caplog.at_level("WARNING"):
+        files, problems = expand_inputs([tmp_path])
+    assert [Path(f).name for f in files] == ["a.png"] and not problems
+    assert "1 file(s) without an image extension were not scanned (e.g. notes.txt)" in caplog.text

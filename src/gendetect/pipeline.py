@@ -271,12 +271,33 @@ def expand_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True)
                 continue
             if not found:
                 problems.append(ScanRow(str(path), status="error", error="folder contains no image files"))
+            _warn_skipped(path, recursive, len(found))
             files.extend(str(f) for f in found)
         elif path.exists():
             files.append(str(path))
         else:
             problems.append(ScanRow(str(path), status="error", error="no such file or directory"))
     return files, problems
+
+
+def _warn_skipped(folder: Path, recursive: bool, n_images: int) -> None:
+    """Say how many files of a folder were not scanned because their names are not image names."""
+    pattern = "**/*" if recursive else "*"
+    others = [
+        p
+        for p in folder.glob(pattern)
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and not is_image_path(p)
+    ]
+    if others:
+        logger.warning(
+            "%s: %d file(s) without an image extension were not scanned (e.g. %s); name them on the command line "
+            "to scan them anyway",
+            folder,
+            len(others),
+            others[0].name,
+        )
 
 
 def scan(
