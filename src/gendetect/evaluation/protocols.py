@@ -46,12 +46,13 @@ from gendetect.evaluation.metrics import (
     roc_curve,
 )
 from gendetect.evaluation.perturbations import DEFAULT_CHAINS, parse_chain
+from gendetect.evaluation.report import item_rows, score_records
 from gendetect.features import extractor_from_config
 from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 from gendetect.registry import Registry
-from gendetect.training import generator_pairs
+from gendetect.training import generator_pairs, targets
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +95,6 @@ class ProtocolConfig:
 
 
 # -- shared helpers ----------------------------------------------------------------------------------------------
-def _targets(records: Sequence[ImageRecord]) -> np.ndarray:
-    return np.array([r.label == "fake" for r in records], dtype=int)
-
-
 def generator_sets(records: Sequence[ImageRecord]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """For each fake generator: ``(fake indices, real indices for training, real indices for testing)``.
 
@@ -131,7 +128,7 @@ def _fit(
 ) -> DetectionPipeline:
     from gendetect.training import train_pipeline
 
-    y = _targets(records)
+    y = targets(records)
     folds = max(2, min(config.n_folds, int(np.bincount(y, minlength=2).min())))
     return train_pipeline(
         records,
@@ -160,16 +157,13 @@ def _roc(y: np.ndarray, s: np.ndarray) -> dict[str, list[float]]:
 
 
 def _scored(config: ProtocolConfig, records: list[ImageRecord]) -> tuple[DetectionPipeline, np.ndarray, list, list]:
-    from gendetect.training import featurize
-
     model = load_model(config.model)
-    X, kept, failed = featurize(records, model.extractor, jobs=config.jobs, store=_store(config, model.extractor))
-    scores = model.predict_proba_features(X) if len(kept) else np.zeros(0)
+    scores, kept, failed = score_records(model, records, jobs=config.jobs, store=_store(config, model.extractor))
     return model, scores, kept, failed
 
 
 def _worst(records: list[ImageRecord], scores: np.ndarray, threshold: float, k: int = 6) -> dict[str, list]:
-    y = _targets(records)
+    y = targets(records)
     fp = [i for i in np.argsort(-scores) if y[i] == 0 and scores[i] > threshold][:k]
     fn = [i for i in np.argsort(scores) if y[i] == 1 and scores[i] <= threshold][:k]
 
@@ -224,7 +218,7 @@ def _metric_rows(metrics: dict[str, dict[str, Any]]) -> list[list[Any]]:
 def per_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     model, scores, kept, failed = _scored(config, records)
     report = _base(config, kept, failed)
-    y = _targets(kept)
+    y = targets(kept)
     metrics: dict[str, dict[str, Any]] = {}
     rocs = {}
     for g, (fakes, reals, _) in generator_pairs(kept).items():
@@ -238,11 +232,7 @@ def per_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[st
         model=model.name,
         threshold=model.threshold,
         metrics=metrics,
-        items=[
-            {"path": r.path, "label": r.label, "generator": r.generator, "p_fake": float(s)}
-            for r, s in zip(kept, scores)
-        ]
-        + [{"path": r.path, "error": r.error} for r in failed],
+        items=item_rows(kept, scores, failed),
         worst=_worst(kept, scores, model.threshold),
     )
     report["tables"].append(
@@ -260,7 +250,7 @@ def per_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[st
 def per_subject(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     model, scores, kept, failed = _scored(config, records)
     report = _base(config, kept, failed)
-    y = _targets(kept)
+    y = targets(kept)
     subjects = sorted({str(r.subject) for r in kept})
     metrics = {}
     for subj in subjects:
@@ -291,7 +281,7 @@ def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, 
         for chain in chains:
             feats[chain.spec].append(model.extractor.extract_one(chain(image)))
     report = _base(config, ok, failed)
-    y = _targets(ok)
+    y = targets(ok)
     gens = generator_pairs(ok)
     per_chain, per_gen_auc = {}, {}
     for chain in chains:
@@ -366,7 +356,7 @@ def _training_setup(config: ProtocolConfig, records: list[ImageRecord]) -> _Setu
         raise DataSchemaError(f"protocol {config.protocol!r} needs fakes from at least 2 generators")
     report = _base(config, kept, failed)
     report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
-    return _Setup(extractor, detector, X, kept, _targets(kept), generator_sets(kept), report)
+    return _Setup(extractor, detector, X, kept, targets(kept), generator_sets(kept), report)
 
 
 @PROTOCOLS.register("cross-generator")
@@ -532,7 +522,7 @@ def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict
     The extractor must take ``with_text`` (``openclip``). Both variants are scored with the same source-grouped
     cross-validation, per generator and overall.
     """
-    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics, targets
+    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics
 
     base_extractor, detector = _recipe(config)
     cfg = base_extractor.get_config()
@@ -593,7 +583,7 @@ def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> di
     a ``with_text`` option are also run with the caption's text embedding concatenated. Scores are out of fold,
     grouped by ``pair_id`` (COCOFake pairs) or source, so no image is scored by a probe that saw its pair.
     """
-    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics, targets
+    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics
 
     specs = list(config.extractors or [])
     if not specs:
@@ -655,7 +645,7 @@ def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
     and the semantic part's caption retrieval accuracy. Out of fold, grouped by pair."""
     from sklearn.model_selection import GroupKFold
 
-    from gendetect.training import featurize, per_generator_metrics, targets
+    from gendetect.training import featurize, per_generator_metrics
 
     base_extractor, _ = _recipe(config)
     spec = base_extractor.get_config()

@@ -17,6 +17,33 @@ from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 
 
+def score_records(
+    pipeline: DetectionPipeline,
+    records: Sequence[ImageRecord],
+    *,
+    jobs: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Any = None,
+    store: Any = None,
+) -> tuple[np.ndarray, list[ImageRecord], list[ImageRecord]]:
+    """``(P(fake) (N,) of the readable records, those records, the unreadable ones)``."""
+    from gendetect.training import featurize
+
+    X, kept, failed = featurize(
+        records, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, progress=progress, store=store
+    )
+    scores = pipeline.predict_proba_features(X) if len(kept) else np.zeros(0)
+    return scores, kept, failed
+
+
+def item_rows(kept: Sequence[ImageRecord], scores: np.ndarray, failed: Sequence[ImageRecord]) -> list[dict[str, Any]]:
+    """One JSON row per record: its score, or why it could not be scored."""
+    return [
+        {"path": r.path, "label": r.label, "generator": r.generator, "source": r.source, "p_fake": float(s)}
+        for r, s in zip(kept, scores)
+    ] + [{"path": r.path, "label": r.label, "generator": r.generator, "error": r.error} for r in failed]
+
+
 def evaluate_pipeline(
     model: DetectionPipeline | str | os.PathLike | None,
     records: Sequence[ImageRecord],
@@ -31,26 +58,22 @@ def evaluate_pipeline(
 
     Returns a report dict: ``model``, ``threshold``, ``data`` (summary), ``metrics`` (``{"all": {...},
     generator: {...}}``), ``items`` (path, label, generator, p_fake or error for every record) and ``provenance``.
+    The ``per-generator`` protocol (:mod:`gendetect.evaluation.protocols`) adds confidence intervals and plots.
     """
-    from gendetect.training import data_summary, featurize, labelled, per_generator_metrics
+    from gendetect.training import data_summary, labelled, per_generator_metrics
 
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)
-    records = labelled(records)
-    X, kept, failed = featurize(records, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, progress=progress)
-    scores = pipeline.predict_proba_features(X) if len(kept) else np.zeros(0)
-    metrics = per_generator_metrics(kept, scores, thr) if kept else {}
-    items = [
-        {"path": r.path, "label": r.label, "generator": r.generator, "source": r.source, "p_fake": float(s)}
-        for r, s in zip(kept, scores)
-    ] + [{"path": r.path, "label": r.label, "generator": r.generator, "error": r.error} for r in failed]
+    scores, kept, failed = score_records(
+        pipeline, labelled(records), jobs=jobs, max_pixels=max_pixels, progress=progress
+    )
     return {
         "model": pipeline.name,
         "model_path": pipeline.info.get("path"),
         "threshold": thr,
         "data": {"path": data, **data_summary(kept, failed)},
-        "metrics": metrics,
-        "items": items,
+        "metrics": per_generator_metrics(kept, scores, thr) if kept else {},
+        "items": item_rows(kept, scores, failed),
         "provenance": provenance(),
     }
 
