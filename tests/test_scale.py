@@ -34,6 +34,21 @@ def _same(a: list[dict], b: list[dict]) -> bool:
     return all(x["p_fake"] == y["p_fake"] or abs(x["p_fake"] - y["p_fake"]) < 1e-9 for x, y in zip(a, b))
 
 
+def _kill_after(monkeypatch: pytest.MonkeyPatch, n_shards: int):  # noqa: ANN202
+    """Make the run 'die' (KeyboardInterrupt, like a kill) after committing ``n_shards``; returns the real scorer."""
+    real_score = engines.score_shard
+    calls = {"n": 0}
+
+    def dying(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if calls["n"] == n_shards:
+            raise KeyboardInterrupt("killed")
+        calls["n"] += 1
+        return real_score(shard, *args, **kwargs)
+
+    monkeypatch.setattr(engines, "score_shard", dying)
+    return real_score
+
+
 def test_plan_is_deterministic() -> None:
     shards = plan_shards([f"{i}" for i in range(10)], 4)
     assert [len(s.files) for s in shards] == [4, 4, 2] and [s.index for s in shards] == [0, 1, 2]
@@ -44,16 +59,7 @@ def test_plan_is_deterministic() -> None:
 def test_local_engine_resumes_after_a_kill(files: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = run_scan(files, None, tmp_path / "fresh", shard_size=5)
     assert len(fresh) == len(files) and fresh[-1]["status"] == "error"
-    real_score = engines.score_shard
-    calls = {"n": 0}
-
-    def dying(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed")
-        calls["n"] += 1
-        return real_score(shard, *args, **kwargs)
-
-    monkeypatch.setattr(engines, "score_shard", dying)
+    real_score = _kill_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run_scan(files, None, tmp_path / "run", shard_size=5)
     assert sorted(p.name for p in (tmp_path / "run").glob("*.done.json")) == [
@@ -97,16 +103,7 @@ def test_ray_engine_equals_local_even_when_a_worker_is_killed(
 def test_a_run_started_locally_finishes_on_ray(
     files: list[str], tmp_path: Path, ray_cluster: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_score = engines.score_shard
-    calls = {"n": 0}
-
-    def dying(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        calls["n"] += 1
-        return real_score(shard, *args, **kwargs)
-
-    monkeypatch.setattr(engines, "score_shard", dying)
+    real_score = _kill_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run_scan(files, None, tmp_path / "mixed", shard_size=4)
     monkeypatch.setattr(engines, "score_shard", real_score)
