@@ -47,7 +47,7 @@ from gendetect.evaluation.metrics import (
 )
 from gendetect.evaluation.perturbations import DEFAULT_CHAINS, parse_chain
 from gendetect.evaluation.report import item_rows, score_records
-from gendetect.features import extractor_from_config
+from gendetect.features import EXTRACTORS, extractor_from_config
 from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
@@ -515,6 +515,30 @@ def generator_count(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
     return report
 
 
+def _takes_text(spec: dict[str, Any]) -> bool:
+    """Whether an extractor config can add the caption's text embedding (``with_text``), without building it."""
+    return "with_text" in EXTRACTORS.get(spec["name"])._param_names()
+
+
+def _text_variants(
+    config: ProtocolConfig, records: list[ImageRecord], spec: dict[str, Any]
+) -> list[tuple[bool, np.ndarray, list[ImageRecord], list[ImageRecord]]]:
+    """``[(with_text, X, kept, failed), ...]`` for an extractor config: one variant, or image-only and image+text.
+
+    A caption-capable extractor runs once, with the caption: its rows are the L2-normalised image embedding then
+    the caption embedding, so the image-only variant is the first half of the same rows. The two variants then
+    differ by the caption alone, and the image network runs once.
+    """
+    from gendetect.training import featurize
+
+    if not _takes_text(spec):
+        extractor = extractor_from_config(spec)
+        return [(False, *featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor)))]
+    extractor = extractor_from_config({**spec, "params": {**spec.get("params", {}), "with_text": True}})
+    X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
+    return [(False, X[:, : X.shape[1] // 2], kept, failed), (True, X, kept, failed)]
+
+
 @PROTOCOLS.register("captions")
 def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     """The same detector with and without the caption's text embedding (Coccomini), compared out of fold.
@@ -522,20 +546,17 @@ def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict
     The extractor must take ``with_text`` (``openclip``). Both variants are scored with the same source-grouped
     cross-validation, per generator and overall.
     """
-    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics
+    from gendetect.training import out_of_fold_scores, per_generator_metrics
 
     base_extractor, detector = _recipe(config)
     cfg = base_extractor.get_config()
-    if "with_text" not in cfg["params"]:
+    if not _takes_text(cfg):
         raise DataSchemaError(
             f"protocol 'captions' needs an extractor with a with_text option (openclip); got {cfg['name']!r}"
         )
     variants = {}
     report: dict[str, Any] | None = None
-    for with_text in (False, True):  # both L2-normalised, so that they differ by the caption alone
-        params = {**cfg["params"], "normalize": True, "with_text": with_text}
-        extractor = extractor_from_config({"name": cfg["name"], "params": params})
-        X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
+    for with_text, X, kept, failed in _text_variants(config, records, cfg):
         if report is None:
             report = _base(config, kept, failed)
             report["n_with_caption"] = sum(bool(r.caption) for r in kept)
@@ -583,35 +604,23 @@ def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> di
     a ``with_text`` option are also run with the caption's text embedding concatenated. Scores are out of fold,
     grouped by ``pair_id`` (COCOFake pairs) or source, so no image is scored by a probe that saw its pair.
     """
-    from gendetect.training import featurize, out_of_fold_scores, per_generator_metrics
+    from gendetect.training import out_of_fold_scores, per_generator_metrics
 
     specs = list(config.extractors or [])
     if not specs:
         specs = [{"name": n, "params": {"crop": 224}} for n in ("spectrum", "npr", "saturation")]
         specs.append(load_model(config.model).extractor.get_config())
-    variants = []
-    for spec in specs:
-        if "with_text" in extractor_from_config(spec).get_config()["params"]:
-            # with_text L2-normalises the image half, so the image-only row is normalised too: the two rows then
-            # differ by the caption alone
-            params = {**spec.get("params", {}), "normalize": True}
-            variants.append(({**spec, "params": {**params, "with_text": False}}, False))
-            variants.append(({**spec, "params": {**params, "with_text": True}}, True))
-        else:
-            variants.append((spec, False))
     probes = {"linear": {"name": "logistic", "params": {"C": 0.1}}, "knn": {"name": "knn", "params": {"k": 5}}}
     report: dict[str, Any] | None = None
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    for spec, text in variants:
-        extractor = extractor_from_config(spec)
-        X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
+    for spec, (text, X, kept, failed) in ((sp, v) for sp in specs for v in _text_variants(config, records, sp)):
         if report is None:
             report = _base(config, kept, failed)
         y = targets(kept)
-        label = extractor.name + (" + text" if text else "")
-        if extractor.name == "forensic" or spec.get("params"):
+        label = spec["name"] + (" + text" if text else "")
+        if spec.get("params"):
             label += " " + ",".join(
-                f"{k}={v}" for k, v in sorted(spec.get("params", {}).items()) if k not in ("with_text", "normalize")
+                f"{k}={v}" for k, v in sorted(spec["params"].items()) if k not in ("with_text", "normalize")
             )
         for probe, pconf in probes.items():
             scores, _ = out_of_fold_scores(
