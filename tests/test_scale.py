@@ -51,7 +51,7 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, n_shards: int):  # noqa: ANN202
 
 def test_plan_is_deterministic() -> None:
     shards = plan_shards([f"{i}" for i in range(10)], 4)
-    assert [len(s.files) for s in shards] == [4, 4, 2] and [s.index for s in shards] == [0, 1, 2]
+    assert [len(s.items) for s in shards] == [4, 4, 2] and [s.index for s in shards] == [0, 1, 2]
     with pytest.raises(GendetectError, match="shard size"):
         plan_shards(["a"], 0)
 
@@ -62,7 +62,7 @@ def test_local_engine_resumes_after_a_kill(files: list[str], tmp_path: Path, mon
     real_score = _kill_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run_scan(files, None, tmp_path / "run", shard_size=5)
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.done.json")) == [
+    assert sorted(p.name for p in (tmp_path / "run" / "shards").glob("*.done.json")) == [
         "shard-00000.done.json",
         "shard-00001.done.json",
     ]
@@ -95,7 +95,7 @@ def test_ray_engine_equals_local_even_when_a_worker_is_killed(
     on_ray = run_scan(files, None, tmp_path / "ray", engine="ray", shard_size=4)
     assert ray_cluster.exists()  # the worker scoring shard 2 was killed once, and the shard retried
     assert _same(on_ray, local)
-    done = [json.loads(p.read_text()) for p in sorted((tmp_path / "ray").glob("*.done.json"))]
+    done = [json.loads(p.read_text()) for p in sorted((tmp_path / "ray" / "shards").glob("*.done.json"))]
     assert sum(d["rows"] for d in done) == len(files)  # nothing lost or duplicated
 
 
@@ -117,7 +117,7 @@ def test_cli_sharded_scan(files: list[str], tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["scan", folder, "--engine", "local", "--shard-size", "7", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert pq.read_table(out).num_rows == len(files)
-    assert len(list((tmp_path / "out.parquet.shards").glob("*.done.json"))) == 4
+    assert len(list((tmp_path / "out.parquet.shards" / "shards").glob("*.done.json"))) == 4
     again = CliRunner().invoke(main, ["scan", folder, "--engine", "local", "--shard-size", "7", "-o", str(out)])
     assert again.exit_code == 0 and pq.read_table(out).num_rows == len(files)
     missing_out = CliRunner().invoke(main, ["scan", folder, "--engine", "ray"])

@@ -162,6 +162,8 @@ def scan(
             address=address,
             max_pixels=max_pixels,
             threshold=threshold,
+            device=device,
+            captions=captions,
         )
     else:
         rows_iter: Iterable = scan_files(

@@ -131,3 +131,67 @@ def resolve_weights(
             f"{what} not found: {hub.repo_id}/{filename}" + (f"@{rev}" if rev else "") + f": {e}.\n{help_text}"
         ) from e
     return Path(path)
+
+
+def resolve_snapshot(
+    spec: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    allow_patterns: list[str] | None = None,
+    what: str = "model",
+) -> Path:
+    """Local folder holding a whole repository (a diffusers pipeline or model: ``model_index.json``, ``unet/``...).
+
+    ``spec`` is a local folder, or ``hf-hub:ORG/REPO[@REV]`` / ``ORG/REPO``. Resolution order as for
+    :func:`resolve_weights`: the folder itself, ``$GENDETECT_CACHE/ORG--REPO/``, the Hugging Face cache, then the hub
+    (never in offline mode). ``allow_patterns`` limits what is downloaded (e.g. ``["unet/*", "scheduler/*"]``).
+    A miss raises :class:`~gendetect.errors.WeightsNotFoundError` with the command that fetches the folder.
+    """
+    spec_str = os.fspath(spec)
+    local = Path(spec_str).expanduser()
+    if local.is_dir():
+        return local
+    if local.exists():
+        raise WeightsNotFoundError(f"{what}: {local} is a file; expected a folder (a diffusers repository).")
+    if not looks_like_hub_id(spec_str):
+        raise WeightsNotFoundError(
+            f"{what}: {spec_str!r} is neither an existing folder nor a hub id (hf-hub:ORG/REPO[@REV])."
+        )
+    hub = HubSpec.parse(spec_str)
+    rev = hub.revision or revision
+    where = cache_dir(cache)
+    flat = hub.repo_id.replace("/", "--")
+    patterns = " ".join(f"--include '{p}'" for p in allow_patterns or [])
+    fetch = f"hf download {hub.repo_id}" + (f" --revision {rev}" if rev else "") + (f" {patterns}" if patterns else "")
+    help_text = (
+        "On a machine with a network run (huggingface_hub's CLI):\n"
+        f"    {fetch} --local-dir {(where / flat) if where else 'DIR'}\n"
+        f"then pass that folder, or set GENDETECT_CACHE to the folder that holds {flat}/, "
+        "or unset HF_HUB_OFFLINE to download it now."
+    )
+    if where is not None and (where / flat).is_dir():
+        return where / flat
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise WeightsNotFoundError(
+            f"{what} ({hub.repo_id}) is not cached and huggingface_hub is not installed: "
+            "pip install 'gendetect[diffusion]'. " + help_text
+        ) from e
+    kwargs = {"revision": rev, "cache_dir": str(where) if where else None, "allow_patterns": allow_patterns}
+    if is_offline(offline):  # a pure cache lookup: snapshot_download with local_files_only opens no socket
+        try:
+            return Path(snapshot_download(hub.repo_id, local_files_only=True, **kwargs))
+        except Exception as e:  # noqa: BLE001 - any cache miss becomes one actionable error
+            raise WeightsNotFoundError(
+                f"{what} not found: {hub.repo_id}" + (f"@{rev}" if rev else "")
+                + ": offline mode (HF_HUB_OFFLINE=1) and it is not in the cache.\n" + help_text
+            ) from e
+    try:
+        return Path(snapshot_download(hub.repo_id, etag_timeout=10, **kwargs))
+    except Exception as e:  # noqa: BLE001 - any hub failure becomes one actionable error
+        raise WeightsNotFoundError(
+            f"{what} not found: {hub.repo_id}" + (f"@{rev}" if rev else "") + f": {e}.\n{help_text}"
+        ) from e
