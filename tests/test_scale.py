@@ -122,3 +122,32 @@ def test_cli_sharded_scan(files: list[str], tmp_path: Path) -> None:
     assert again.exit_code == 0 and pq.read_table(out).num_rows == len(files)
     missing_out = CliRunner().invoke(main, ["scan", folder, "--engine", "ray"])
     assert missing_out.exit_code == 2 and "needs -o" in missing_out.output
+
+
+def _extract(files: list[str], root: Path, engine: str) -> tuple:  # noqa: ANN001
+    from gendetect.data.readers import read_records
+    from gendetect.features import create_extractor
+    from gendetect.scale.features import extract_to_store
+
+    records = read_records(Path(files[0]).parent, probe=True, hash=True)
+    ext = create_extractor("pixel-stats", max_side=32)
+    store, rows = extract_to_store(records, ext, root, engine=engine, shard_size=4)
+    shas = [r["sha256"] for r in rows]
+    return rows, store.get(shas), store
+
+
+@pytest.mark.enable_socket
+def test_features_extract_on_ray_equals_local(files: list[str], tmp_path: Path, ray_cluster: Path) -> None:
+    import numpy as np
+
+    local_rows, (X_local, found_local), _ = _extract(files, tmp_path / "local", "local")
+    ray_rows, (X_ray, found_ray), store = _extract(files, tmp_path / "ray", "ray")
+    assert [r["path"] for r in ray_rows] == [r["path"] for r in local_rows]
+    assert [r["status"] for r in ray_rows] == [r["status"] for r in local_rows]
+    assert sum(r["status"] == "error" for r in ray_rows) == 1  # the broken file is a row, not a crash
+    assert (found_ray == found_local).all() and found_ray.sum() == len(files) - 1
+    np.testing.assert_allclose(X_ray[found_ray], X_local[found_local], rtol=0, atol=1e-6)
+    assert len(store) == len(files) - 1  # two actors wrote to one store: no row duplicated or lost
+    assert sum(len(keys) for keys, _ in store.iter_shards()) == len(files) - 1
+    again_rows, _, again = _extract(files, tmp_path / "ray", "local")  # resumes on the other engine: nothing to do
+    assert len(again) == len(store) and [r["path"] for r in again_rows] == [r["path"] for r in ray_rows]

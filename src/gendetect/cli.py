@@ -683,7 +683,12 @@ def features() -> None:
 )
 @click.option("--shard-size", default=512, show_default=True, help="Images per shard (the unit of resumption).")
 @click.option("--layout", default="auto", show_default=True)
-@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
+@click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes per shard (0 = all cores).")
+@click.option(
+    "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Where shards run."
+)
+@click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start locally.")
+@click.option("--workers", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU on cuda).")
 @click.option("--progress/--no-progress", default=True)
 @_handle_errors
 def features_extract(
@@ -695,13 +700,20 @@ def features_extract(
     shard_size: int,
     layout: str,
     jobs: int,
+    engine: str,
+    address: str | None,
+    workers: int | None,
     progress: bool,
 ) -> None:
-    """Fill the feature store for every image under --data; a rerun extracts only what is missing."""
+    """Fill the feature store for every image under --data; a rerun extracts only what is missing.
+
+    With --engine ray the shards run on a Ray cluster (one extractor actor per CPU, or per GPU with -e device=cuda);
+    the store must then be on a filesystem every node sees.
+    """
     from gendetect.data.readers import read_records
     from gendetect.features import create_extractor
     from gendetect.features.store import FeatureStore, default_store_root
-    from gendetect.training import featurize
+    from gendetect.scale.features import extract_to_store
 
     spec = {"name": extractor, "params": {}}
     if preset:
@@ -710,17 +722,26 @@ def features_extract(
         spec = get_preset(preset)["extractor"]
     spec["params"].update(_parse_params(eparams))
     ext = create_extractor(spec["name"], **spec["params"])
-    store = FeatureStore(store_dir or default_store_root(), ext)
-    before = len(store)
     records = read_records(data_path, layout=layout, probe=True, hash=True)
-    _, kept, failed = featurize(
-        records, ext, jobs=jobs, store=store, shard_size=shard_size, progress=_progress(progress, "features")
+    before = len(FeatureStore(store_dir or default_store_root(), ext))
+    store, rows = extract_to_store(
+        records,
+        ext,
+        store_dir or default_store_root(),
+        engine=engine,
+        shard_size=shard_size,
+        jobs=jobs,
+        address=address,
+        workers=workers,
     )
+    failed = [r for r in rows if r["status"] != "ok"]
     err_console.print(
         f"{store.dir}: {len(store)} images stored ({len(store) - before} new); "
-        f"{len(kept)} of {len(records)} readable, {len(failed)} errors",
+        f"{len(rows) - len(failed)} of {len(records)} readable, {len(failed)} errors",
         highlight=False,
     )
+    for r in failed[:5]:
+        err_console.print(f"  {r['path']}: {r['error']}", highlight=False)
 
 
 # -- import ---------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +93,7 @@ class FeatureStore:
         keep = list({sha256s[i]: i for i in reversed(keep)}.values())[::-1]  # dedupe within the batch
         if not keep:
             return 0
-        shard = (self.shards() or [-1])[-1] + 1
-        while self._path(shard, "done.json").exists() or self._path(shard, "npy").exists():
-            shard += 1  # a half-written shard of a killed run is never reused
+        shard = self._claim((self.shards() or [-1])[-1] + 1)
         X = np.ascontiguousarray(np.asarray(X, np.float32)[keep])
         buf = self._path(shard, "npy").with_suffix(".npy.tmp")
         with open(buf, "wb") as f:
@@ -111,6 +109,32 @@ class FeatureStore:
         for row, i in enumerate(keep):
             index[sha256s[i]] = (shard, row)
         return len(keep)
+
+    def _claim(self, shard: int) -> int:
+        """The first free shard id from ``shard`` on, claimed atomically (``O_EXCL``): several processes or Ray
+        actors writing to one store never pick the same id, and a half-written shard of a killed run is never
+        reused."""
+        while True:
+            if not (self._path(shard, "done.json").exists() or self._path(shard, "npy").exists()):
+                try:
+                    os.close(os.open(self._path(shard, "claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                    return shard
+                except FileExistsError:
+                    pass
+            shard += 1
+
+    def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Stream the store: ``(keys, X (n, dim) float32 memory-mapped)`` per complete shard, in shard order.
+
+        Lets indexes over millions of vectors be built without loading the store into memory.
+        """
+        for shard in self.shards():
+            keys = pq.read_table(self._path(shard, "parquet"), columns=["sha256"]).column("sha256").to_pylist()
+            yield keys, np.load(self._path(shard, "npy"), mmap_mode="r")
+
+    def refresh(self) -> None:
+        """Forget the cached index, e.g. after other processes (Ray actors) added shards."""
+        self._index, self._arrays = None, {}
 
     def _path(self, shard: int, ext: str) -> Path:
         return self.dir / f"shard-{shard:05d}.{ext}"
