@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -105,11 +107,41 @@ def test_knn_with_faiss_matches_numpy() -> None:
     np.testing.assert_allclose(with_faiss.platt_, exact.platt_, rtol=1e-3, atol=1e-3)
 
 
-def test_knn_hnsw_index_for_large_banks_agrees_with_exact() -> None:
+@pytest.mark.parametrize("approx", ["hnsw", "ivf"])
+def test_knn_approximate_index_for_large_banks_agrees_with_exact(approx: str) -> None:
     pytest.importorskip("faiss", reason="faiss-cpu is not installed")
-    X, y = _blobs(n=400, dim=16, seed=4)
+    X, y = _blobs(n=2000, dim=16, seed=4)
     exact = create_detector("knn", k=3).fit(X, y)
-    hnsw = create_detector("knn", k=3, faiss_min_bank=0, faiss_hnsw_min_bank=0).fit(X, y)
+    det = create_detector("knn", k=3, faiss_min_bank=0, faiss_approx_min_bank=1000, faiss_approx=approx).fit(X, y)
+    assert det.index_kind() == approx and exact.index_kind() == "numpy"
+    assert create_detector("knn", faiss_min_bank=0, faiss_approx_min_bank=10**6).fit(X, y).index_kind() == "flat"
     Q = np.random.default_rng(2).normal(size=(100, 16)) + 0.75
-    agree = np.mean((hnsw.decision_function(Q) > 0) == (exact.decision_function(Q) > 0))
-    assert agree > 0.95  # approximate search, nearly always the same neighbours on a small bank
+    agree = np.mean((det.decision_function(Q) > 0) == (exact.decision_function(Q) > 0))
+    assert agree > 0.95  # approximate search: nearly always the same neighbours
+    first = det._indexes()
+    det.decision_function(Q)
+    assert det._indexes() is first  # built once, reused by later queries
+
+
+def test_knn_streamed_from_the_feature_store_equals_in_memory_fit(tmp_path: Path) -> None:
+    from gendetect.detectors.knn import knn_from_store
+    from gendetect.features import create_extractor
+    from gendetect.features.store import FeatureStore
+
+    X, y = _blobs(n=300, dim=4, seed=5)
+    X = X.astype(np.float32).astype(np.float64)  # what the store holds
+    store = FeatureStore(tmp_path, create_extractor("pixel-stats"))
+    store.dim = X.shape[1]
+    keys = [f"sha{i}" for i in range(len(X))]
+    for start in range(0, len(X), 70):  # five shards
+        store.add(keys[start : start + 70], X[start : start + 70])
+    assert len(store.shards()) == 5
+    streamed = knn_from_store(store, keys + ["not-stored"], list(y) + [1], k=3)
+    in_memory = create_detector("knn", k=3).fit(X, y)
+    assert len(streamed.bank_) == len(X)
+    np.testing.assert_allclose(streamed.mean_, in_memory.mean_, atol=1e-9)
+    np.testing.assert_allclose(streamed.scale_, in_memory.scale_, rtol=1e-6)
+    Q = np.random.default_rng(1).normal(size=(40, 4))
+    np.testing.assert_allclose(streamed.decision_function(Q), in_memory.decision_function(Q), rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception, match="real .0. and fake .1."):
+        knn_from_store(store, keys[:3], [1, 1, 1])

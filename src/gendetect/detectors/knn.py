@@ -1,11 +1,31 @@
-"""Cosine k-nearest-neighbour detector: UnivFD's nearest-neighbour classifier in a fixed feature space."""
+"""Cosine k-nearest-neighbour detector: UnivFD's nearest-neighbour classifier in a fixed feature space.
+
+Small banks are searched exactly with numpy. From ``faiss_min_bank`` vectors on, search goes through faiss
+(``faiss-cpu``, the ``knn`` extra): an exact ``IndexFlatIP`` by default, and from ``faiss_approx_min_bank`` vectors on an
+approximate index, HNSW (``IndexHNSWFlat``) or IVF (``IndexIVFFlat``), for sub-linear search over millions of
+vectors. Indexes are built once per process and reused by every later query.
+
+A bank of millions of vectors need not fit in memory twice: :func:`knn_from_store` streams it shard by shard from a
+:class:`~gendetect.features.store.FeatureStore` (two passes: standardisation statistics, then the normalised float32
+bank), never materialising the float64 feature matrix that :meth:`KNNDetector.fit` works on.
+"""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from gendetect.detectors.base import DETECTORS, Detector, _Standardizer
+from gendetect.errors import DataSchemaError
+
+logger = logging.getLogger(__name__)
+
+APPROX_INDEXES = ("hnsw", "ivf")
+Chunks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
 
 
 def _normalise(X: np.ndarray) -> np.ndarray:
@@ -18,18 +38,20 @@ class KNNDetector(Detector):
     """Score = mean cosine similarity to the ``k`` nearest fakes minus that to the ``k`` nearest reals.
 
     With ``k=1`` this is UnivFD's nearest neighbour rule (closer to the fake bank than to the real bank means fake).
-    P(fake) is a logistic (Platt) map of the score, fitted on leave-one-out scores of the training bank, so it is a
-    monotone function of ``decision_function`` and roughly calibrated.
+    P(fake) is a logistic (Platt) map of the score, fitted on leave-one-out scores of (a sample of) the training
+    bank, so it is a monotone function of ``decision_function`` and roughly calibrated.
 
     Args:
         k: neighbours per class.
         standardize: standardise features before the cosine similarity (useful for hand-made features; CLIP
             embeddings are usually used unstandardised).
         batch_size: query rows per similarity block (bounds memory at ``batch_size * bank size`` floats).
-        faiss_min_bank: banks of at least this many vectors are searched with faiss (exact inner-product
-            ``IndexFlatIP``, float32) when ``faiss-cpu`` is installed; smaller banks use numpy in float64.
-        faiss_hnsw_min_bank: banks of at least this many vectors use an approximate HNSW graph index
-            (``IndexHNSWFlat``, 32 links, inner product) instead: sub-linear search over millions of vectors.
+        faiss_min_bank: banks of at least this many vectors are searched with faiss (exact ``IndexFlatIP``) when
+            ``faiss-cpu`` is installed; smaller banks use numpy in float64.
+        faiss_approx_min_bank: banks of at least this many vectors use an approximate index instead.
+        faiss_approx: which approximate index: ``"hnsw"`` (graph, 32 links; no training) or ``"ivf"``
+            (inverted lists over ``4 * sqrt(n)`` k-means cells, searched ``nprobe = cells / 8``, at least 16).
+        platt_sample: the Platt map is fitted on leave-one-out scores of at most this many bank vectors.
     """
 
     name = "knn"
@@ -41,70 +63,152 @@ class KNNDetector(Detector):
         standardize: bool = True,
         batch_size: int = 1024,
         faiss_min_bank: int = 50_000,
-        faiss_hnsw_min_bank: int = 2_000_000,
+        faiss_approx_min_bank: int = 2_000_000,
+        faiss_approx: str = "hnsw",
+        platt_sample: int = 20_000,
     ) -> None:
         self.k = k
         self.standardize = standardize
         self.batch_size = batch_size
         self.faiss_min_bank = faiss_min_bank
-        self.faiss_hnsw_min_bank = faiss_hnsw_min_bank
+        self.faiss_approx_min_bank = faiss_approx_min_bank
+        self.faiss_approx = faiss_approx
+        self.platt_sample = platt_sample
 
+    # -- fitting -----------------------------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
+        self._fit_chunks(lambda: [(X, target)])
+
+    def fit_stream(self, chunks: Chunks) -> KNNDetector:
+        """Fit from a re-iterable stream of ``(X (n, dim), y (n,))`` chunks, y in {0, 1} (1 = fake).
+
+        ``chunks()`` is called twice (statistics, then the bank), so it must return a fresh iterator each time.
+        Memory stays at one chunk plus the float32 bank.
+        """
+        self._fit_chunks(chunks)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _fit_chunks(self, chunks: Chunks) -> None:
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}.")
+        if self.faiss_approx not in APPROX_INDEXES:
+            raise ValueError(f"faiss_approx must be one of {APPROX_INDEXES}, got {self.faiss_approx!r}.")
+        n, n_chunks, total, total_sq, dim, classes = 0, 0, None, None, None, set()
+        for X, y in chunks():  # pass 1: mean and standard deviation, in float64
+            X = np.asarray(X, np.float64)
+            total = X.sum(axis=0) if total is None else total + X.sum(axis=0)
+            total_sq = (X**2).sum(axis=0) if total_sq is None else total_sq + (X**2).sum(axis=0)
+            n, n_chunks, dim = n + len(X), n_chunks + 1, X.shape[1]
+            classes.update(np.unique(y).tolist())
+        if classes != {0, 1}:
+            raise DataSchemaError(f"a kNN bank needs real (0) and fake (1) vectors; got {n} with labels {classes}.")
         if self.standardize:
-            self.mean_, self.scale_ = _Standardizer.fit(X)
+            if n_chunks == 1:  # all in memory: the exact two-pass formula
+                self.mean_, self.scale_ = _Standardizer.fit(np.asarray(next(iter(chunks()))[0], np.float64))
+            else:
+                self.mean_ = total / n
+                var = np.maximum(total_sq / n - self.mean_**2, 0.0)
+                self.scale_ = np.sqrt(var)
+                self.scale_[self.scale_ < 1e-12] = 1.0
         else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.bank_ = _normalise((X - self.mean_) / self.scale_)
-        self.bank_labels_ = target.astype(np.int8)
+            self.mean_, self.scale_ = np.zeros(dim), np.ones(dim)
+        bank = np.empty((n, dim), np.float32)  # pass 2: the normalised bank
+        labels = np.empty(n, np.int8)
+        at = 0
+        for X, y in chunks():
+            m = len(X)
+            bank[at : at + m] = _normalise((np.asarray(X, np.float64) - self.mean_) / self.scale_)
+            labels[at : at + m] = np.asarray(y)
+            at += m
+        self.bank_, self.bank_labels_ = bank, labels
+        self.n_features_in_ = dim
+        self._index_cache = None
         self.platt_ = np.array([1.0, 0.0])
-        loo = self._scores(self.bank_, exclude_self=True)
+        rows = np.arange(n)
+        if n > self.platt_sample:
+            rows = np.sort(np.random.default_rng(0).choice(n, self.platt_sample, replace=False))
+        loo = self._scores(self.bank_[rows].astype(np.float64), self_rows=rows)
+        target = labels[rows].astype(int)
         if np.unique(target).size == 2 and np.ptp(loo) > 0:
-            lr = LogisticRegression(C=100.0).fit(loo[:, None], target.astype(int))
+            lr = LogisticRegression(C=100.0).fit(loo[:, None], target)
             slope = float(lr.coef_[0, 0])
             self.platt_ = np.array([slope, float(lr.intercept_[0])]) if slope > 0 else np.array([1.0, 0.0])
 
-    def _use_faiss(self) -> bool:
-        if len(self.bank_) < self.faiss_min_bank:
-            return False
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> Detector:
+        self._index_cache = None
+        return super().load_state_dict(state)
+
+    # -- search ------------------------------------------------------------------------------------------------
+    def index_kind(self) -> str:
+        """How this bank is searched: ``"numpy"``, ``"flat"`` (faiss, exact), ``"hnsw"`` or ``"ivf"``."""
+        n = len(self.bank_)
+        if n < self.faiss_min_bank:
+            return "numpy"
         try:
             import faiss  # noqa: F401
         except ImportError:
-            return False
-        return True
+            logger.warning("a kNN bank of %d vectors without faiss is slow: pip install 'gendetect[knn]'", n)
+            return "numpy"
+        return self.faiss_approx if n >= self.faiss_approx_min_bank else "flat"
 
-    def _scores_faiss(self, Q: np.ndarray, exclude_self: bool) -> np.ndarray:
+    def _use_faiss(self) -> bool:
+        return self.index_kind() != "numpy"
+
+    def _indexes(self) -> list[tuple[np.ndarray, Any]]:
+        """``[(bank rows, faiss index)]`` for the fake then the real class, built once and cached."""
+        key = (id(self.bank_), len(self.bank_), self.index_kind())
+        cache = getattr(self, "_index_cache", None)
+        if cache is not None and cache[0] == key:
+            return cache[1]
         import faiss
 
-        means = []
+        kind, d = key[2], self.bank_.shape[1]
+        built = []
         for cls in (1, 0):
             rows = np.flatnonzero(self.bank_labels_ == cls)
-            d = self.bank_.shape[1]
-            if len(self.bank_) >= self.faiss_hnsw_min_bank:
+            vectors = np.ascontiguousarray(self.bank_[rows], dtype=np.float32)
+            if kind == "hnsw":
                 index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
                 index.hnsw.efSearch = max(64, 4 * (self.k + 1))
+            elif kind == "ivf":
+                nlist = int(max(1, min(4 * np.sqrt(len(rows)), len(rows) // 39)))
+                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+                sample = vectors
+                if len(rows) > 256 * nlist:
+                    sample = vectors[np.random.default_rng(0).choice(len(rows), 256 * nlist, replace=False)]
+                index.train(sample)
+                index.nprobe = max(16, nlist // 8)
             else:
                 index = faiss.IndexFlatIP(d)
-            index.add(np.ascontiguousarray(self.bank_[rows], dtype=np.float32))
-            kk = min(self.k + int(exclude_self), len(rows))
+            for start in range(0, len(vectors), 65_536):  # add in blocks: bounded temporary memory
+                index.add(vectors[start : start + 65_536])
+            built.append((rows, index))
+        self._index_cache = (key, built)
+        return built
+
+    def _scores_faiss(self, Q: np.ndarray, self_rows: np.ndarray | None) -> np.ndarray:
+        means = []
+        for rows, index in self._indexes():
+            kk = min(self.k + int(self_rows is not None), len(rows))
             sims, ids = index.search(np.ascontiguousarray(Q, dtype=np.float32), kk)
             sims = sims.astype(np.float64)
-            if exclude_self:  # query i is bank row i: drop it from its own class's neighbours
-                sims[rows[ids] == np.arange(len(Q))[:, None]] = -np.inf
+            sims[ids < 0] = -np.inf  # approximate indexes may return fewer than kk neighbours
+            if self_rows is not None:  # query i is bank row self_rows[i]: drop it from its own neighbours
+                sims[(rows[np.maximum(ids, 0)] == self_rows[:, None]) & (ids >= 0)] = -np.inf
             means.append(self._topk_mean(sims))
         return means[0] - means[1]
 
-    def _scores(self, Q: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    def _scores(self, Q: np.ndarray, self_rows: np.ndarray | None = None) -> np.ndarray:
         if self._use_faiss():
-            return self._scores_faiss(Q, exclude_self)
+            return self._scores_faiss(Q, self_rows)
         out = np.empty(len(Q))
         fake = self.bank_labels_ == 1
+        bank = np.asarray(self.bank_, np.float64)
         for start in range(0, len(Q), self.batch_size):
-            sims = Q[start : start + self.batch_size] @ self.bank_.T
-            if exclude_self:
-                rows = np.arange(sims.shape[0])
-                sims[rows, rows + start] = -np.inf
+            sims = Q[start : start + self.batch_size] @ bank.T
+            if self_rows is not None:
+                sims[np.arange(sims.shape[0]), self_rows[start : start + len(sims)]] = -np.inf
             out[start : start + len(sims)] = self._topk_mean(sims[:, fake]) - self._topk_mean(sims[:, ~fake])
         return out
 
@@ -117,3 +221,43 @@ class KNNDetector(Detector):
     def _decision(self, X: np.ndarray) -> np.ndarray:
         raw = self._scores(_normalise((X - self.mean_) / self.scale_))
         return self.platt_[0] * raw + self.platt_[1]
+
+    def __getstate__(self) -> dict[str, Any]:  # faiss indexes are rebuilt after unpickling, never pickled
+        state = super().__getstate__()
+        state.pop("_index_cache", None)
+        return state
+
+
+def knn_from_store(store: Any, keys: Sequence[str], labels: Sequence[int], **params: Any) -> KNNDetector:
+    """Fit a :class:`KNNDetector` by streaming a :class:`~gendetect.features.store.FeatureStore`.
+
+    Args:
+        store: the feature store holding the bank's vectors.
+        keys: store keys of the labelled images (``gendetect.training.store_key`` of each record).
+        labels: their labels, 1 = fake, 0 = real.
+        params: :class:`KNNDetector` hyper-parameters.
+
+    Keys missing from the store are ignored (extract them first: ``gendetect features extract``); a key listed
+    twice counts once, with its first label.
+    """
+    wanted: dict[str, int] = {}
+    for key, label in zip(keys, labels):
+        if key:
+            wanted.setdefault(key, int(label))
+
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        seen: set[str] = set()
+        for shard_keys, X in store.iter_shards():
+            take = []
+            for i, key in enumerate(shard_keys):
+                if key in wanted and key not in seen:
+                    seen.add(key)
+                    take.append(i)
+            if take:
+                yield np.asarray(X[take], np.float64), np.array([wanted[shard_keys[i]] for i in take], np.int8)
+
+    detector = KNNDetector(**params).fit_stream(chunks)
+    logger.info(
+        "kNN bank of %d vectors streamed from %s (%s search)", len(detector.bank_), store.dir, detector.index_kind()
+    )
+    return detector
