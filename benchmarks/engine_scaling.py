@@ -1,6 +1,7 @@
-"""Engine scaling: sharded scan throughput on the local engine and on Ray with 1 and 2 model actors, same data.
+"""Engine scaling: throughput of sharded work on the local engine and on Ray with 1 and 2 actors, same data.
 
-    python benchmarks/engine_scaling.py                 # 240 procedural 512x512 PNGs, the embedded default model
+    python benchmarks/engine_scaling.py                 # scan: 240 procedural 512x512 PNGs, the embedded default model
+    python benchmarks/engine_scaling.py --task features --extractor 'forensic {"crop": 512}'   # features extract
     python benchmarks/engine_scaling.py -n 1000 --shard-size 50 --address auto   # on a running Ray cluster
 
 Peak memory is the driver's peak RSS plus, for Ray, the largest RSS of a worker process seen while running
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--shard-size", type=int, default=20)
     parser.add_argument("--address", default=None, help="Ray address; default: a local instance with 2 CPUs")
+    parser.add_argument("--task", choices=["scan", "features"], default="scan", help="sharded scan or features extract")
     parser.add_argument(
         "--extractor",
         default=None,
@@ -71,8 +73,20 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(tmp) / f"{i:05d}.png"
             synthetic_image("real" if i % 2 else "fake", args.size, seed=i).save(path)
             files.append(str(path))
+        from gendetect.data.readers import read_records
+        from gendetect.scale.features import extract_to_store
+
+        records = read_records(tmp, layout="folder", probe=True, hash=True) if args.task == "features" else []
+
+        def run(out: Path, **kw: object) -> None:
+            if args.task == "scan":
+                run_scan(files, model, out, shard_size=args.shard_size, **kw)
+            else:
+                extract_to_store(records, model.extractor, out, shard_size=args.shard_size, **kw)
+
+        print(f"task: {args.task}, {args.n} images of {args.size}x{args.size}, shard size {args.shard_size}")
         t0 = time.perf_counter()
-        run_scan(files, model, Path(tmp) / "local", shard_size=args.shard_size)
+        run(Path(tmp) / "local")
         local = args.n / (time.perf_counter() - t0)
         print(
             f"local engine:          {local:7.1f} images/s  (peak driver RSS "
@@ -88,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             sampler = threading.Thread(target=_peak_worker_rss, args=(stop, rss), daemon=True)
             sampler.start()
             t0 = time.perf_counter()
-            run_scan(
-                files, model, Path(tmp) / f"ray{workers}", engine="ray", workers=workers, shard_size=args.shard_size
-            )
+            run(Path(tmp) / f"ray{workers}", engine="ray", workers=workers)
             results[workers] = args.n / (time.perf_counter() - t0)
             stop.set()
             sampler.join()

@@ -108,6 +108,7 @@ def main(verbose: int) -> None:
     help="Sharded, resumable scan (needs -o; shards in OUTPUT.shards/): local, or ray (Ray Data).",
 )
 @click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start locally.")
+@click.option("--workers", type=int, default=None, help="Ray model actors (default: one per CPU, or per GPU on cuda).")
 @click.option("--shard-size", default=256, show_default=True, help="Images per shard (the unit of work and resume).")
 @click.option(
     "--captions",
@@ -129,6 +130,7 @@ def scan(
     device: str | None,
     engine: str | None,
     address: str | None,
+    workers: int | None,
     shard_size: int,
     captions_path: Path | None,
     progress: bool,
@@ -160,6 +162,7 @@ def scan(
             shard_size=shard_size,
             jobs=jobs,
             address=address,
+            workers=workers,
             max_pixels=max_pixels,
             threshold=threshold,
             device=device,
