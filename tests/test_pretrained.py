@@ -76,7 +76,8 @@ def test_tiny_clip_features_are_deterministic_and_config_roundtrips() -> None:
     feats = ext.extract_batch(_images())
     assert feats.shape == (3, ext.dim) and feats.dtype == np.float32 and np.isfinite(feats).all()
     np.testing.assert_array_equal(feats, ext.extract_batch(_images()))
-    np.testing.assert_array_equal(ext.extract_one(_images()[1]), feats[1])
+    # one image alone equals its row of the batch up to float rounding (torch picks other kernels per batch size)
+    np.testing.assert_allclose(ext.extract_one(_images()[1]), feats[1], rtol=1e-5, atol=1e-6)
     assert ext.encode_text(["a photo of a cat", "a dog"]).shape == (2, ext.dim)
     rebuilt = extractor_from_config(ext.get_config())  # random weights differ, the architecture does not
     assert rebuilt.dim == ext.dim and rebuilt.get_config() == ext.get_config()
