@@ -321,6 +321,97 @@ def data_describe(source: Path, layout: str, as_json: bool) -> None:
         print_description(summary, _stdout_console())
 
 
+@data.command("generate")
+@click.option("--captions", required=True, type=click.Path(exists=True, path_type=Path), help="COCO .json, .tsv, .txt.")
+@click.option("--generators", default="", help="Comma-separated generators (`gendetect list generators`).")
+@click.option("--per-caption", default=1, show_default=True, help="Fakes per caption and generator.")
+@click.option(
+    "--models-file", type=click.Path(exists=True, path_type=Path), help="Systematic mode: hub ids, one a line."
+)
+@click.option("--per-model", default=4, show_default=True, help="Systematic mode: fakes per model.")
+@click.option("--real-root", type=click.Path(exists=True, path_type=Path), help="Folder of the real images.")
+@click.option("--instances", type=click.Path(exists=True, path_type=Path), help="COCO instances JSON (subjects).")
+@click.option("--captions-per-image", type=int, default=None, help="Use at most N captions per real image.")
+@click.option(
+    "--match-real-format/--lossless",
+    "match_real",
+    default=None,
+    help="Fakes take their paired real's format, JPEG quality and size / save both classes as PNG. "
+    "Default: match when the captions pair with reals, else lossless.",
+)
+@click.option("--limit", type=int, default=None, help="Use only the first N captions.")
+@click.option("--seed", default=0, show_default=True, help="Base seed (per-image seeds derive from it).")
+@click.option("--device", default=None, help="Torch device for the pipelines (cpu, cuda).")
+@click.option("--batch-size", default=1, show_default=True, help="Prompts per pipeline call.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001).")
+@click.option("--shard-size", default=64, show_default=True, help="Images per shard (the unit of work and resume).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--progress/--no-progress", default=True)
+@_handle_errors
+def data_generate(
+    captions: Path,
+    generators: str,
+    per_caption: int,
+    models_file: Path | None,
+    per_model: int,
+    real_root: Path | None,
+    instances: Path | None,
+    captions_per_image: int | None,
+    match_real: bool | None,
+    limit: int | None,
+    seed: int,
+    device: str | None,
+    batch_size: int,
+    engine: str,
+    address: str | None,
+    shard_size: int,
+    output: Path,
+    progress: bool,
+) -> None:
+    """Generate fakes from captions (resumable) into OUTPUT: images plus manifest.parquet, reals included."""
+    from gendetect.generation import generate_dataset
+
+    bar = None
+    if progress and err_console.is_terminal:
+        from rich.progress import Progress
+
+        bar = Progress(console=err_console, transient=True)
+        bar.start()
+    task_id = bar.add_task("shards", total=None) if bar is not None else None
+    try:
+        result = generate_dataset(
+            captions,
+            output,
+            generators=generators,
+            per_caption=per_caption,
+            models=models_file,
+            per_model=per_model,
+            real_root=real_root,
+            instances=instances,
+            captions_per_image=captions_per_image,
+            format="auto" if match_real is None else "match-real" if match_real else "lossless",
+            limit=limit,
+            seed=seed,
+            device=device,
+            batch_size=batch_size,
+            engine=engine,
+            address=address,
+            shard_size=shard_size,
+            progress=(lambda done, total: bar.update(task_id, completed=done, total=total)) if bar else None,
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    c = result.counts
+    err_console.print(
+        f"{c['reals']} reals, {c['fakes']} fakes, {c['errors']} errors in {result.seconds:.1f}s -> {result.manifest}",
+        highlight=False,
+    )
+    for name, why in result.failed_models.items():
+        err_console.print(f"skipped {name}: {why}", highlight=False)
+
+
 # -- train / evaluate ------------------------------------------------------------------------------------------
 def _load_records(source: Path, layout: str, split: str | None, exclude_test: bool) -> list:
     from gendetect.data.readers import read_records
@@ -347,7 +438,7 @@ def _load_records(source: Path, layout: str, split: str | None, exclude_test: bo
     type=click.Path(exists=True, path_type=Path),
     help="Labelled folder or manifest (.parquet/.csv/.jsonl).",
 )
-@click.option("--preset", default=None, help="A named recipe: univfd, univfd-knn, coccomini, forensic.")
+@click.option("--preset", default=None, help="A named recipe: univfd, univfd-knn, coccomini, forensic, dnf.")
 @click.option("--extractor", default=None, help="Feature extractor (`gendetect list extractors`); default spectrum.")
 @click.option("--detector", default=None, help="Detector (`gendetect list detectors`); default logistic.")
 @click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE (repeatable).")
@@ -747,6 +838,51 @@ def features_extract(
         err_console.print(f"  {r['path']}: {r['error']}", highlight=False)
 
 
+@features.command("show")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--extractor", default="dnf", show_default=True, help="An extractor that makes maps (dnf, rgb).")
+@click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
+@click.option("-m", "--model", default=None, help="Use the extractor of this model directory instead.")
+@click.option("--device", default=None, help="Run a torch extractor on this device (cpu, cuda).")
+@_handle_errors
+def features_show(
+    paths: tuple[Path, ...], extractor: str, eparams: tuple[str, ...], model: str | None, device: str | None
+) -> None:
+    """Write a PNG of each image's feature map next to it (IMG -> IMG.dnf.png), channels min-max normalised.
+
+    \b
+    gendetect features show photo.jpg -e model=google/ddpm-bedroom-256
+    gendetect features show photos/ --model models/dnf
+    """
+    from gendetect.features import create_extractor
+    from gendetect.features.dnf import save_map_images
+    from gendetect.pipeline import expand_inputs, load_model
+
+    if model:
+        ext = load_model(model, device=device).extractor
+    else:
+        params = _parse_params(eparams)
+        if device:
+            params["device"] = device
+        ext = create_extractor(extractor, **params)
+    if getattr(ext, "map_shape", None) is None:
+        raise click.UsageError(f"extractor {ext.name!r} makes feature vectors, not maps: nothing to show (try dnf, rgb)")
+    suffix = f".{ext.name}.png"
+    files, problems = expand_inputs(paths)
+    files = [f for f in files if not f.endswith(suffix)]  # never the maps of maps
+    for p in problems:
+        err_console.print(f"{p.path}: {p.error}", highlight=False)
+    failed = len(problems)
+    for src, png, error in save_map_images(files, ext, suffix=suffix):
+        if error:
+            failed += 1
+            err_console.print(f"{src}: {error}", highlight=False)
+        else:
+            click.echo(str(png))
+    if failed and failed == len(files) + len(problems):
+        sys.exit(1)
+
+
 # -- import ---------------------------------------------------------------------------------------------------
 @main.group("import")
 def import_group() -> None:
@@ -773,13 +909,20 @@ def import_univfd(fc_weights: Path, output: Path, clip_model: str, pretrained: s
 
 # -- list / model ----------------------------------------------------------------------------------------------
 @main.command("list")
-@click.argument("kind", type=click.Choice(["extractors", "detectors"]))
+@click.argument("kind", type=click.Choice(["extractors", "detectors", "generators"]))
 @click.argument("pattern", default="*")
 def list_cmd(kind: str, pattern: str) -> None:
-    """List registered extractors or detectors (optionally matching a wildcard PATTERN)."""
+    """List registered extractors, detectors or generators (optionally matching a wildcard PATTERN)."""
     from gendetect.detectors import list_detectors
     from gendetect.features import list_extractors
 
+    if kind == "generators":
+        from gendetect.generation import get_generator, list_generators
+
+        for name in list_generators(pattern):
+            spec = get_generator(name)
+            click.echo(f"{name:18} {spec.repo or spec.backend:48} {spec.notes}".rstrip())
+        return
     for name in (list_extractors if kind == "extractors" else list_detectors)(pattern):
         click.echo(name)
 

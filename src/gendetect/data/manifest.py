@@ -225,11 +225,31 @@ def _spell(shares: dict[Any, float], label: str) -> str:
     return f"{label}s are " + ", ".join(f"{100 * s:.0f}% {k}" for k, s in top)
 
 
+# distribution shifts (two-sample Kolmogorov-Smirnov) are flagged at this statistic, when also significant
+_CONFOUND_KS = 0.3
+_CONFOUND_KS_P = 0.01
+
+
+def _pixels(recs: Sequence[ImageRecord]) -> list[int]:
+    return [int(r.width or 0) * int(r.height or 0) for r in recs]
+
+
+def _ks_differs(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """The KS statistic of samples ``a`` and ``b`` when their distributions clearly differ, else None."""
+    if len(a) < 5 or len(b) < 5:
+        return None
+    from scipy.stats import ks_2samp
+
+    res = ks_2samp(np.asarray(a, float), np.asarray(b, float))
+    return float(res.statistic) if res.statistic >= _CONFOUND_KS and res.pvalue < _CONFOUND_KS_P else None
+
+
 def confound_warnings(records: Sequence[ImageRecord]) -> list[str]:
     """Ways the readable real and fake images differ other than by content, one sentence each.
 
-    Checks the file format, colour mode (an alpha channel), exact and overall image size, JPEG quality and EXIF
-    metadata; also reports unreadable files. A detector trained on such data can score well by learning the
+    Checks the file format, colour mode (an alpha channel), exact and overall image size (and the distribution of
+    pixel counts), JPEG quality (medians, and the distribution by a two-sample KS test) and EXIF metadata; also
+    reports unreadable files. A detector trained on such data can score well by learning the
     difference ("PNG means fake") instead of generator traces; re-encode, resize or strip both classes alike, or
     evaluate within matched subsets.
     """
@@ -274,6 +294,11 @@ def confound_warnings(records: Sequence[ImageRecord]) -> list[str]:
                 f"resolution: the median long side is {mr:.0f} px for reals and {mf:.0f} px for fakes; resolution "
                 "and resampling traces can give the class away"
             )
+        elif (ks := _ks_differs(_pixels(sized_r), _pixels(sized_f))) is not None:
+            warnings.append(
+                f"image size: the pixel counts of reals and fakes are distributed differently (KS D={ks:.2f}); "
+                "a detector can learn the size (crop or resize both alike, e.g. --match-real-format)"
+            )
 
     qr = [r.jpeg_quality for r in real if r.jpeg_quality is not None]
     qf = [r.jpeg_quality for r in fake if r.jpeg_quality is not None]
@@ -281,6 +306,11 @@ def confound_warnings(records: Sequence[ImageRecord]) -> list[str]:
         warnings.append(
             f"JPEG quality: the median is {np.median(qr):.0f} for real JPEGs and {np.median(qf):.0f} for fake ones; "
             "compression strength can give the class away (re-encode both alike)"
+        )
+    elif qr and qf and (ks := _ks_differs(qr, qf)) is not None:
+        warnings.append(
+            f"JPEG quality: real and fake JPEGs have differently distributed qualities (KS D={ks:.2f}, medians "
+            f"{np.median(qr):.0f} and {np.median(qf):.0f}); compression strength can give the class away"
         )
 
     er = sum(bool(r.has_exif) for r in real) / len(real)

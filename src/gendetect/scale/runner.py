@@ -58,12 +58,28 @@ class Shard:
         return self.items
 
 
-def plan_shards(items: Sequence[Any], shard_size: int) -> list[Shard]:
-    """Fixed slices of ``items`` in the given order; the same input always gives the same shards."""
+def plan_shards(items: Sequence[Any], shard_size: int, group_by: Callable[[Any], Any] | None = None) -> list[Shard]:
+    """Fixed slices of ``items`` in the given order; the same input always gives the same shards.
+
+    With ``group_by``, a shard never holds items of two groups: a new shard starts wherever the key changes (sort
+    the items by that key first), so e.g. each generation shard needs one generator, and one GPU actor keeps one
+    model loaded.
+    """
     if shard_size < 1:
         raise GendetectError(f"shard size must be >= 1, got {shard_size}")
-    items = list(items)
-    return [Shard(i // shard_size, tuple(items[i : i + shard_size])) for i in range(0, len(items), shard_size)]
+    shards: list[Shard] = []
+    current: list[Any] = []
+    key: Any = object()
+    for item in items:
+        k = group_by(item) if group_by is not None else None
+        if current and (len(current) == shard_size or k != key):
+            shards.append(Shard(len(shards), tuple(current)))
+            current = []
+        current.append(item)
+        key = k
+    if current:
+        shards.append(Shard(len(shards), tuple(current)))
+    return shards
 
 
 class ShardTask(ABC):
@@ -177,6 +193,7 @@ def run_shards(
     address: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    group_by: Callable[[Any], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``task`` over ``items`` in shards under ``out_dir``; returns every row, in item order.
 
@@ -190,10 +207,11 @@ def run_shards(
             this process, or starts a local one.
         workers: Ray actors (default: the cluster's CPUs, or GPUs / ``task.num_gpus`` for GPU tasks).
         progress: ``progress(done, total)`` called after each shard on the local engine.
+        group_by: start a new shard wherever this key of the items changes (see :func:`plan_shards`).
     """
     if engine not in ENGINES:
         raise GendetectError(f"Unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}.")
-    shards = plan_shards(items, shard_size)
+    shards = plan_shards(items, shard_size, group_by)
     store = ShardStore(out_dir, shards, task.plan())
     todo = [s for s in shards if not store.done(s.index)]
     logger.info("%d shards, %d to do (%s engine)", len(shards), len(todo), engine)
