@@ -345,6 +345,7 @@ def data_describe(source: Path, layout: str, as_json: bool) -> None:
 @click.option("--batch-size", default=1, show_default=True, help="Prompts per pipeline call.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001).")
+@click.option("--workers", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU on cuda).")
 @click.option("--shard-size", default=64, show_default=True, help="Images per shard (the unit of work and resume).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--progress/--no-progress", default=True)
@@ -365,6 +366,7 @@ def data_generate(
     batch_size: int,
     engine: str,
     address: str | None,
+    workers: int | None,
     shard_size: int,
     output: Path,
     progress: bool,
@@ -397,6 +399,7 @@ def data_generate(
             batch_size=batch_size,
             engine=engine,
             address=address,
+            workers=workers,
             shard_size=shard_size,
             progress=(lambda done, total: bar.update(task_id, completed=done, total=total)) if bar else None,
         )
