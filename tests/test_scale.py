@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from gendetect.cli import main
 from gendetect.data.synthetic import synthetic_image
 from gendetect.errors import GendetectError
-from gendetect.scale import engines, plan_shards, run_scan
+from gendetect.scale import Shard, ShardTask, engines, plan_shards, run_scan, run_shards
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,19 @@ def test_data_generate_on_ray_equals_local(tmp_path: Path, ray_cluster: Path) ->
         # (a Ray actor runs one thread), which can move a pixel by a level or two
         pa, pb = (np.asarray(Image.open(r.path), np.int16) for r in (a, b))
         assert np.abs(pa - pb).max() <= 3 and np.abs(pa - pb).mean() < 0.05
+
+
+class _Echo(ShardTask):
+    def plan(self) -> dict:
+        return {"task": "echo"}
+
+    def run(self, shard: Shard, out_dir: Path) -> list[dict]:
+        # the error key appears only on failing rows: the committed table must keep it anyway
+        return [{"x": x} if x % 3 else {"x": x, "error": f"bad {x}"} for x in shard.items]
+
+
+def test_runner_keeps_every_column_and_refuses_other_items(tmp_path: Path) -> None:
+    rows = run_shards(_Echo(), [1, 2, 3, 4, 5, 6], tmp_path / "run", shard_size=3)
+    assert [r["error"] for r in rows] == [None, None, "bad 3", None, None, "bad 6"]
+    with pytest.raises(GendetectError, match="another run"):  # same length, same first item, other items
+        run_shards(_Echo(), [1, 2, 3, 4, 5, 7], tmp_path / "run", shard_size=3)

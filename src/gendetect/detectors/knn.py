@@ -118,9 +118,13 @@ class KNNDetector(Detector):
         at = 0
         for X, y in chunks():
             m = len(X)
+            if at + m > n:
+                raise DataSchemaError("the kNN bank stream changed between its two passes (was the store written to?)")
             bank[at : at + m] = _normalise((np.asarray(X, np.float64) - self.mean_) / self.scale_)
             labels[at : at + m] = np.asarray(y)
             at += m
+        if at != n:
+            raise DataSchemaError("the kNN bank stream changed between its two passes (was the store written to?)")
         self.bank_, self.bank_labels_ = bank, labels
         self.n_features_in_ = dim
         self._index_cache = None
@@ -245,9 +249,11 @@ def knn_from_store(store: Any, keys: Sequence[str], labels: Sequence[int], **par
         if key:
             wanted.setdefault(key, int(label))
 
+    shards = list(store.iter_shards())  # one listing for both passes (memory-mapped: nothing is read yet)
+
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         seen: set[str] = set()
-        for shard_keys, X in store.iter_shards():
+        for shard_keys, X in shards:
             take = []
             for i, key in enumerate(shard_keys):
                 if key in wanted and key not in seen:

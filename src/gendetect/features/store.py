@@ -141,6 +141,6 @@ class FeatureStore:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")  # unique per process: stores opened concurrently
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -7,6 +7,8 @@ run started on one resumes on the other.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -61,7 +63,14 @@ class ScanTask(ShardTask):
         self._pipeline = pipeline
 
     def plan(self) -> dict[str, Any]:
-        return {"task": "scan", "model": self.model_version, "threshold": self.threshold}
+        caps = json.dumps(self.captions, sort_keys=True) if self.captions else ""
+        return {
+            "task": "scan",
+            "model": self.model_version,
+            "threshold": self.threshold,
+            "max_pixels": self.max_pixels,
+            "captions_sha256": hashlib.sha256(caps.encode()).hexdigest()[:16] if caps else None,
+        }
 
     def setup(self) -> None:
         if self._pipeline is None:

@@ -24,6 +24,7 @@ A task is a small picklable object::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -110,11 +111,15 @@ class ShardStore:
         self.out_dir = Path(out_dir)
         self.dir = self.out_dir / SHARDS_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
+        items = [list(s.items) for s in shards]
         full = {
             **json.loads(json.dumps(plan, sort_keys=True, default=str)),
             "n_shards": len(shards),
             "n_items": sum(len(s.items) for s in shards),
             "first": json.loads(json.dumps(shards[0].items[0], default=str)) if shards else None,
+            # every item and the shard boundaries: a resume with other items (an edited caption file, another
+            # file list of the same length) is refused instead of mixing two runs' rows
+            "items_sha256": hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest(),
         }
         plan_file = self.dir / "plan.json"
         if plan_file.exists():
@@ -136,7 +141,9 @@ class ShardStore:
     def commit(self, index: int, rows: list[dict[str, Any]], seconds: float) -> None:
         """Write the shard's rows, then its ``done.json``: a shard counts only when complete."""
         tmp = self.path(index, f"parquet.tmp{os.getpid()}")
-        pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({}), tmp)
+        columns = list(dict.fromkeys(k for r in rows for k in r))  # every key of every row, not just the first's
+        table = pa.Table.from_pylist([{k: r.get(k) for k in columns} for r in rows]) if rows else pa.table({})
+        pq.write_table(table, tmp)
         os.replace(tmp, self.path(index, "parquet"))
         stats = {"rows": len(rows), "seconds": round(seconds, 4), "pid": os.getpid(), "host": os.uname().nodename}
         _atomic_write(self.path(index, "done.json"), json.dumps(stats))
