@@ -22,11 +22,13 @@ from gendetect.data.readers import read_records
 from gendetect.data.records import ImageRecord
 from gendetect.errors import GendetectError, UnknownNameError, WeightsNotFoundError
 from gendetect.generation import (
+    CaptionItem,
     SamplingSpace,
     generate_dataset,
     get_generator,
     list_generators,
     load_generator,
+    plan_jobs,
     read_captions,
 )
 from tests.diffusers_dummies import save_tiny_sd_pipeline
@@ -114,10 +116,8 @@ def test_read_tsv_txt_csv(tmp_path: Path) -> None:
         "caption\timage_path\tcategory\nA bridge at night\ta.jpg\tarchitecture\nA url\thttp://x/y.jpg\tart\n"
     )
     items = read_captions(tsv)
-    assert [(i.caption, i.subject, i.pair_id) for i in items] == [
-        ("A bridge at night", "architecture", "a"),
-        ("A url", "art", items[1].pair_id),
-    ]
+    assert [(i.caption, i.subject) for i in items] == [("A bridge at night", "architecture"), ("A url", "art")]
+    assert items[0].pair_id.startswith("a-") and items[1].pair_id.startswith("y-")  # stem + hash of the path
     assert items[0].real_path == str((tmp_path / "a.jpg").resolve()) and items[1].real_path == "http://x/y.jpg"
     txt = tmp_path / "p.txt"
     txt.write_text("# prompts\na red bus\n\na red bus\na dog\n")
@@ -130,6 +130,20 @@ def test_read_tsv_txt_csv(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n")
     with pytest.raises(GendetectError, match="no caption column"):
         read_captions(tmp_path / "bad.csv")
+
+
+def test_table_caption_ids_unique_and_pairs_keyed_on_id_or_path(tmp_path: Path) -> None:
+    # several captions per image: image_id is the pair, never the caption id (they used to share id, seed and file)
+    csv = tmp_path / "t.csv"
+    csv.write_text("image_id,caption,image_path\n7,a cat,a/001.jpg\n7,a cat,a/001.jpg\n8,a dog,b/001.png\n")
+    items = read_captions(csv)
+    assert len({i.caption_id for i in items}) == 3 and [i.pair_id for i in items] == ["7", "7", "8"]
+    (tmp_path / "ids.csv").write_text("id,caption\n5,a\n5,b\n5-2,c\n")
+    assert [i.caption_id for i in read_captions(tmp_path / "ids.csv")] == ["5", "5-2", "5-2-2"]
+    # without an id column, two files with one stem are two images
+    (tmp_path / "p.csv").write_text("caption,image_path\nx,a/001.jpg\ny,b/001.png\nz,./a/001.jpg\n")
+    pairs = [i.pair_id for i in read_captions(tmp_path / "p.csv")]
+    assert pairs[0] != pairs[1] and pairs[0] == pairs[2]
 
 
 # -- registry ----------------------------------------------------------------------------------------------------
@@ -241,6 +255,61 @@ def test_format_matching_and_describe(coco: Path, tiny_sd: Path, tmp_path: Path)
     assert "file format" in warnings and "image size" in warnings
 
 
+def _save(path: Path, size: tuple[int, int], seed: int, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.random.default_rng(seed).random((size[1], size[0], 3)) * 255).astype("uint8")).save(path, **kw)
+    return path
+
+
+def _assert_fakes_match_reals(records: list[ImageRecord]) -> None:
+    reals = {r.extra["pair_id"]: r for r in records if r.label == "real"}
+    fakes = [r for r in records if r.label == "fake"]
+    assert all(r.status == "ok" for r in records) and fakes
+    for f in fakes:
+        real = reals[f.extra["pair_id"]]
+        assert (f.format, f.jpeg_quality, f.width, f.height) == (
+            real.format,
+            real.jpeg_quality,
+            real.width,
+            real.height,
+        )
+    assert describe(records)["warnings"] == []
+
+
+def test_captions_of_one_image_and_same_stem_reals_keep_their_own_files(tiny_sd: Path, tmp_path: Path) -> None:
+    _save(tmp_path / "a" / "001.jpg", (40, 48), 0, quality=80)
+    _save(tmp_path / "b" / "001.png", (48, 40), 1)
+    csv = tmp_path / "c.csv"
+    csv.write_text("image_id,caption,image_path\n7,a red cat,a/001.jpg\n7,a cat on a mat,a/001.jpg\n,a dog,b/001.png\n")
+    res = generate_dataset(csv, tmp_path / "out", generators=[tiny(tiny_sd)], shard_size=16)
+    reals = [r for r in res.records if r.label == "real"]
+    fakes = [r for r in res.records if r.label == "fake"]
+    assert len(reals) == 2 and {Path(r.path).name for r in reals} == {"001.jpg", "001.png"}
+    assert len(fakes) == 3 and len({r.path for r in fakes}) == 3 and all(Path(r.path).is_file() for r in fakes)
+    assert len({r.extra["seed"] for r in fakes}) == 3
+    assert sorted(r.format for r in fakes) == ["JPEG", "JPEG", "PNG"]
+    _assert_fakes_match_reals(res.records)
+
+
+def test_url_and_webp_reals_share_their_fakes_format(tiny_sd: Path, tmp_path: Path) -> None:
+    jpg = _save(tmp_path / "src" / "photo.jpg", (44, 36), 2, quality=70)
+    _save(tmp_path / "c.webp", (40, 48), 3, quality=80)
+    tsv = tmp_path / "wit.tsv"
+    tsv.write_text(f"caption\timage_url\nfrom a url\t{jpg.as_uri()}\na webp\tc.webp\n")
+    gen = tiny(tiny_sd)
+    res = generate_dataset(tsv, tmp_path / "m", generators=[gen], shard_size=16)
+    reals = {Path(r.extra["original_path"]).suffix: r for r in res.records if r.label == "real"}
+    assert (reals[".jpg"].format, reals[".jpg"].jpeg_quality) == ("JPEG", 70)  # fetched into the output, as it was
+    assert reals[".webp"].format == "PNG" and Path(reals[".webp"].path).is_relative_to(tmp_path / "m")
+    assert all(Path(r.path).is_relative_to(tmp_path / "m") for r in reals.values())
+    assert read_manifest_metadata(res.manifest)["generation"]["format_applied"] == "match-real"
+    _assert_fakes_match_reals(res.records)
+    lossless = generate_dataset(tsv, tmp_path / "l", generators=[gen], format="lossless", shard_size=16)
+    assert {r.format for r in lossless.records} == {"PNG"}
+    assert sum(1 for p in (tmp_path / "l" / "images").rglob("*") if p.is_file()) == 4  # no raw download left over
+    _assert_fakes_match_reals(lossless.records)
+
+
 def test_describe_ks_on_quality_and_pixel_counts() -> None:
     rng = np.random.default_rng(0)
 
@@ -276,6 +345,52 @@ def test_systematic_mode_records_and_skips_failing_models(coco: Path, tiny_sd: P
     assert "offline" in res.failed_models["diffusers:nobody/no-such-model"]
     failures = pq.read_table(tmp_path / "out" / "failures.parquet").to_pylist()
     assert len(failures) == 9 and all(f["status"] == "error" for f in failures)
+
+
+def test_systematic_model_failing_every_image_is_a_failed_model(
+    coco: Path, tiny_sd: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from gendetect.generation import generators as gmod
+
+    real_generate = gmod.DiffusersGenerator.generate
+
+    def broken_b(self, prompts, seeds, **kw):
+        if self.spec.name.endswith("tiny-b"):
+            raise RuntimeError("expected all tensors to be on the same device")
+        return real_generate(self, prompts, seeds, **kw)
+
+    monkeypatch.setattr(gmod.DiffusersGenerator, "generate", broken_b)
+    (tmp_path / "tiny-b").symlink_to(tiny_sd, target_is_directory=True)
+    res = generate_dataset(coco, tmp_path / "out", models=[str(tiny_sd), str(tmp_path / "tiny-b")], per_model=2)
+    assert list(res.failed_models) == [f"diffusers:{tmp_path / 'tiny-b'}"]
+    why = res.failed_models[f"diffusers:{tmp_path / 'tiny-b'}"]
+    assert "every image failed" in why and "same device" in why
+    assert res.counts["fakes"] == 2 and res.counts["failed_models"] == 1
+
+
+def test_generator_in_both_generators_and_models_is_refused(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
+    with pytest.raises(GendetectError, match="both as a generator and in the models"):
+        generate_dataset(coco, tmp_path / "out", generators=[f"diffusers:{tiny_sd}"], models=[str(tiny_sd)])
+    with pytest.raises(GendetectError, match="given twice"):
+        generate_dataset(coco, tmp_path / "out", generators=f"diffusers:{tiny_sd},diffusers:{tiny_sd}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_systematic_captions_stay_when_captions_are_added() -> None:
+    spec = get_generator("diffusers:org/model", steps=(10, 20))
+    caps = [CaptionItem(f"c{i}", f"prompt {i}", "txt:p") for i in range(40)]
+
+    def sys_jobs(captions: list[CaptionItem]) -> dict[str, dict]:
+        jobs = plan_jobs(captions, [], systematic=[spec], per_model=8)
+        return {j["id"]: j for j in jobs}
+
+    before, after = sys_jobs(caps), sys_jobs(caps + [CaptionItem(f"n{i}", f"new {i}", "txt:p") for i in range(4)])
+    assert len(before) == len(after) == 8
+    new = [j for j in after.values() if j["caption_id"].startswith("n")]
+    kept = [i for i in after if i in before]
+    assert len(kept) == 8 - len(new) and all(after[i] == before[i] for i in kept)  # the others are unchanged
+    with pytest.raises(GendetectError, match="caption ids must be unique"):
+        plan_jobs(caps + caps[:1], [spec])
 
 
 def test_nsfw_and_oom_are_rows_not_crashes(coco: Path, tiny_sd: Path, tmp_path: Path, monkeypatch) -> None:

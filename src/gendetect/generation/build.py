@@ -4,6 +4,9 @@
 ``per_model``) into **jobs**: small JSON dicts that fix everything about one output image -- generator, caption,
 seed, sampling settings and target file format -- before any model is loaded. Seeds come from a hash of (base seed,
 generator, caption id, k), never from the order, so adding captions or generators leaves existing images unchanged.
+In systematic mode each model renders the ``per_model`` captions that rank first by a hash of (base seed, model,
+caption id): new captions only take the place of those they outrank, the other images stay as they were (while
+``per_model`` does not exceed the number of captions).
 Each real image a caption pairs with is a job too (a ``real`` row; re-encoded losslessly with ``format="lossless"``).
 
 Jobs are sorted by generator and cut into shards run by :func:`gendetect.scale.runner.run_shards` on the ``local``
@@ -21,22 +24,28 @@ Output folder::
 Format control (``format``), so that a detector cannot learn "PNG means fake":
 
 * ``"match-real"``: each fake takes its paired real's format, JPEG quality and size (resized to cover and centre-
-  cropped); a fake without a paired real draws a real at random (seeded) and takes that one's.
+  cropped); a fake without a paired real draws a real at random (seeded) and takes that one's. JPEG and PNG reals
+  are kept as they are; a real in any other format (WEBP, GIF, TIFF...) is re-encoded as PNG, like its fakes.
 * ``"lossless"``: fakes are PNG and every real is re-encoded as PNG into the output (its JPEG history stays in its
   pixels; compare within matched subsets when that matters). Fakes still take their paired real's size.
 * ``"auto"`` (default): ``"match-real"`` when the captions pair with real images, else ``"lossless"`` -- fakes
   never get a format of their own that the reals do not share.
+
+A real given by URL is probed once downloaded (its facts are cached in ``out/downloads/``): its fakes resolve their
+target format and size from it when they are encoded, by the same rules.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +65,9 @@ FORMAT_POLICIES = ("auto", "match-real", "lossless")
 MANIFEST = "manifest.parquet"
 FAILURES = "failures.parquet"
 IMAGES_DIR = "images"
-PLAN_VERSION = 1
+DOWNLOADS_DIR = "downloads"
+PLAN_VERSION = 2
+KEPT_FORMATS = ("JPEG", "MPO", "PNG")  # real formats stored as they are under "match-real"; others become PNG
 
 
 @dataclass(frozen=True)
@@ -88,17 +99,53 @@ def _split(key: str, seed: int, test_fraction: float) -> str:
 
 
 # -- planning --------------------------------------------------------------------------------------------------
-def _real_facts(path: str) -> dict[str, Any] | None:
+def _real_facts(source: str | bytes) -> dict[str, Any] | None:
+    """Format, JPEG quality and size of a local real image (a path or its bytes); None when unreadable."""
     from gendetect.errors import ImageLoadError
     from gendetect.imageio import probe_image
 
-    if "://" in path:
-        return None
     try:
-        info = probe_image(path, hash=False)
-    except ImageLoadError:
+        info = probe_image(source, hash=False)
+    except (ImageLoadError, OSError):
         return None
     return {"format": info.format, "quality": info.jpeg_quality, "width": info.width, "height": info.height}
+
+
+def _keeps(real_format: str | None, policy: str) -> bool:
+    """Whether a real of this format is stored as it is (else re-encoded as PNG) under ``policy``."""
+    return policy == "match-real" and real_format in KEPT_FORMATS
+
+
+def _target(facts: dict[str, Any], policy: str) -> dict[str, Any]:
+    """What a fake paired with a real of these facts is saved as: the real's format family and size.
+
+    JPEG reals (kept under "match-real") give JPEG fakes at their quality; every other real ends up PNG (kept, or
+    re-encoded by :func:`_keeps`), and so do its fakes.
+    """
+    fmt = "JPEG" if _keeps(facts["format"], policy) and facts["format"] in ("JPEG", "MPO") else "PNG"
+    return {
+        "format": fmt,
+        "quality": facts["quality"] if fmt == "JPEG" else None,
+        "width": facts["width"],
+        "height": facts["height"],
+    }
+
+
+def _download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return r.read()
+
+
+def _url_facts(url: str, out_dir: Path, data: bytes | None = None) -> dict[str, Any]:
+    """The facts of a real given by URL, downloaded (or taken from ``data``) and probed once per output folder."""
+    cache = out_dir / DOWNLOADS_DIR / f"{hashlib.sha256(url.encode()).hexdigest()[:24]}.json"
+    if data is None and cache.is_file():
+        return json.loads(cache.read_text())
+    facts = _real_facts(data if data is not None else _download(url))
+    if facts is None:
+        raise ValueError(f"{url} is not a readable image")
+    _write(cache, json.dumps(facts).encode())
+    return facts
 
 
 def plan_jobs(
@@ -118,7 +165,8 @@ def plan_jobs(
         captions: what to generate from.
         generators: each makes ``per_caption`` fakes of every caption.
         per_caption: fakes per caption and generator (COCOFake: 1 per caption, 5 captions per image).
-        systematic: generators that each make ``per_model`` fakes from captions drawn at random (seeded).
+        systematic: generators that each make ``per_model`` fakes of the captions ranked first by a seeded hash of
+            (model, caption id) -- a random draw that adding captions does not reshuffle.
         per_model: fakes per systematic generator.
         format: one of :data:`FORMAT_POLICIES`.
         seed: base seed of every draw.
@@ -126,12 +174,25 @@ def plan_jobs(
 
     Returns:
         JSON-able job dicts (``kind`` "real" or "fake"); see the module docstring.
+
+    Raises:
+        GendetectError: an unknown format policy, repeated caption ids or a generator named twice.
     """
     if format not in FORMAT_POLICIES:
         raise GendetectError(f"Unknown format policy {format!r}; valid: {', '.join(FORMAT_POLICIES)}.")
+    dup_ids = [cid for cid, n in Counter(c.caption_id for c in captions).items() if n > 1]
+    if dup_ids:
+        raise GendetectError(
+            f"caption ids must be unique (fakes are named and seeded by them); repeated: {', '.join(dup_ids[:5])}"
+        )
+    dup_gens = [g for g, n in Counter(s.name for s in [*generators, *systematic]).items() if n > 1]
+    if dup_gens:
+        raise GendetectError(f"generator named more than once: {', '.join(dup_gens)}")
     reals: dict[str, dict[str, Any]] = {}
     for c in captions:
-        if c.real_path and c.pair_id and c.pair_id not in reals:
+        if not (c.real_path and c.pair_id):
+            continue
+        if c.pair_id not in reals:
             reals[c.pair_id] = {
                 "path": c.real_path,
                 "caption": c.caption,
@@ -139,24 +200,28 @@ def plan_jobs(
                 "license": c.license,
                 "source": c.source,
             }
-    if format == "auto":
-        format = "match-real" if reals else "lossless"
-    facts = {pid: _real_facts(r["path"]) for pid, r in reals.items()}
-    pool = [f for f in facts.values() if f]
+        elif reals[c.pair_id]["path"] != c.real_path:
+            logger.warning(
+                "image id %s names two files, %s and %s; the first is its real",
+                c.pair_id,
+                reals[c.pair_id]["path"],
+                c.real_path,
+            )
+    format = _resolve_policy(format, bool(reals))
+    # local reals are probed now; a URL real is probed when downloaded (its fakes resolve their target then)
+    facts = {pid: _real_facts(r["path"]) for pid, r in reals.items() if "://" not in r["path"]}
+    pool = [pid for pid, r in reals.items() if "://" in r["path"] or facts.get(pid)]
+    in_pool = set(pool)
     if format == "match-real" and not pool:
         logger.warning("format 'match-real' but no readable paired real images: fakes are saved as PNG")
 
     def target(c: CaptionItem, job_seed: int) -> dict[str, Any]:
         if not pool:
             return {"format": "PNG", "quality": None, "width": None, "height": None}
-        f = facts.get(c.pair_id or "") or pool[int(np.random.default_rng(job_seed).integers(len(pool)))]
-        fmt = "JPEG" if f["format"] in ("JPEG", "MPO") and format == "match-real" else "PNG"
-        return {
-            "format": fmt,
-            "quality": f["quality"] if fmt == "JPEG" else None,
-            "width": f["width"],
-            "height": f["height"],
-        }
+        pid = c.pair_id if c.pair_id in in_pool else pool[int(np.random.default_rng(job_seed).integers(len(pool)))]
+        if pid in facts:
+            return _target(facts[pid], format)
+        return {"real_url": reals[pid]["path"], "policy": format}  # resolved after download (_url_facts)
 
     def split_of(c: CaptionItem) -> str:
         return _split(c.pair_id or c.caption_id, seed, test_fraction)
@@ -175,7 +240,7 @@ def plan_jobs(
                 "license": r["license"],
                 "source": r["source"],
                 "split": _split(pid, seed, test_fraction),
-                "lossless": format == "lossless",
+                "policy": format,
             }
         )
 
@@ -201,10 +266,18 @@ def plan_jobs(
     for spec in generators:
         jobs.extend(fake(spec, c, k) for c in captions for k in range(per_caption))
     for spec in systematic:
-        for k in range(per_model):
-            c = captions[_hash_seed(seed, spec.name, "caption", k) % len(captions)]
-            jobs.append(fake(spec, c, k))
+        # captions ranked by a hash of (seed, model, caption id): each caption's rank ignores the others, so adding
+        # captions never reshuffles the ones a model already rendered (beyond those the new ones outrank)
+        ranked = sorted(captions, key=lambda c: (_hash_seed(seed, spec.name, "caption", c.caption_id), c.caption_id))
+        for i in range(per_model):
+            jobs.append(fake(spec, ranked[i % len(ranked)], i // len(ranked)))
     return jobs
+
+
+def _resolve_policy(format: str, has_reals: bool) -> str:
+    if format == "auto":
+        return "match-real" if has_reals else "lossless"
+    return format
 
 
 # -- the shard task ----------------------------------------------------------------------------------------------
@@ -347,22 +420,24 @@ class GenerateTask(ShardTask):
         rec = _base_record(job)
         src = job["real_path"]
         try:
-            if "://" in src:  # a URL (WIT): fetch once into the output
-                with urllib.request.urlopen(src, timeout=60) as r:
-                    data = r.read()
-                ext = {"JPEG": "jpg", "PNG": "png"}.get(probe_image(data, hash=False).format or "", "img")
-                dest = folder / f"{job['id']}.{ext}"
-                _write(dest, data)
-                src = str(dest)
-            if job.get("lossless"):
-                im, _ = load_image_with_info(src, hash=False)
+            url = "://" in src
+            data = _download(src) if url else Path(src).read_bytes()
+            real_format = probe_image(data, hash=False).format
+            if url:  # its fakes read these facts (format, size) to match it
+                _url_facts(src, out_dir, data)
+            if not _keeps(real_format, job["policy"]):  # lossless, or a format other than JPEG/PNG: PNG, as its fakes
+                im, _ = load_image_with_info(data, hash=False)
                 data = _encode(im, "PNG", None)
                 dest = folder / f"{job['id']}.png"
                 _write(dest, data)
                 rec.path = os.path.relpath(dest, out_dir)
-                rec.extra["original_path"] = job["real_path"]
+                rec.extra["original_path"] = src
+            elif url:  # a URL (WIT): fetch once into the output
+                dest = folder / f"{job['id']}.{'png' if real_format == 'PNG' else 'jpg'}"
+                _write(dest, data)
+                rec.path = os.path.relpath(dest, out_dir)
+                rec.extra["original_path"] = src
             else:
-                data = Path(src).read_bytes()
                 rec.path = os.path.relpath(src, out_dir) if Path(src).is_relative_to(out_dir) else str(Path(src))
             for k, v in _facts(data).items():
                 setattr(rec, k, v)
@@ -375,13 +450,31 @@ class GenerateTask(ShardTask):
     def _fakes(self, batch: list[tuple[int, dict[str, Any]]], rows: list[Any], folder: Path, out_dir: Path) -> None:
         first = batch[0][1]
         model, err = self._model(first["generator"])
-        outputs: list[Generated]
+        targets = {i: self._resolve_target(job, out_dir) for i, job in batch}
+        todo = [(i, job) for i, job in batch if not isinstance(targets[i], str)]
+        outputs: dict[int, Generated] = {
+            i: Generated(None, error=f"paired real image unavailable: {targets[i]}")
+            for i, _ in batch
+            if isinstance(targets[i], str)
+        }
         if model is None:
-            outputs = [Generated(None, error=err) for _ in batch]
-        else:
-            outputs = self._call(model, [j for _, j in batch])
-        for (i, job), out in zip(batch, outputs):
-            rows[i] = self._fake_row(job, out, model, folder, out_dir)
+            outputs.update({i: Generated(None, error=err) for i, _ in todo})
+        elif todo:
+            outputs.update(zip([i for i, _ in todo], self._call(model, [j for _, j in todo])))
+        for i, job in batch:
+            t = targets[i]
+            rows[i] = self._fake_row(job, outputs[i], model, folder, out_dir, t if isinstance(t, dict) else None)
+
+    @staticmethod
+    def _resolve_target(job: dict[str, Any], out_dir: Path) -> dict[str, Any] | str:
+        """The job's target format and size; for a real given by URL, read from its probed download (or why not)."""
+        t = job["target"]
+        if "real_url" not in t:
+            return t
+        try:
+            return _target(_url_facts(t["real_url"], out_dir), t["policy"])
+        except Exception as e:  # noqa: BLE001 - a fake whose real cannot be fetched is an error row, not a crash
+            return f"{t['real_url']}: {e}"
 
     def _call(self, model: TextToImage, jobs: list[dict[str, Any]]) -> list[Generated]:
         j = jobs[0]
@@ -396,7 +489,13 @@ class GenerateTask(ShardTask):
             return [Generated(None, error=_classify_error(e))]
 
     def _fake_row(
-        self, job: dict[str, Any], out: Generated, model: TextToImage | None, folder: Path, out_dir: Path
+        self,
+        job: dict[str, Any],
+        out: Generated,
+        model: TextToImage | None,
+        folder: Path,
+        out_dir: Path,
+        t: dict[str, Any] | None,
     ) -> dict[str, Any]:
         rec = _base_record(job)
         rec.extra.update({k: job[k] for k in ("seed", "steps", "guidance", "scheduler", "caption_id", "k")})
@@ -406,11 +505,10 @@ class GenerateTask(ShardTask):
         else:
             spec = self.specs[job["generator"]]
             rec.extra.update({"model_id": spec.repo, "revision": spec.revision})
-        t = job["target"]
-        ext = "jpg" if t["format"] == "JPEG" else "png"
+        ext = "jpg" if t and t["format"] == "JPEG" else "png"
         dest = folder / f"{job['id']}.{ext}"
         rec.path = os.path.relpath(dest, out_dir)
-        if out.image is None or out.nsfw:
+        if out.image is None or out.nsfw or t is None:
             rec.status = "error"
             rec.error = "nsfw filter hit (the pipeline blacked out the image)" if out.nsfw else out.error
             rec.extra["failure"] = rec.error
@@ -529,8 +627,9 @@ def generate_dataset(
             every caption.
         per_caption: fakes per caption and generator.
         models: systematic mode: hub ids / local folders (a list, or a models file, one per line); each is probed for
-            a usable text-to-image pipeline (failures are recorded and skipped) and makes ``per_model`` fakes from
-            captions drawn at random, with settings drawn from ``sampling``.
+            a usable text-to-image pipeline (failures, and models whose every image fails, are recorded in
+            ``failed_models``) and makes ``per_model`` fakes from captions drawn by a seeded hash, with settings drawn
+            from ``sampling``. A name may not be both in ``generators`` and in ``models``.
         per_model: fakes per systematic model.
         sampling: the randomised settings of systematic mode (default :class:`SamplingSpace`).
         real_root: folder of the real images the captions name (COCO ``file_name``).
@@ -549,7 +648,8 @@ def generate_dataset(
         A :class:`GenerationResult`; its ``records`` are those of ``out_dir/manifest.parquet``.
 
     Raises:
-        GendetectError: nothing to generate, an unknown generator or scheduler, or an output folder of another run.
+        GendetectError: nothing to generate, an unknown generator or scheduler, a generator named twice (or both in
+            ``generators`` and ``models``), or an output folder of another run.
     """
     from gendetect.data.manifest import read_manifest, write_manifest
 
@@ -570,15 +670,22 @@ def generate_dataset(
     if isinstance(models, str | os.PathLike):
         models = read_models_file(models)
     space = sampling or SamplingSpace()
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise GendetectError(f"generator given twice in generators: {', '.join(twice)}; name each once")
+    model_names = list(dict.fromkeys(m if m.startswith("diffusers:") else f"diffusers:{m}" for m in (models or [])))
+    both = [m for m in model_names if m in names]
+    if both:
+        raise GendetectError(
+            f"{', '.join(both)} is given both as a generator and in the models (systematic mode); a model is either "
+            "rendered for every caption (generators) or sampled (models): remove it from one of them"
+        )
     systematic = [
         get_generator(
-            m if m.startswith("diffusers:") else f"diffusers:{m}",
-            steps=space.steps,
-            guidance=space.guidance,
-            scheduler=space.scheduler,
-            resolution=space.resolution,
+            m, steps=space.steps, guidance=space.guidance, scheduler=space.scheduler, resolution=space.resolution
         )
-        for m in (models or [])
+        for m in model_names
     ]
     if not specs and not systematic:
         raise GendetectError("no generators: pass generators (e.g. sd14,sd21) and/or a models file (systematic mode)")
@@ -595,7 +702,7 @@ def generate_dataset(
         seed=seed,
         test_fraction=test_fraction,
     )
-    policy = next((("lossless" if j.get("lossless") else "match-real") for j in jobs if j["kind"] == "real"), None)
+    policy = next((j["policy"] for j in jobs if j["kind"] == "real"), _resolve_policy(format, False))
     plan_info = {
         "captions": caption_file,
         "n_captions": len(items),
@@ -631,9 +738,16 @@ def generate_dataset(
     for r in records:
         if r.status != "ok" and (r.error or "").startswith("model unusable"):
             failed.setdefault(str(r.generator), str(r.error))
+    by_gen: dict[str, list[ImageRecord]] = {}
+    for r in records:
+        by_gen.setdefault(str(r.generator), []).append(r)
+    for s in systematic:  # a model that loads but fails on every image is no more usable than one that does not load
+        mine = by_gen.get(s.name, [])
+        if s.name not in failed and mine and all(r.status != "ok" for r in mine):
+            failed[s.name] = f"every image failed ({len(mine)}); first error: {mine[0].error}"
     meta = {
         "kind": "generated",
-        "generation": {**plan_info, "format_applied": policy or format, "failed_models": failed, "device": device},
+        "generation": {**plan_info, "format_applied": policy, "failed_models": failed, "device": device},
     }
     manifest = write_manifest(records, out_dir / MANIFEST, metadata=meta)
     errors = [r for r in records if r.status != "ok"]

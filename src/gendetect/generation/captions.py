@@ -1,8 +1,10 @@
 """Caption sources for dataset generation: COCO caption JSON, WIT-style TSV, plain prompt lists (.txt / .csv).
 
-Each source becomes a list of :class:`CaptionItem`: a stable id (generation seeds derive from it, never from the
-order), the caption, and when the source pairs the caption with a photograph, that real image (``pair_id``,
-``real_path``), its subject category and licence.
+Each source becomes a list of :class:`CaptionItem`: a stable id, unique within the file (generation seeds derive from
+it, never from the order), the caption, and when the source pairs the caption with a photograph, that real image
+(``pair_id``, ``real_path``), its subject category and licence. ``pair_id`` is the image's id where the source gives
+one (COCO image id, an ``image_id`` column), else ``<file stem>-<hash of the resolved path or URL>``: two images
+never share one because their file names do (``a/001.jpg``, ``b/001.png``).
 
 Example:
     >>> import json, tempfile, pathlib
@@ -23,8 +25,9 @@ import logging
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from gendetect.errors import DataSchemaError
 
@@ -37,7 +40,8 @@ _CAPTION_COLS = ("caption", "caption_reference_description", "caption_alt_text_d
 _IMAGE_COLS = ("image_path", "path", "image", "file_name", "image_url", "url")
 _CATEGORY_COLS = ("category", "subject", "supercategory", "tag", "tags")
 _LICENSE_COLS = ("license", "licence")
-_ID_COLS = ("id", "caption_id", "image_id")
+_ID_COLS = ("caption_id", "id")  # the caption's own id (an image id is not one: an image has several captions)
+_PAIR_COLS = ("image_id", "pair_id")  # the real image's id, shared by its captions
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,10 @@ def read_captions(
 
     Args:
         path: a COCO captions JSON (``captions_train2017.json``, or ``{"<image id>": ["caption", ...]}``), a
-            WIT-style ``.tsv`` (columns caption, image path or URL, category), a ``.txt`` (one prompt per line;
-            blank lines and ``#`` comments skipped) or a ``.csv`` with a ``caption``/``prompt`` column.
+            WIT-style ``.tsv`` (columns caption, image path or URL, category; optionally ``caption_id``/``id`` and the
+            image's ``image_id``), a ``.txt`` (one prompt per line; blank lines and ``#`` comments skipped) or a
+            ``.csv`` with a ``caption``/``prompt`` column (and the same optional columns). Repeated ids get ``-2``,
+            ``-3``... suffixes.
         kind: one of :data:`CAPTION_FORMATS`; ``"auto"`` picks by suffix.
         real_root: folder of the real images (COCO ``file_name`` s, relative TSV/CSV paths); default: the caption
             file's folder for tables, and for COCO ``<caption folder>/<file_name>`` only if that file exists.
@@ -140,7 +146,7 @@ def _read_coco(path: Path, root: Path | None, instances: str | os.PathLike | Non
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):
         licenses = {lic.get("id"): lic.get("name") for lic in data.get("licenses", []) if isinstance(lic, dict)}
         images = {str(im["id"]): im for im in data.get("images", []) if isinstance(im, dict) and "id" in im}
-        items, per_image = [], Counter()
+        items, per_image, used = [], Counter(), set()
         for ann in data["annotations"]:
             try:
                 image_id, caption = str(ann["image_id"]), str(ann["caption"]).strip()
@@ -152,7 +158,7 @@ def _read_coco(path: Path, root: Path | None, instances: str | os.PathLike | Non
             file_name = im.get("file_name") or (f"{int(image_id):012d}.jpg" if image_id.isdigit() else None)
             items.append(
                 CaptionItem(
-                    caption_id=str(ann["id"]) if "id" in ann else f"{image_id}_{n}",
+                    caption_id=_unique(str(ann["id"]) if "id" in ann else f"{image_id}_{n}", used),
                     caption=caption,
                     source=source,
                     pair_id=image_id,
@@ -222,7 +228,9 @@ def _read_table(path: Path, root: Path | None, *, delimiter: str, kind: str) -> 
         raise DataSchemaError(
             f"{path} has no caption column; columns: {', '.join(rows[0])}; expected one of {', '.join(_CAPTION_COLS)}"
         )
-    items, seen = [], Counter()
+    items: list[CaptionItem] = []
+    used: set[str] = set()
+    repeated = 0
     for n, row in enumerate(rows, 2):
         caption = _pick(row, _CAPTION_COLS)
         if not caption:
@@ -230,28 +238,51 @@ def _read_table(path: Path, root: Path | None, *, delimiter: str, kind: str) -> 
             continue
         image = _pick(row, _IMAGE_COLS)
         real = _real_path(image, root, path.parent, require=False) if image else None
-        cid = _pick(row, _ID_COLS) or _text_id(caption, seen)
+        given = _pick(row, _ID_COLS)
+        cid = _unique(given or _text_hash(caption), used)
+        if given and cid != given:
+            repeated += 1
+        pair = _pick(row, _PAIR_COLS) or (_path_id(image) if image else None)
         items.append(
             CaptionItem(
                 caption_id=cid,
                 caption=caption,
                 source=f"{kind}:{path.stem}",
-                pair_id=(Path(image).stem if image and "://" not in image else _text_id(image, Counter()))
-                if image
-                else None,
+                pair_id=pair,
                 real_path=real,
                 subject=_pick(row, _CATEGORY_COLS),
                 license=_pick(row, _LICENSE_COLS),
             )
         )
+    if repeated:
+        logger.warning("%s: %d captions repeat an id of an earlier line; suffixed -2, -3...", path, repeated)
     return items
 
 
-def _text_id(text: str, seen: Counter[str]) -> str:
-    """A content id (the prompt's hash), with ``-2``, ``-3``... for repeats of the same prompt."""
-    h = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    seen[h] += 1
-    return h if seen[h] == 1 else f"{h}-{seen[h]}"
+def _text_hash(text: str, n: int = 12) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def _unique(cid: str, used: set[str]) -> str:
+    """``cid``, or ``cid-2``, ``cid-3``... when an earlier item took it (repeated prompts, repeated table ids)."""
+    out, n = cid, 1
+    while out in used:
+        n += 1
+        out = f"{cid}-{n}"
+    used.add(out)
+    return out
+
+
+def _path_id(image: str) -> str:
+    """The pair id of a real image known only by its path or URL: its stem plus a hash of the whole (normalised) path
+    or URL as the table gives it, so ``a/001.jpg`` and ``b/001.png`` differ and moving the data keeps the ids."""
+    if "://" in image:
+        key, name = image, urlsplit(image).path
+    else:
+        key = name = PurePosixPath(os.path.normpath(image).replace("\\", "/")).as_posix()
+    stem = PurePosixPath(name).stem
+    h = _text_hash(key, 10)
+    return f"{stem}-{h}" if stem else h
 
 
 def _read_txt(path: Path) -> list[CaptionItem]:
@@ -259,9 +290,9 @@ def _read_txt(path: Path) -> list[CaptionItem]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise DataSchemaError(f"cannot read prompts {path}: {e}") from e
-    seen: Counter[str] = Counter()
+    used: set[str] = set()
     return [
-        CaptionItem(_text_id(line.strip(), seen), line.strip(), f"txt:{path.stem}")
+        CaptionItem(_unique(_text_hash(line.strip()), used), line.strip(), f"txt:{path.stem}")
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     ]
