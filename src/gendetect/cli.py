@@ -869,7 +869,9 @@ def features_show(
             params["device"] = device
         ext = create_extractor(extractor, **params)
     if getattr(ext, "map_shape", None) is None:
-        raise click.UsageError(f"extractor {ext.name!r} makes feature vectors, not maps: nothing to show (try dnf, rgb)")
+        raise click.UsageError(
+            f"extractor {ext.name!r} makes feature vectors, not maps: nothing to show (try dnf, rgb)"
+        )
     suffix = f".{ext.name}.png"
     files, problems = expand_inputs(paths)
     files = [f for f in files if not f.endswith(suffix)]  # never the maps of maps

@@ -186,8 +186,10 @@ def resolve_snapshot(
             return Path(snapshot_download(hub.repo_id, local_files_only=True, **kwargs))
         except Exception as e:  # noqa: BLE001 - any cache miss becomes one actionable error
             raise WeightsNotFoundError(
-                f"{what} not found: {hub.repo_id}" + (f"@{rev}" if rev else "")
-                + ": offline mode (HF_HUB_OFFLINE=1) and it is not in the cache.\n" + help_text
+                f"{what} not found: {hub.repo_id}"
+                + (f"@{rev}" if rev else "")
+                + ": offline mode (HF_HUB_OFFLINE=1) and it is not in the cache.\n"
+                + help_text
             ) from e
     try:
         return Path(snapshot_download(hub.repo_id, etag_timeout=10, **kwargs))

@@ -8,6 +8,8 @@ preset          recipe
 ``coccomini``   CLIP ViT-L/14 L2-normalised embeddings + MLP
 ``coccomini-text``  the same, with the caption's L2-normalised text embedding concatenated (``with_text``)
 ``forensic``    the weight-free default recipe (no pretrained weights)
+``dnf``         Diffusion Noise Features (one DDIM inversion step through ``google/ddpm-bedroom-256``, 256 px)
+                + ResNet-50 from ImageNet (CNN detector; needs those weights in the cache)
 ==============  ==============================================================================================
 
 ``gendetect train --preset univfd --data D -o M`` trains one; ``import_univfd_head`` converts UnivFD's released
@@ -47,6 +49,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     "forensic": {
         "extractor": {"name": "forensic", "params": {"crop": 224, "parts": ["npr", "saturation"]}},
         "detector": {"name": "logistic", "params": {"C": 0.01}},
+    },
+    "dnf": {
+        "extractor": {"name": "dnf", "params": {"model": "google/ddpm-bedroom-256", "steps": 1, "size": 256}},
+        "detector": {
+            "name": "cnn",
+            "params": {
+                "arch": "resnet50.tv_in1k",
+                "pretrained": "imagenet",
+                "augment": {"flip": True, "crop": 224},
+                "checkpoint_dir": "auto",
+            },
+        },
     },
 }
 

@@ -10,6 +10,10 @@
    lowest P(fake) at which at most ``target_fpr`` of the real validation images are called fake;
 3. refits the detector on all the training records.
 
+A detector that holds out its own validation split while fitting (``validates_itself``, e.g. the ``cnn`` detector,
+which is costly to fit) is fitted once instead: the scores of its held-out rows replace the out-of-fold scores in 2.,
+and that fit is the final model.
+
 The validation metrics (overall and per generator) and the threshold rule are stored in the model's config.
 """
 
@@ -249,30 +253,40 @@ def train_pipeline(
         raise DataSchemaError(f"Training needs both real and fake images; got {dict(Counter(r.label for r in kept))}.")
 
     groups = [str(r.source) for r in kept]
-    oof, scheme = out_of_fold_scores(detector, X, y, groups, n_folds=n_folds, seed=seed)
+    fitted = None
+    if getattr(detector, "validates_itself", False):
+        # a detector that holds out its own validation split (a CNN: costly to fit) is fitted once; the scores of
+        # its held-out rows stand in for the out-of-fold scores
+        fitted = clone(detector).fit(X, y, groups=groups)
+        val_idx = np.asarray(fitted.validation_index_, dtype=int)
+        oof, scheme = np.asarray(fitted.validation_scores_, dtype=np.float64), fitted.validation_scheme_
+    else:
+        val_idx = np.arange(len(y))
+        oof, scheme = out_of_fold_scores(detector, X, y, groups, n_folds=n_folds, seed=seed)
+    y_val, kept_val = y[val_idx], [kept[i] for i in val_idx]
     calibrator = None
     if calibration:
-        calibrator = create_calibrator(calibration).fit(oof, y)
-        ece_before = expected_calibration_error(y, oof)
+        calibrator = create_calibrator(calibration).fit(oof, y_val)
+        ece_before = expected_calibration_error(y_val, oof)
         oof = calibrator(oof)
-        logger.info("calibration %s: ECE %.3f -> %.3f", calibration, ece_before, expected_calibration_error(y, oof))
-    threshold = threshold_for_fpr(oof[y == 0], target_fpr)
+        logger.info("calibration %s: ECE %.3f -> %.3f", calibration, ece_before, expected_calibration_error(y_val, oof))
+    threshold = threshold_for_fpr(oof[y_val == 0], target_fpr)
     uncertain_from = None
     if uncertain_fpr is not None and uncertain_fpr > target_fpr:
-        lower = threshold_for_fpr(oof[y == 0], uncertain_fpr)
+        lower = threshold_for_fpr(oof[y_val == 0], uncertain_fpr)
         uncertain_from = lower if lower < threshold else None
-    validation = per_generator_metrics(kept, oof, threshold)
-    validation["all"]["ece"] = expected_calibration_error(y, oof)
+    validation = per_generator_metrics(kept_val, oof, threshold)
+    validation["all"]["ece"] = expected_calibration_error(y_val, oof)
     audit_result = shortcut_audit(kept) if audit else None
 
-    fitted = clone(detector).fit(X, y)
+    fitted = fitted if fitted is not None else clone(detector).fit(X, y)
     info = {
         "name": name or f"{extractor.name}+{detector.name}",
         "threshold_rule": {
             "target_fpr": target_fpr,
             "scheme": scheme,
             "rule": "lowest P(fake) threshold whose false-positive rate on out-of-fold real images <= target_fpr",
-            "n_real_validation": int((y == 0).sum()),
+            "n_real_validation": int((y_val == 0).sum()),
             "uncertain_fpr": uncertain_fpr,
             "uncertain_rule": "P(fake) above the threshold for uncertain_fpr but not above the threshold: 'uncertain'",
         },

@@ -14,4 +14,6 @@ from gendetect.detectors.base import (
     list_detectors as list_detectors,
 )
 
+DETECTORS.register_lazy("cnn", "gendetect.detectors.cnn:CNNDetector")  # torch + timm ('clip' extra)
+
 __all__ = ["DETECTORS", "Detector", "create_detector", "detector_from_config", "list_detectors"]

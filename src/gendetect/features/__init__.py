@@ -2,6 +2,7 @@
 
 from gendetect.features import (
     forensic as forensic,  # noqa: F401  (register the built-ins)
+    rgb as rgb,
     simple as simple,
 )
 from gendetect.features.base import (
@@ -16,5 +17,6 @@ from gendetect.features.base import (
 EXTRACTORS.register_lazy("openclip", "gendetect.features.clip:OpenClipExtractor")
 EXTRACTORS.register_lazy("timm", "gendetect.features.imagenet:TimmExtractor")
 EXTRACTORS.register_lazy("hf-clip", "gendetect.features.hf_clip:HFClipExtractor")
+EXTRACTORS.register_lazy("dnf", "gendetect.features.dnf:DNFExtractor")  # the 'diffusion' extra
 
 __all__ = ["EXTRACTORS", "FeatureExtractor", "create_extractor", "extractor_from_config", "list_extractors"]
