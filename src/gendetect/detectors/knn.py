@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from gendetect.detectors.base import DETECTORS, Detector, _Standardizer
+from gendetect.detectors.base import DETECTORS, Detector
 from gendetect.errors import DataSchemaError
 
 logger = logging.getLogger(__name__)
@@ -94,23 +94,27 @@ class KNNDetector(Detector):
             raise ValueError(f"k must be >= 1, got {self.k}.")
         if self.faiss_approx not in APPROX_INDEXES:
             raise ValueError(f"faiss_approx must be one of {APPROX_INDEXES}, got {self.faiss_approx!r}.")
-        n, n_chunks, total, total_sq, dim, classes = 0, 0, None, None, None, set()
-        for X, y in chunks():  # pass 1: mean and standard deviation, in float64
+        # pass 1: mean and standard deviation, merged chunk by chunk (Chan et al.'s parallel update: stable, and for
+        # a single chunk the same two-pass formula as an in-memory fit)
+        n, mean, m2, classes = 0, None, None, set()
+        for X, y in chunks():
             X = np.asarray(X, np.float64)
-            total = X.sum(axis=0) if total is None else total + X.sum(axis=0)
-            total_sq = (X**2).sum(axis=0) if total_sq is None else total_sq + (X**2).sum(axis=0)
-            n, n_chunks, dim = n + len(X), n_chunks + 1, X.shape[1]
+            m, chunk_mean = len(X), X.mean(axis=0)
+            chunk_m2 = ((X - chunk_mean) ** 2).sum(axis=0)
+            if mean is None:
+                mean, m2 = chunk_mean, chunk_m2
+            else:
+                delta = chunk_mean - mean
+                mean = mean + delta * m / (n + m)
+                m2 = m2 + chunk_m2 + delta**2 * n * m / (n + m)
+            n += m
             classes.update(np.unique(y).tolist())
         if classes != {0, 1}:
             raise DataSchemaError(f"a kNN bank needs real (0) and fake (1) vectors; got {n} with labels {classes}.")
+        dim = len(mean)
         if self.standardize:
-            if n_chunks == 1:  # all in memory: the exact two-pass formula
-                self.mean_, self.scale_ = _Standardizer.fit(np.asarray(next(iter(chunks()))[0], np.float64))
-            else:
-                self.mean_ = total / n
-                var = np.maximum(total_sq / n - self.mean_**2, 0.0)
-                self.scale_ = np.sqrt(var)
-                self.scale_[self.scale_ < 1e-12] = 1.0
+            self.mean_, self.scale_ = mean, np.sqrt(m2 / n)
+            self.scale_[self.scale_ < 1e-12] = 1.0
         else:
             self.mean_, self.scale_ = np.zeros(dim), np.ones(dim)
         bank = np.empty((n, dim), np.float32)  # pass 2: the normalised bank
