@@ -1,8 +1,8 @@
 """Cosine k-nearest-neighbour detector: UnivFD's nearest-neighbour classifier in a fixed feature space.
 
 Small banks are searched exactly with numpy. From ``faiss_min_bank`` vectors on, search goes through faiss
-(``faiss-cpu``, the ``knn`` extra): an exact ``IndexFlatIP`` by default, and from ``faiss_approx_min_bank`` vectors on an
-approximate index, HNSW (``IndexHNSWFlat``) or IVF (``IndexIVFFlat``), for sub-linear search over millions of
+(``faiss-cpu``, the ``knn`` extra): an exact ``IndexFlatIP`` by default, and from ``faiss_approx_min_bank`` vectors on
+an approximate index, HNSW (``IndexHNSWFlat``) or IVF (``IndexIVFFlat``), for sub-linear search over millions of
 vectors. Indexes are built once per process and reused by every later query.
 
 A bank of millions of vectors need not fit in memory twice: :func:`knn_from_store` streams it shard by shard from a
