@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             synthetic_image("real" if i % 2 else "fake", args.size, seed=i).save(path)
             files.append(str(path))
         from gendetect.data.readers import read_records
+        from gendetect.features.store import FeatureStore
         from gendetect.scale.features import extract_to_store
 
         records = read_records(tmp, layout="folder", probe=True, hash=True) if args.task == "features" else []
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.task == "scan":
                 run_scan(files, model, out, shard_size=args.shard_size, **kw)
             else:
-                extract_to_store(records, model.extractor, out, shard_size=args.shard_size, **kw)
+                extract_to_store(
+                    records, FeatureStore(out, model.extractor), model.extractor, shard_size=args.shard_size, **kw
+                )
 
         print(f"task: {args.task}, {args.n} images of {args.size}x{args.size}, shard size {args.shard_size}")
         t0 = time.perf_counter()

@@ -130,11 +130,13 @@ def test_cli_sharded_scan(files: list[str], tmp_path: Path) -> None:
 def _extract(files: list[str], root: Path, engine: str) -> tuple:  # noqa: ANN001
     from gendetect.data.readers import read_records
     from gendetect.features import create_extractor
+    from gendetect.features.store import FeatureStore
     from gendetect.scale.features import extract_to_store
 
     records = read_records(Path(files[0]).parent, probe=True, hash=True)
     ext = create_extractor("pixel-stats", max_side=32)
-    store, rows = extract_to_store(records, ext, root, engine=engine, shard_size=4)
+    store = FeatureStore(root, ext)
+    rows = extract_to_store(records, store, ext, engine=engine, shard_size=4)
     shas = [r["sha256"] for r in rows]
     return rows, store.get(shas), store
 

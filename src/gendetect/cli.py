@@ -11,6 +11,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +56,19 @@ def _progress(enabled: bool, description: str) -> Callable[[Iterable[T], int], I
         yield from rich_track(it, total=total, description=description, console=err_console, transient=True)
 
     return track
+
+
+@contextmanager
+def _shard_progress(enabled: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a rich bar of finished shards on stderr (None when disabled)."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err_console, transient=True) as bar:
+        task_id = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task_id, completed=done, total=total)
 
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, Any]:
@@ -374,14 +388,7 @@ def data_generate(
     """Generate fakes from captions (resumable) into OUTPUT: images plus manifest.parquet, reals included."""
     from gendetect.generation import generate_dataset
 
-    bar = None
-    if progress and err_console.is_terminal:
-        from rich.progress import Progress
-
-        bar = Progress(console=err_console, transient=True)
-        bar.start()
-    task_id = bar.add_task("shards", total=None) if bar is not None else None
-    try:
+    with _shard_progress(progress, "shards") as on_shard:
         result = generate_dataset(
             captions,
             output,
@@ -401,11 +408,8 @@ def data_generate(
             address=address,
             workers=workers,
             shard_size=shard_size,
-            progress=(lambda done, total: bar.update(task_id, completed=done, total=total)) if bar else None,
+            progress=on_shard,
         )
-    finally:
-        if bar is not None:
-            bar.stop()
     c = result.counts
     err_console.print(
         f"{c['reals']} reals, {c['fakes']} fakes, {c['errors']} errors in {result.seconds:.1f}s -> {result.manifest}",
@@ -820,17 +824,20 @@ def features_extract(
     spec["params"].update(_parse_params(eparams))
     ext = create_extractor(spec["name"], **spec["params"])
     records = read_records(data_path, layout=layout, probe=True, hash=True)
-    before = len(FeatureStore(store_dir or default_store_root(), ext))
-    store, rows = extract_to_store(
-        records,
-        ext,
-        store_dir or default_store_root(),
-        engine=engine,
-        shard_size=shard_size,
-        jobs=jobs,
-        address=address,
-        workers=workers,
-    )
+    store = FeatureStore(store_dir or default_store_root(), ext)
+    before = len(store)
+    with _shard_progress(progress, "feature shards") as on_shard:
+        rows = extract_to_store(
+            records,
+            store,
+            ext,
+            engine=engine,
+            shard_size=shard_size,
+            jobs=jobs,
+            address=address,
+            workers=workers,
+            progress=on_shard,
+        )
     failed = [r for r in rows if r["status"] != "ok"]
     err_console.print(
         f"{store.dir}: {len(store)} images stored ({len(store) - before} new); "

@@ -40,7 +40,8 @@ class FeatureStore:
         from gendetect import __version__
 
         # the package version is part of the key: a new release may compute a feature differently
-        self.dir = Path(root) / f"{extractor.config_id}-gendetect{__version__}"
+        self.root = Path(root)
+        self.dir = self.root / f"{extractor.config_id}-gendetect{__version__}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dim = extractor.dim
         meta = self.dir / "extractor.json"

@@ -10,8 +10,7 @@ and the store itself means a rerun over the same images extracts nothing.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,14 @@ class FeaturesTask(ShardTask):
         jobs: int = 1,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         extractor: FeatureExtractor | None = None,
+        store: FeatureStore | None = None,
     ) -> None:
         self.extractor_config, self.store_root = extractor_config, store_root
         self.jobs, self.max_pixels = jobs, max_pixels
         device = str(extractor_config.get("params", {}).get("device") or "cpu")
         self.num_gpus = 1.0 if device.startswith("cuda") else 0.0
         self._extractor = extractor
-        self._store: FeatureStore | None = None
+        self._store = store
 
     def plan(self) -> dict[str, Any]:
         return {"task": "features", "extractor": self.extractor_config}
@@ -47,7 +47,8 @@ class FeaturesTask(ShardTask):
     def setup(self) -> None:
         if self._extractor is None:
             self._extractor = extractor_from_config(self.extractor_config)
-        self._store = FeatureStore(self.store_root, self._extractor)
+        if self._store is None:
+            self._store = FeatureStore(self.store_root, self._extractor)
 
     def run(self, shard: Shard, out_dir: Path) -> list[dict[str, Any]]:
         from gendetect.training import featurize, store_key
@@ -70,8 +71,8 @@ class FeaturesTask(ShardTask):
 
 def extract_to_store(
     records: Sequence[ImageRecord],
+    store: FeatureStore,
     extractor: FeatureExtractor,
-    store_root: str | os.PathLike,
     *,
     engine: str = "local",
     shard_size: int = 512,
@@ -79,18 +80,23 @@ def extract_to_store(
     address: str | None = None,
     workers: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[FeatureStore, list[dict[str, Any]]]:
-    """Fill the feature store with the features of ``records`` on ``engine``; returns the store and one row per
-    record (``path, sha256, status, error, cached``)."""
-    store = FeatureStore(store_root, extractor)
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Fill ``store`` (the feature store of ``extractor``) with the features of ``records`` on ``engine``.
+
+    Returns one row per record (``path, sha256, status, error, cached``); ``progress(done, total)`` is called after
+    each shard on the local engine. The store is refreshed afterwards, so it sees what Ray actors added.
+    """
+    local = engine == "local"
     items = [r.to_row() for r in records]
     run_id = hashlib.sha256("\n".join(f"{r.path}\t{r.sha256}\t{r.caption}" for r in records).encode()).hexdigest()
     task = FeaturesTask(
         extractor.get_config(),
-        str(store_root),
+        str(store.root),
         jobs=jobs,
         max_pixels=max_pixels,
-        extractor=extractor if engine == "local" else None,
+        extractor=extractor if local else None,
+        store=store if local else None,
     )
     rows = run_shards(
         task,
@@ -100,6 +106,7 @@ def extract_to_store(
         shard_size=shard_size,
         address=address,
         workers=workers,
+        progress=progress,
     )
     store.refresh()
-    return store, rows
+    return rows
