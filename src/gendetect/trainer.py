@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from gendetect.errors import GendetectError
+from gendetect.features.torch_base import require_torch
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +101,6 @@ class TrainResult:
     checkpoint_dir: str | None
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError("Training networks needs torch: pip install 'gendetect[clip]'") from e
-    return torch
-
-
 # -- augmentations -------------------------------------------------------------------------------------------------
 def center_crop(x: Any, size: int | None) -> Any:
     """Central ``size`` x ``size`` crop of a batch ``(B, C, H, W)`` (unchanged when ``size`` is None or too big)."""
@@ -119,7 +112,7 @@ def center_crop(x: Any, size: int | None) -> Any:
 
 def augment_batch(x: Any, cfg: AugmentConfig, gen: Any) -> Any:
     """Random augmentations of a batch ``(B, C, H, W)`` float tensor, drawn from the torch generator ``gen``."""
-    torch = _torch()
+    torch = require_torch()
     b = x.shape[0]
     u = torch.rand(b, 4, generator=gen)  # flip, blur, jpeg, and a spare draw per row: fixed consumption of `gen`
     if cfg.crop is not None and (x.shape[-1] > cfg.crop or x.shape[-2] > cfg.crop):
@@ -159,7 +152,7 @@ def _jpeg(img: Any, quality: int) -> Any:
 
     from PIL import Image
 
-    torch = _torch()
+    torch = require_torch()
     u8 = img.detach().clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     buf = io.BytesIO()
     Image.fromarray(u8).save(buf, format="JPEG", quality=quality)
@@ -184,7 +177,7 @@ def _save_tensors(path: Path, tensors: dict[str, Any]) -> None:
 
 def _optimizer_split(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """An optimizer ``state_dict`` as (tensors for safetensors, JSON-able rest)."""
-    torch = _torch()
+    torch = require_torch()
     tensors, rest = {}, {"param_groups": state["param_groups"], "state": {}}
     for pid, slots in state["state"].items():
         rest["state"][str(pid)] = {}
@@ -252,8 +245,8 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
 def predict_logits(
     model: Any, X: np.ndarray, *, batch_size: int = 64, crop: int | None = None, device: str = "cpu"
 ) -> np.ndarray:
-    """Logits ``(N,)`` float64 of ``model`` (in eval mode) on rows ``X`` ``(N, C, H, W)``, centre-cropped to ``crop``."""
-    torch = _torch()
+    """Logits ``(N,)`` float64 of ``model`` (eval mode) on rows ``X`` ``(N, C, H, W)``, centre-cropped to ``crop``."""
+    torch = require_torch()
     model.eval()
     out = []
     with torch.no_grad():
@@ -277,7 +270,7 @@ def train_binary(
     raised there, e.g. ``KeyboardInterrupt``, stops training with that epoch saved). The model ends in eval mode with
     the best epoch's weights.
     """
-    torch = _torch()
+    torch = require_torch()
     y = np.asarray(y).astype(np.int64)
     model.to(config.device)
     train_idx, val_idx = _split(y, config.val_fraction, config.seed)

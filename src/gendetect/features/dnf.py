@@ -44,6 +44,7 @@ from PIL import Image
 from gendetect.errors import ModelFormatError
 from gendetect.features.base import EXTRACTORS, FeatureExtractor
 from gendetect.features.rgb import PREPROCESS, square_crop
+from gendetect.features.torch_base import require_diffusers
 from gendetect.hub import resolve_snapshot
 
 logger = logging.getLogger(__name__)
@@ -67,15 +68,6 @@ ALLOW_PATTERNS = [
     "tokenizer/*",
     "scheduler/*",
 ]
-
-
-def _require_diffusers() -> Any:
-    try:
-        import diffusers
-        import torch  # noqa: F401
-    except ImportError as e:
-        raise ImportError("The DNF extractor needs diffusers and torch: pip install 'gendetect[diffusion]'") from e
-    return diffusers
 
 
 @dataclass
@@ -283,7 +275,7 @@ class DNFExtractor(FeatureExtractor):
     def sampling_scheduler(self) -> Any:
         """A :class:`~diffusers.DDIMScheduler` matching the inversion (same betas, spacing and offset): replaying
         the recorded noise through it, in reverse, returns the inverted input."""
-        diffusers = _require_diffusers()
+        diffusers = require_diffusers()
         sched = _scheduler(diffusers.DDIMScheduler, self.scheduler_config())
         sched.set_timesteps(self.steps)
         return sched
@@ -292,7 +284,7 @@ class DNFExtractor(FeatureExtractor):
     def _load(self) -> dict[str, Any]:
         if self._nets is not None:
             return self._nets
-        diffusers = _require_diffusers()
+        diffusers = require_diffusers()
         import torch
 
         dtype = getattr(torch, PRECISIONS[self.precision])

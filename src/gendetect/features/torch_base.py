@@ -22,8 +22,18 @@ def require_torch() -> Any:
     try:
         import torch
     except ImportError as e:
-        raise ImportError("This extractor needs torch: pip install 'gendetect[clip]'") from e
+        raise ImportError("This needs torch: pip install 'gendetect[clip]'") from e
     return torch
+
+
+def require_diffusers() -> Any:
+    """The ``diffusers`` module (with torch), or an ImportError naming the extra that installs it."""
+    try:
+        import diffusers
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise ImportError("This needs diffusers and torch: pip install 'gendetect[diffusion]'") from e
+    return diffusers
 
 
 class TorchExtractor(FeatureExtractor):

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from gendetect.errors import GendetectError, UnknownNameError
+from gendetect.features.torch_base import require_diffusers
 from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -399,14 +400,6 @@ def probe_repository(folder: str | os.PathLike) -> str:
     return cls
 
 
-def _import_diffusers() -> Any:
-    try:
-        import diffusers
-    except ImportError as e:
-        raise ImportError("Generating images needs diffusers: pip install 'gendetect[diffusion]'") from e
-    return diffusers
-
-
 def _revision_of(folder: Path) -> str | None:
     """The commit hash of a Hugging Face cache snapshot folder (``.../snapshots/<sha>``), else None."""
     return folder.name if folder.parent.name == "snapshots" and len(folder.name) == 40 else None
@@ -439,7 +432,7 @@ class DiffusersGenerator(TextToImage):
 
         from gendetect.hub import resolve_snapshot
 
-        diffusers = _import_diffusers()
+        diffusers = require_diffusers()
         self.spec, self.device = spec, device or "cpu"
         folder = resolve_snapshot(spec.repo, revision=spec.revision, what=f"generator {spec.name}")
         cls_name = probe_repository(folder)
@@ -486,7 +479,7 @@ class DiffusersGenerator(TextToImage):
 
     def _scheduler(self, name: str) -> Any:
         if name not in self._schedulers:
-            diffusers = _import_diffusers()
+            diffusers = require_diffusers()
             cls_name, extra = SCHEDULERS[name]
             cls = getattr(diffusers, cls_name)
             self._schedulers[name] = cls.from_config(self._schedulers["default"].config, **extra)
