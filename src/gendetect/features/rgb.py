@@ -33,12 +33,23 @@ def square_crop(image: Image.Image, size: int, preprocess: str = "center-crop") 
         scale = size / min(image.size)
         new = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
         image = image.resize(new, Image.BICUBIC)
-    arr = np.asarray(image)
-    if arr.shape[0] < size or arr.shape[1] < size:  # pad small images by reflection, never upsample
-        py, px = max(size - arr.shape[0], 0), max(size - arr.shape[1], 0)
+    return center_crop(image, (size, size))
+
+
+def center_crop(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """The central ``(h, w)`` window of an image at full resolution: ``(h, w, channels)`` uint8.
+
+    Never resamples: an image smaller than the window is padded by reflection. The crop is taken before converting
+    to numpy, so a large photo is never copied whole.
+    """
+    h, w = size
+    if image.width < w or image.height < h:
+        arr = np.asarray(image)
+        py, px = max(h - arr.shape[0], 0), max(w - arr.shape[1], 0)
         arr = np.pad(arr, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="symmetric")
-    top, left = (arr.shape[0] - size) // 2, (arr.shape[1] - size) // 2
-    return np.ascontiguousarray(arr[top : top + size, left : left + size, :3])
+        image = Image.fromarray(arr)
+    left, top = (image.width - w) // 2, (image.height - h) // 2
+    return np.asarray(image.crop((left, top, left + w, top + h)))
 
 
 @EXTRACTORS.register("rgb")

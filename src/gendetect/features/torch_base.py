@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from gendetect.features.base import FeatureExtractor
+from gendetect.features.rgb import center_crop
 
 PREPROCESS = ("center-crop", "model")
 
@@ -82,14 +83,7 @@ class TorchExtractor(FeatureExtractor):
         self._load()
         if self.preprocess == "model":
             return self._transform(image)
-        h, w = self._size
-        if image.width < w or image.height < h:  # pad small images by reflection, never upsample
-            arr = np.asarray(image)
-            py, px = max(h - arr.shape[0], 0), max(w - arr.shape[1], 0)
-            arr = np.pad(arr, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="symmetric")
-            image = Image.fromarray(arr)
-        left, top = (image.width - w) // 2, (image.height - h) // 2
-        x = torch.from_numpy(np.asarray(image.crop((left, top, left + w, top + h)), dtype=np.float32) / 255.0)
+        x = torch.from_numpy(center_crop(image, self._size).astype(np.float32) / 255.0)
         return (x.permute(2, 0, 1) - self._mean) / self._std
 
     def forward(self, pixels: Any) -> np.ndarray:
