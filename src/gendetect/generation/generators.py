@@ -39,6 +39,7 @@ import numpy as np
 
 from gendetect.errors import GendetectError, UnknownNameError
 from gendetect.features.torch_base import require_diffusers
+from gendetect.hub import HubSpec
 from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -181,8 +182,9 @@ def get_generator(name: str, **overrides: Any) -> GeneratorSpec:
     if name.startswith(DIFFUSERS_PREFIX):
         target = name[len(DIFFUSERS_PREFIX) :].strip()
         repo, rev = target, None
-        if "@" in target and not Path(target).exists():
-            repo, _, rev = target.rpartition("@")
+        if not Path(target).exists():  # ORG/REPO[@REV], parsed as the weights resolver does
+            hub = HubSpec.parse(target)
+            repo, rev = hub.repo_id, hub.revision
         if not repo:
             raise UnknownNameError(f"{name!r}: expected diffusers:ORG/REPO[@REVISION] or diffusers:/path/to/folder")
         spec = GeneratorSpec(name=name, repo=repo, revision=rev or None, steps=30, guidance=7.5)
