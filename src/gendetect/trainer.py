@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from gendetect.atomic import atomic_write
 from gendetect.errors import GendetectError
 from gendetect.features.torch_base import require_torch
 
@@ -161,10 +162,6 @@ def _jpeg(img: Any, quality: int) -> Any:
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _save_tensors(path: Path, tensors: dict[str, Any]) -> None:
@@ -393,7 +390,7 @@ def _write_checkpoint(
         "fingerprint": fp,
         "finished": finished,
     }
-    _atomic_json(ckpt / META_FILE, meta)
+    atomic_write(ckpt / META_FILE, json.dumps(meta, indent=2, sort_keys=True))
     for stale in ckpt.glob("*.safetensors"):  # only after the new meta is in place
         if stale.name not in (name, best_file):
             stale.unlink()

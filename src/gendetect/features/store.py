@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gendetect.atomic import atomic_write
 from gendetect.features.base import FeatureExtractor
 from gendetect.provenance import provenance
 
@@ -46,7 +47,7 @@ class FeatureStore:
         self.dim = extractor.dim
         meta = self.dir / "extractor.json"
         if not meta.exists():
-            _atomic_write(meta, json.dumps({**extractor.get_config(), "provenance": provenance()}, indent=2).encode())
+            atomic_write(meta, json.dumps({**extractor.get_config(), "provenance": provenance()}, indent=2).encode())
         self._index: dict[str, tuple[int, int]] | None = None
         self._arrays: dict[int, np.ndarray] = {}
 
@@ -104,7 +105,7 @@ class FeatureStore:
         tmp = self._path(shard, "parquet").with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, self._path(shard, "parquet"))
-        _atomic_write(
+        atomic_write(
             self._path(shard, "done.json"), json.dumps({"n": len(keep), "dim": self.dim, "time": time.time()}).encode()
         )
         for row, i in enumerate(keep):
@@ -139,9 +140,3 @@ class FeatureStore:
 
     def _path(self, shard: int, ext: str) -> Path:
         return self.dir / f"shard-{shard:05d}.{ext}"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")  # unique per process: stores opened concurrently
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

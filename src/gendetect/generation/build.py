@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from gendetect.atomic import atomic_write
 from gendetect.data.records import REAL_GENERATOR, ImageRecord
 from gendetect.errors import GendetectError
 from gendetect.generation.captions import CaptionItem, read_captions
@@ -328,9 +329,7 @@ def _facts(data: bytes) -> dict[str, Any]:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, data)
 
 
 class GenerateTask(ShardTask):

@@ -38,6 +38,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gendetect.atomic import atomic_write
 from gendetect.errors import GendetectError
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class ShardStore:
                     "folder or delete this one"
                 )
         else:
-            _atomic_write(plan_file, json.dumps(full, indent=2, sort_keys=True))
+            atomic_write(plan_file, json.dumps(full, indent=2, sort_keys=True))
 
     def path(self, index: int, ext: str) -> Path:
         return self.dir / f"shard-{index:05d}.{ext}"
@@ -146,7 +147,7 @@ class ShardStore:
         pq.write_table(table, tmp)
         os.replace(tmp, self.path(index, "parquet"))
         stats = {"rows": len(rows), "seconds": round(seconds, 4), "pid": os.getpid(), "host": os.uname().nodename}
-        _atomic_write(self.path(index, "done.json"), json.dumps(stats))
+        atomic_write(self.path(index, "done.json"), json.dumps(stats))
 
     def rows(self, shards: Sequence[Shard]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -160,12 +161,6 @@ class ShardStore:
 def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:3])
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _maybe_fault(index: int) -> None:
