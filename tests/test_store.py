@@ -120,3 +120,21 @@ def test_cli_features_extract_then_train_from_the_store(records: list, tmp_path:
         ],
     )
     assert trained.exit_code == 0, trained.output
+
+
+def test_refresh_indexes_only_shards_written_since(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gendetect.features.store as store_module
+
+    ext = create_extractor("pixel-stats")
+    writer, reader = FeatureStore(tmp_path, ext), FeatureStore(tmp_path, ext)
+    X = np.arange(6 * ext.dim, dtype=np.float32).reshape(6, ext.dim)
+    writer.add(["a", "b", "c"], X[:3])
+    assert len(reader) == 3
+    reads = []
+    real_read = store_module.pq.read_table
+    monkeypatch.setattr(store_module.pq, "read_table", lambda path, **kw: reads.append(path) or real_read(path, **kw))
+    writer.add(["c", "d", "e", "f"], X[2:])  # another process adds a shard ("c" is already stored)
+    assert "d" not in reader
+    reader.refresh()
+    assert len(reader) == 6 and [Path(p).name for p in reads] == ["shard-00001.parquet"]  # the old shard is not re-read
+    np.testing.assert_array_equal(reader.get(["f", "a"])[0], X[[5, 0]])

@@ -49,6 +49,7 @@ class FeatureStore:
         if not meta.exists():
             atomic_write(meta, json.dumps({**extractor.get_config(), "provenance": provenance()}, indent=2).encode())
         self._index: dict[str, tuple[int, int]] | None = None
+        self._indexed: set[int] = set()  # shards already in the index
         self._arrays: dict[int, np.ndarray] = {}
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -58,13 +59,22 @@ class FeatureStore:
 
     def _load_index(self) -> dict[str, tuple[int, int]]:
         if self._index is None:
-            index: dict[str, tuple[int, int]] = {}
-            for shard in self.shards():
-                shas = pq.read_table(self._path(shard, "parquet"), columns=["sha256"]).column("sha256").to_pylist()
-                for row, sha in enumerate(shas):
-                    index.setdefault(sha, (shard, row))  # first occurrence wins: no duplicates
-            self._index = index
+            self._index = {}
+            self.refresh()
         return self._index
+
+    def refresh(self) -> None:
+        """Index the shards completed since the last look (e.g. by other processes or Ray actors); shards already
+        indexed are not read again, since a complete shard never changes."""
+        if self._index is None:
+            self._index = {}
+        for shard in self.shards():
+            if shard in self._indexed:
+                continue
+            shas = pq.read_table(self._path(shard, "parquet"), columns=["sha256"]).column("sha256").to_pylist()
+            for row, sha in enumerate(shas):
+                self._index.setdefault(sha, (shard, row))  # first occurrence wins: no duplicates
+            self._indexed.add(shard)
 
     def __len__(self) -> int:
         return len(self._load_index())
@@ -110,6 +120,7 @@ class FeatureStore:
         )
         for row, i in enumerate(keep):
             index[sha256s[i]] = (shard, row)
+        self._indexed.add(shard)
         return len(keep)
 
     def _claim(self, shard: int) -> int:
@@ -133,10 +144,6 @@ class FeatureStore:
         for shard in self.shards():
             keys = pq.read_table(self._path(shard, "parquet"), columns=["sha256"]).column("sha256").to_pylist()
             yield keys, np.load(self._path(shard, "npy"), mmap_mode="r")
-
-    def refresh(self) -> None:
-        """Forget the cached index, e.g. after other processes (Ray actors) added shards."""
-        self._index, self._arrays = None, {}
 
     def _path(self, shard: int, ext: str) -> Path:
         return self.dir / f"shard-{shard:05d}.{ext}"

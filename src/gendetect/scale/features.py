@@ -54,7 +54,7 @@ class FeaturesTask(ShardTask):
         from gendetect.training import featurize, store_key
 
         assert self._store is not None and self._extractor is not None, "setup() runs before run()"
-        self._store.refresh()  # other actors may have stored some of these images meanwhile
+        self._store.refresh()  # index what other actors stored meanwhile (new shards only)
         records = [ImageRecord.from_row(dict(row)) for row in shard.items]
         cached = {i for i, r in enumerate(records) if r.status == "ok" and store_key(r, self._extractor) in self._store}
         featurize(

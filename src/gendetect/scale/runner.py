@@ -55,10 +55,6 @@ class Shard:
     index: int
     items: tuple[Any, ...]
 
-    @property
-    def files(self) -> tuple[Any, ...]:  # scans: the items are file paths
-        return self.items
-
 
 def plan_shards(items: Sequence[Any], shard_size: int, group_by: Callable[[Any], Any] | None = None) -> list[Shard]:
     """Fixed slices of ``items`` in the given order; the same input always gives the same shards.
