@@ -5,33 +5,71 @@ The library comes first; the ``gendetect`` CLI is a thin layer over these functi
     from gendetect import load_model, scan
     for row in scan(["photo.jpg"], load_model()):      # the embedded default detector
         print(row.path, row.p_fake, row.verdict)
+
+The names below are imported on first use (PEP 562), so ``import gendetect`` and every submodule import (the CLI,
+worker processes, Ray actors) cost only what they use.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from gendetect.detectors import (
-    Detector as Detector,
-    create_detector as create_detector,
-    list_detectors as list_detectors,
-)
-from gendetect.errors import GendetectError as GendetectError
-from gendetect.features import (
-    FeatureExtractor as FeatureExtractor,
-    create_extractor as create_extractor,
-    list_extractors as list_extractors,
-)
-from gendetect.pipeline import (
-    DetectionPipeline as DetectionPipeline,
-    ScanRow as ScanRow,
-    expand_inputs as expand_inputs,
-    load_model as load_model,
-    scan as scan,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("gendetect")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time see __getattr__
+    from gendetect.detectors import (
+        Detector as Detector,
+        create_detector as create_detector,
+        list_detectors as list_detectors,
+    )
+    from gendetect.errors import GendetectError as GendetectError
+    from gendetect.features import (
+        FeatureExtractor as FeatureExtractor,
+        create_extractor as create_extractor,
+        list_extractors as list_extractors,
+    )
+    from gendetect.pipeline import (
+        DetectionPipeline as DetectionPipeline,
+        ScanRow as ScanRow,
+        expand_inputs as expand_inputs,
+        load_model as load_model,
+        scan as scan,
+    )
+
+_EXPORTS = {
+    "Detector": "gendetect.detectors",
+    "create_detector": "gendetect.detectors",
+    "list_detectors": "gendetect.detectors",
+    "GendetectError": "gendetect.errors",
+    "FeatureExtractor": "gendetect.features",
+    "create_extractor": "gendetect.features",
+    "list_extractors": "gendetect.features",
+    "DetectionPipeline": "gendetect.pipeline",
+    "ScanRow": "gendetect.pipeline",
+    "expand_inputs": "gendetect.pipeline",
+    "load_model": "gendetect.pipeline",
+    "scan": "gendetect.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("gendetect")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+            value = "0.0.0"
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
+        raise AttributeError(f"module 'gendetect' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "DetectionPipeline",

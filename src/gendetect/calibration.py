@@ -9,9 +9,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from sklearn.isotonic import IsotonicRegression
-
 from gendetect.errors import DataSchemaError
 
 _EPS = 1e-7
@@ -47,6 +44,8 @@ class TemperatureCalibrator(Calibrator):
         self.temperature = float(temperature)
 
     def fit(self, p: np.ndarray, y: np.ndarray) -> TemperatureCalibrator:
+        from scipy.optimize import minimize_scalar
+
         z, y = _logit(p), np.asarray(y, dtype=np.float64)
 
         def nll(log_t: float) -> float:
@@ -74,6 +73,8 @@ class IsotonicCalibrator(Calibrator):
         self.y_ = np.array([0.0, 1.0])
 
     def fit(self, p: np.ndarray, y: np.ndarray) -> IsotonicCalibrator:
+        from sklearn.isotonic import IsotonicRegression
+
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
         self.x_, self.y_ = np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
         return self

@@ -5,8 +5,6 @@ The CLI turns these into ``click.ClickException`` so users see one clear line, n
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
-
 
 class GendetectError(Exception):
     """Base class of every error gendetect raises on purpose."""
@@ -19,8 +17,11 @@ class UnknownNameError(GendetectError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class NotFittedError(GendetectError, _SklearnNotFittedError):
-    """A detector was used before ``fit`` (or ``load``)."""
+class NotFittedError(GendetectError, ValueError, AttributeError):
+    """A detector was used before ``fit`` (or ``load``).
+
+    The bases of scikit-learn's ``NotFittedError`` (ValueError, AttributeError), not the class itself: importing
+    scikit-learn here would load it (and scipy) for every command."""
 
 
 class WeightsNotFoundError(GendetectError, FileNotFoundError):

@@ -7,31 +7,62 @@ Example:
     >>> describe(records)["warnings"]  # doctest: +SKIP
 """
 
-from gendetect.data.manifest import (
-    confound_warnings as confound_warnings,
-    describe as describe,
-    describe_table as describe_table,
-    print_description as print_description,
-    read_manifest as read_manifest,
-    read_manifest_metadata as read_manifest_metadata,
-    write_manifest as write_manifest,
-)
-from gendetect.data.readers import (
-    LAYOUTS as LAYOUTS,
-    detect_layout as detect_layout,
-    list_images as list_images,
-    probe_records as probe_records,
-    read_labels_csv as read_labels_csv,
-    read_records as read_records,
-)
-from gendetect.data.records import (
-    LABELS as LABELS,
-    REAL_GENERATOR as REAL_GENERATOR,
-    SCHEMA as SCHEMA,
-    ImageRecord as ImageRecord,
-    label_to_int as label_to_int,
-    normalise_label as normalise_label,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported on first use (see __getattr__): listing image files must not load pyarrow
+    from gendetect.data.manifest import (
+        confound_warnings as confound_warnings,
+        describe as describe,
+        describe_table as describe_table,
+        print_description as print_description,
+        read_manifest as read_manifest,
+        read_manifest_metadata as read_manifest_metadata,
+        write_manifest as write_manifest,
+    )
+    from gendetect.data.readers import (
+        LAYOUTS as LAYOUTS,
+        detect_layout as detect_layout,
+        list_images as list_images,
+        probe_records as probe_records,
+        read_labels_csv as read_labels_csv,
+        read_records as read_records,
+    )
+    from gendetect.data.records import (
+        LABELS as LABELS,
+        REAL_GENERATOR as REAL_GENERATOR,
+        SCHEMA as SCHEMA,
+        ImageRecord as ImageRecord,
+        label_to_int as label_to_int,
+        normalise_label as normalise_label,
+    )
+
+_HOME = {
+    **dict.fromkeys(
+        ("confound_warnings", "describe", "describe_table", "print_description", "read_manifest",
+         "read_manifest_metadata", "write_manifest"),
+        "gendetect.data.manifest",
+    ),
+    **dict.fromkeys(
+        ("LAYOUTS", "detect_layout", "list_images", "probe_records", "read_labels_csv", "read_records"),
+        "gendetect.data.readers",
+    ),
+    **dict.fromkeys(
+        ("LABELS", "REAL_GENERATOR", "SCHEMA", "ImageRecord", "label_to_int", "normalise_label"),
+        "gendetect.data.records",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LABELS",

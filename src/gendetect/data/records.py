@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from gendetect.errors import DataSchemaError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 LABELS = ("real", "fake", "unknown")
 REAL_GENERATOR = "real"  # the ``generator`` value of real images
@@ -61,28 +62,40 @@ class ImageRecord:
         return rec
 
 
-SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("label", pa.string()),
-        ("generator", pa.string()),
-        ("source", pa.string()),
-        ("caption", pa.string()),
-        ("subject", pa.string()),
-        ("split", pa.string()),
-        ("sha256", pa.string()),
-        ("format", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("mode", pa.string()),
-        ("jpeg_quality", pa.int16()),
-        ("has_exif", pa.bool_()),
-        ("file_size", pa.int64()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("extra", pa.string()),
-    ]
-)
+def _schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("label", pa.string()),
+            ("generator", pa.string()),
+            ("source", pa.string()),
+            ("caption", pa.string()),
+            ("subject", pa.string()),
+            ("split", pa.string()),
+            ("sha256", pa.string()),
+            ("format", pa.string()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("mode", pa.string()),
+            ("jpeg_quality", pa.int16()),
+            ("has_exif", pa.bool_()),
+            ("file_size", pa.int64()),
+            ("status", pa.string()),
+            ("error", pa.string()),
+            ("extra", pa.string()),
+        ]
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # SCHEMA is built on first use: pyarrow is needed for manifests, not to list and scan image files (issue 17)
+    if name == "SCHEMA":
+        globals()["SCHEMA"] = schema = _schema()
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _LABEL_ALIASES = {
     "real": "real",

@@ -2,20 +2,25 @@
 
 A fitted detector is persisted as ``config.json`` (name, hyper-parameters, fitted metadata, provenance) plus
 ``weights.safetensors`` (its arrays). Nothing is pickled, so a saved model can be inspected and loaded safely.
+
+Detectors follow scikit-learn's estimator contract (``get_params``/``set_params``, ``clone``, the estimator checks)
+without importing scikit-learn: it is imported by ``fit`` and by detectors whose models need it, so that loading a
+saved model and scoring with it costs numpy alone (see issue 17: scikit-learn, scipy and pandas were 90% of a
+one-image scan).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import validate_data
 
 from gendetect.errors import DataSchemaError, ModelFormatError, NotFittedError
 from gendetect.provenance import provenance
@@ -25,7 +30,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
 
-class Detector(ClassifierMixin, BaseEstimator, ABC):
+class Detector(ABC):
     """Binary real/fake classifier on feature vectors.
 
     Follows scikit-learn: ``__init__`` only stores hyper-parameters; ``fit`` returns ``self`` and sets attributes
@@ -42,6 +47,9 @@ class Detector(ClassifierMixin, BaseEstimator, ABC):
     # -- scikit-learn API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, groups: Any = None) -> Detector:
         """Fit on ``X`` ``(N, dim)`` and binary labels ``y`` (1 = fake). ``groups`` is accepted for API symmetry."""
+        from sklearn.utils.multiclass import type_of_target
+        from sklearn.utils.validation import validate_data
+
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         kind = type_of_target(y, input_name="y", raise_unknown=True)
         if kind not in ("binary", "multiclass"):
@@ -63,8 +71,7 @@ class Detector(ClassifierMixin, BaseEstimator, ABC):
         """Log-odds of fake ``(N,)`` float64: positive means ``classes_[1]`` (fake); ``predict_proba`` is its
         sigmoid."""
         self._check_fitted()
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._decision(X)
+        return self._decision(self._validate_predict(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(N, 2)`` probabilities, columns in ``classes_`` order (column 1 = P(fake))."""
@@ -75,10 +82,100 @@ class Detector(ClassifierMixin, BaseEstimator, ABC):
         decision = self.decision_function(X)
         return self.classes_[(decision > 0).astype(int)]
 
-    def __sklearn_tags__(self):  # noqa: ANN204
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``X``, ``y`` (scikit-learn's classifier ``score``; per-image scores are
+        :meth:`decision_function`)."""
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
+    def _validate_predict(self, X: Any) -> np.ndarray:
+        """``X`` as a finite ``(N, n_features_in_)`` float64 array.
+
+        A plain numpy array (the scan path) is checked with numpy alone, with scikit-learn's messages; anything
+        else (lists, data frames, sparse matrices) and models fitted on named columns go through scikit-learn's
+        ``validate_data``, so the estimator checks see exactly its behaviour.
+        """
+        if type(X) is not np.ndarray or hasattr(self, "feature_names_in_") or X.dtype.kind not in "biuf":
+            from sklearn.utils.validation import validate_data
+
+            return validate_data(self, X, dtype=np.float64, reset=False)
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected a 2D array, got {X.ndim}D array instead. Reshape your data either using "
+                "array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) if it contains a "
+                "single sample."
+            )
+        if X.shape[0] < 1:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
+                "features as input."
+            )
+        X = X.astype(np.float64, copy=False)
+        if not np.isfinite(X).all():
+            what = "NaN" if np.isnan(X).any() else "infinity or a value too large for dtype('float64')"
+            raise ValueError(f"Input X contains {what}.")
+        return X
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The hyper-parameters: the arguments of ``__init__`` (scikit-learn's rule)."""
+        if cls.__init__ is object.__init__:
+            return []
+        params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+        if any(p.kind is p.VAR_POSITIONAL for p in params):
+            raise RuntimeError(f"{cls.__name__}.__init__ must name its hyper-parameters (no *args).")
+        return sorted(p.name for p in params if p.kind is not p.VAR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyper-parameter names mapped to their values (scikit-learn's ``get_params``)."""
+        out: dict[str, Any] = {}
+        for key in self._get_param_names():
+            value = getattr(self, key)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{key}__{k}", v) for k, v in value.get_params().items())
+            out[key] = value
+        return out
+
+    def set_params(self, **params: Any) -> Detector:
+        """Set hyper-parameters (scikit-learn's ``set_params``); returns ``self``."""
+        valid = self._get_param_names()
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            head, sep, sub = key.partition("__")
+            if head not in valid:
+                raise ValueError(
+                    f"Invalid parameter {head!r} for estimator {type(self).__name__}. Valid parameters are: {valid!r}."
+                )
+            if sep:
+                nested.setdefault(head, {})[sub] = value
+            else:
+                setattr(self, head, value)
+        for head, sub_params in nested.items():
+            getattr(self, head).set_params(**sub_params)
+        return self
+
+    def __repr__(self) -> str:
+        init = inspect.signature(type(self).__init__).parameters
+        changed = []
+        for key in self._get_param_names():
+            value = getattr(self, key, None)
+            default = init[key].default if key in init else inspect.Parameter.empty
+            same = default is not inspect.Parameter.empty and _same(value, default)
+            if not same:
+                changed.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags; only the estimator checks call this
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(multi_class=False),
+        )
 
     # -- to implement ------------------------------------------------------------------------------------------
     @abstractmethod
@@ -92,7 +189,7 @@ class Detector(ClassifierMixin, BaseEstimator, ABC):
     # -- persistence -------------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or Detector.load() first.")
+            raise _not_fitted(f"{type(self).__name__} is not fitted; call fit() or Detector.load() first.")
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "params": self.get_params(deep=False)}
@@ -160,6 +257,28 @@ def detector_from_config(config: dict[str, Any]) -> Detector:
     except KeyError as e:
         raise ModelFormatError("Detector config has no 'name'.") from e
     return DETECTORS.get(name)(**config.get("params", {}))
+
+
+@functools.cache
+def _sklearn_not_fitted_error() -> type[NotFittedError]:
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    return type("NotFittedError", (NotFittedError, SklearnNotFittedError), {"__module__": NotFittedError.__module__})
+
+
+def _not_fitted(message: str) -> NotFittedError:
+    """A :class:`~gendetect.errors.NotFittedError`, which is also scikit-learn's ``NotFittedError`` whenever
+    scikit-learn is loaded (whoever catches that class has imported it), without importing scikit-learn here."""
+    if "sklearn.exceptions" in sys.modules:
+        return _sklearn_not_fitted_error()(message)
+    return NotFittedError(message)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or (type(a) is type(b) and a == b))
+    except (TypeError, ValueError):  # arrays and other values without a plain truth value
+        return False
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

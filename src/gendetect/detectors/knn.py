@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from gendetect.detectors.base import DETECTORS, Detector
 from gendetect.errors import DataSchemaError
@@ -139,6 +138,8 @@ class KNNDetector(Detector):
         loo = self._scores(self.bank_[rows].astype(np.float64), self_rows=rows)
         target = labels[rows].astype(int)
         if np.unique(target).size == 2 and np.ptp(loo) > 0:
+            from sklearn.linear_model import LogisticRegression
+
             lr = LogisticRegression(C=100.0).fit(loo[:, None], target)
             slope = float(lr.coef_[0, 0])
             self.platt_ = np.array([slope, float(lr.intercept_[0])]) if slope > 0 else np.array([1.0, 0.0])

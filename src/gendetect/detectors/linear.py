@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from gendetect.detectors.base import DETECTORS, Detector, _Standardizer
 
@@ -31,6 +30,8 @@ class LogisticDetector(Detector):
         self.max_iter = max_iter
 
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
         if self.standardize:
             self.mean_, self.scale_ = _Standardizer.fit(X)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neural_network import MLPClassifier
 
 from gendetect.detectors.base import DETECTORS, Detector, _Standardizer
 
@@ -42,6 +41,8 @@ class MLPDetector(Detector):
     _state_arrays = ("mean_", "scale_")
 
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
+        from sklearn.neural_network import MLPClassifier
+
         self.mean_, self.scale_ = _Standardizer.fit(X)
         clf = MLPClassifier(
             hidden_layer_sizes=tuple(int(h) for h in self.hidden),
