@@ -1,7 +1,8 @@
 """Detectors on feature vectors: the registry and the built-in linear, kNN and MLP detectors."""
 
 from gendetect.detectors import (
-    disentangle as disentangle,  # noqa: F401  (register built-ins)
+    boosting as boosting,  # noqa: F401  (register built-ins)
+    disentangle as disentangle,
     knn as knn,
     linear as linear,
     mlp as mlp,

@@ -2,6 +2,7 @@
 
 from gendetect.features import (
     forensic as forensic,  # noqa: F401  (register the built-ins)
+    periodic as periodic,
     rgb as rgb,
     simple as simple,
 )
@@ -18,5 +19,6 @@ EXTRACTORS.register_lazy("openclip", "gendetect.features.clip:OpenClipExtractor"
 EXTRACTORS.register_lazy("timm", "gendetect.features.imagenet:TimmExtractor")
 EXTRACTORS.register_lazy("hf-clip", "gendetect.features.hf_clip:HFClipExtractor")
 EXTRACTORS.register_lazy("dnf", "gendetect.features.dnf:DNFExtractor")  # the 'diffusion' extra
+EXTRACTORS.register_lazy("zoo-net", "gendetect.zoo.extractor:ZooNetExtractor")  # published detectors (gendetect.zoo)
 
 __all__ = ["EXTRACTORS", "FeatureExtractor", "create_extractor", "extractor_from_config", "list_extractors"]

@@ -1,0 +1,117 @@
+"""Gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``), predicted with numpy.
+
+Fitting uses scikit-learn; the fitted trees are flattened into plain arrays (one node table for all trees), so a
+saved model is safetensors, not a pickle, and predicting needs only numpy: the embedded default model scans
+without importing scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gendetect.detectors.base import DETECTORS, Detector
+
+
+@DETECTORS.register("hgb")
+class HistGBDetector(Detector):
+    """Histogram gradient boosting on feature vectors; ``decision_function`` is the log-odds of fake.
+
+    Args:
+        max_iter: boosting rounds (trees).
+        learning_rate: shrinkage per tree.
+        max_leaf_nodes: leaves per tree.
+        min_samples_leaf: minimum samples per leaf.
+        l2_regularization: L2 penalty on leaf values.
+        max_features: share of features drawn per split (scikit-learn >= 1.4).
+        class_weight: ``"balanced"`` reweights classes.
+        random_state: seed for feature subsampling.
+    """
+
+    name = "hgb"
+    _state_arrays = ("node_feature_", "node_threshold_", "node_left_", "node_right_", "node_leaf_", "node_value_",
+                     "node_missing_left_", "tree_roots_", "baseline_")
+
+    def __init__(
+        self,
+        max_iter: int = 200,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 15,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        max_features: float = 0.5,
+        class_weight: str | None = "balanced",
+        random_state: int = 0,
+    ) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.max_features = max_features
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, *, groups: Any = None, sample_weight: Any = None) -> HistGBDetector:
+        """As :meth:`Detector.fit`, with optional per-row ``sample_weight`` (e.g. 1 / tiles of the row's image)."""
+        self._sample_weight = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+        try:
+            return super().fit(X, y, groups=groups)
+        finally:
+            self._sample_weight = None
+
+    def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        clf = HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            max_features=self.max_features,
+            class_weight=self.class_weight,
+            early_stopping=False,
+            random_state=self.random_state,
+        )
+        clf.fit(X, target.astype(int), sample_weight=getattr(self, "_sample_weight", None))
+        feature, threshold, left, right, leaf, value, missing, roots = [], [], [], [], [], [], [], []
+        offset = 0
+        for (tree,) in clf._predictors:  # binary: one tree per iteration
+            nodes = tree.nodes
+            roots.append(offset)
+            feature.append(nodes["feature_idx"].astype(np.int64))
+            threshold.append(nodes["num_threshold"].astype(np.float64))
+            left.append(nodes["left"].astype(np.int64) + offset)
+            right.append(nodes["right"].astype(np.int64) + offset)
+            leaf.append(nodes["is_leaf"].astype(bool))
+            value.append(nodes["value"].astype(np.float64))
+            missing.append(nodes["missing_go_to_left"].astype(bool))
+            offset += len(nodes)
+        self.node_feature_ = np.concatenate(feature)
+        self.node_threshold_ = np.concatenate(threshold)
+        self.node_left_ = np.concatenate(left)
+        self.node_right_ = np.concatenate(right)
+        self.node_leaf_ = np.concatenate(leaf).astype(np.uint8)
+        self.node_value_ = np.concatenate(value)
+        self.node_missing_left_ = np.concatenate(missing).astype(np.uint8)
+        self.tree_roots_ = np.asarray(roots, np.int64)
+        self.baseline_ = np.asarray(clf._baseline_prediction, np.float64).ravel()[:1]
+
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, np.float64)
+        n = X.shape[0]
+        idx = np.broadcast_to(self.tree_roots_, (n, len(self.tree_roots_))).copy()  # (N, trees) current node
+        rows = np.arange(n)[:, None]
+        leaf = self.node_leaf_.astype(bool)
+        missing_left = self.node_missing_left_.astype(bool)
+        while True:
+            active = ~leaf[idx]
+            if not active.any():
+                break
+            x = X[rows, self.node_feature_[idx]]
+            go_left = np.where(np.isnan(x), missing_left[idx], x <= self.node_threshold_[idx])
+            nxt = np.where(go_left, self.node_left_[idx], self.node_right_[idx])
+            idx = np.where(active, nxt, idx)
+        return self.baseline_[0] + self.node_value_[idx].sum(axis=1)

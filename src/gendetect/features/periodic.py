@@ -1,0 +1,207 @@
+"""Periodic up-sampling traces at periods 2, 4 and 8, wherever a crop starts; and whole-image tiling.
+
+A generator's last stages up-sample: SD/FLUX-style VAE decoders go from a 1/8 latent to pixels through nearest
+up-sampling plus convolutions, GANs through transposed convolutions, super-resolution heads through pixel shuffle.
+Each makes a pixel's local statistics depend on its position in the up-sampling cell: on ``(y mod 8, x mod 8)``
+for a x8 decoder, on ``mod 4`` and ``mod 2`` for its intermediate stages.
+
+:class:`PeriodicFeatures` (``periodic``) measures this directly. For several high-pass residuals ``r`` of the
+luma (|Laplacian|, |second differences|, |first differences|), the mean of ``r`` over each of the 64 phases
+``(y mod 8, x mod 8)`` gives an 8 x 8 *phase-mean map* ``m``. A camera photo has no preferred phase: ``m`` is flat
+up to noise. The features are the log-magnitudes of the 2-D DFT of ``m`` at its 33 distinct non-zero frequencies,
+over ``|M[0, 0]|``. A shift of the crop rolls ``m`` circularly, which changes the DFT's phase only, so the
+features are the same wherever the crop starts. Frequencies ``k/8`` with ``k`` even are the period-4 and period-2
+traces, ``k = 4`` is period 2; all are in the 8 x 8 map.
+
+JPEG's 8 x 8 blocks are a period-8 trace too, and so is a camera's colour filter array at period 2. Neither is
+filtered out here: a detector must *learn* them as real, from real photos that went through JPEG and through a
+camera simulation (``gendetect.augment.benign``); the default detector is trained that way.
+
+:class:`TiledFeatures` (``tiles``) cuts the whole image at native resolution into square tiles, computes a base
+extractor's features for each, and flags tiles without forensic signal (flat, blank, text-like: see
+:func:`tile_signal`). Its :meth:`~TiledFeatures.extract_one` returns a 2-D array, one row per tile, which
+:class:`gendetect.pipeline.DetectionPipeline` scores tile by tile and aggregates (its ``tile_rule``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from gendetect.features.base import EXTRACTORS, FeatureExtractor, extractor_from_config
+from gendetect.features.forensic import luminance
+
+PERIOD = 8
+
+
+def _canonical_frequencies(p: int = PERIOD) -> np.ndarray:
+    """Flat indices of one of each conjugate pair ``k, -k`` of the ``p x p`` DFT, without DC: 33 for ``p = 8``."""
+    keep = []
+    for ky in range(p):
+        for kx in range(p):
+            if (ky, kx) == (0, 0):
+                continue
+            if (ky, kx) <= ((-ky) % p, (-kx) % p):
+                keep.append(ky * p + kx)
+    return np.asarray(keep)
+
+
+_FREQS = _canonical_frequencies()
+
+
+def phase_mean_map(r: np.ndarray, p: int = PERIOD) -> np.ndarray:
+    """``(p, p)`` float64 mean of a 2-D ``r`` over each phase ``(y mod p, x mod p)`` (the crop's own origin)."""
+    h, w = r.shape[0] // p * p, r.shape[1] // p * p
+    return r[:h, :w].reshape(h // p, p, w // p, p).mean(axis=(0, 2), dtype=np.float64)
+
+
+def residuals(x: np.ndarray) -> list[np.ndarray]:
+    """The five non-negative residual maps of a 2-D float32 luma ``x``, all ``(H - 2, W - 2)``.
+
+    |4-neighbour Laplacian|, |second horizontal difference|, |second vertical difference|, |first horizontal
+    difference| and |first vertical difference|. All share one grid, so their phases agree.
+    """
+    c = x[1:-1, 1:-1]
+    left, right, up, down = x[1:-1, :-2], x[1:-1, 2:], x[:-2, 1:-1], x[2:, 1:-1]
+    d2x = right - 2 * c + left
+    d2y = down - 2 * c + up
+    return [np.abs(d2x + d2y), np.abs(d2x), np.abs(d2y), np.abs(right - c), np.abs(down - c)]
+
+
+def periodic_spectrum(x: np.ndarray, p: int = PERIOD) -> np.ndarray:
+    """``(5 * 33,)`` log DFT magnitudes of the phase-mean maps of :func:`residuals` of luma ``x``.
+
+    Each magnitude is relative to the map's DC term (so it does not depend on the image's noise level) and
+    floored at ``1e-4`` before the log, so a map without phase dependence gives about ``log(noise)``.
+    """
+    out = []
+    for r in residuals(np.asarray(x, np.float32)):
+        m = phase_mean_map(r, p)
+        mag = np.abs(np.fft.fft2(m)).ravel()
+        out.append(np.log(mag[_FREQS] / (mag[0] + 1e-9) + 1e-4))
+    return np.concatenate(out)
+
+
+def tile_signal(x: np.ndarray) -> tuple[float, float]:
+    """``(texture, flat_fraction)`` of a 2-D luma tile: median |Laplacian| and the share of pixels whose
+    |Laplacian| is below 0.5 (a level step of 1 in 8-bit luma gives 0.25 to 1).
+
+    Flat, blank, rendered-text and vector-art tiles have little texture and a large flat share: no up-sampling
+    trace can be measured there, and the no-signal guard excludes them.
+    """
+    lap = residuals(np.asarray(x, np.float32))[0]
+    if lap.size == 0:
+        return 0.0, 1.0
+    return float(np.median(lap)), float((lap < 0.5).mean())
+
+
+@EXTRACTORS.register("periodic")
+class PeriodicFeatures(FeatureExtractor):
+    """Shift-invariant period-2/4/8 up-sampling features (see the module docstring).
+
+    Args:
+        crop: crop side in pixels (a multiple of 8; smaller images use the largest multiple of 8 that fits).
+        n_crops: crops averaged per image (centre first, then quadrant centres), as in ``npr``.
+
+    ``dim = 165`` (5 residuals x 33 frequencies).
+    """
+
+    name = "periodic"
+
+    def __init__(self, crop: int = 256, n_crops: int = 1) -> None:
+        self.crop = crop
+        self.n_crops = n_crops
+        self.dim = 5 * len(_FREQS)
+
+    def extract_one(self, image: Image.Image) -> np.ndarray:
+        from gendetect.features.forensic import luma_crops
+
+        feats = [periodic_spectrum(c) for c in luma_crops(image, self.crop, self.n_crops)]
+        return np.mean(feats, axis=0).astype(np.float32)
+
+
+def tile_boxes(height: int, width: int, tile: int, max_tiles: int, min_side: int = 64) -> list[tuple[int, int, int]]:
+    """``(top, left, side)`` of square tiles covering an image at native resolution.
+
+    The side is ``tile``, or for a smaller image the largest multiple of 8 that fits (none below ``min_side``).
+    Tiles lie on a grid that covers every pixel, spread evenly with a little overlap where the size is not a
+    multiple of the side. Above ``max_tiles`` an evenly spaced subset of the grid is kept (rows and columns
+    thinned alike), so a 12 MP photo is judged over its whole extent, not its centre.
+    """
+    side = min(tile, height, width)
+    side -= side % 8
+    if side < min_side:
+        return []
+    ny, nx = -(-height // side), -(-width // side)
+    if ny * nx > max_tiles:
+        f = np.sqrt(ny * nx / max_tiles)
+        ny, nx = max(1, int(ny / f)), max(1, int(nx / f))
+        while ny * nx > max_tiles:  # rounding can leave one too many
+            ny, nx = (ny - 1, nx) if ny >= nx else (ny, nx - 1)
+    tops = np.linspace(0, height - side, ny).round().astype(int) if ny > 1 else [(height - side) // 2]
+    lefts = np.linspace(0, width - side, nx).round().astype(int) if nx > 1 else [(width - side) // 2]
+    return [(int(t), int(x), side) for t in tops for x in lefts]
+
+
+# Columns of a tile row before the base features: box (x0, y0, x1, y1), has-signal flag, texture, flat share.
+TILE_META = ("x0", "y0", "x1", "y1", "signal", "texture", "flat")
+
+
+@EXTRACTORS.register("tiles")
+class TiledFeatures(FeatureExtractor):
+    """Whole-image tiles at native resolution, each with a base extractor's features and a signal check.
+
+    ``extract_one`` returns a 2-D float32 array ``(n_tiles, len(TILE_META) + base.dim)``: the tile's box, whether
+    it carries forensic signal (``texture >= min_texture`` and ``flat <= max_flat``), its texture and flat share,
+    then the base features. An image smaller than ``min_side`` gives zero rows. :class:`DetectionPipeline`
+    scores the tiles with signal and aggregates them; :func:`split_tiles` takes such an array apart.
+
+    Args:
+        base: config of the per-tile extractor (``{"name": ..., "params": {...}}``); it sees each tile as a whole
+            image, so its own crop should be at least ``tile``.
+        tile: tile side in pixels (a multiple of 8).
+        max_tiles: at most this many tiles per image (an evenly thinned grid above it).
+        min_side: images (and tiles) smaller than this carry no measurable trace.
+        min_texture: tiles whose median |Laplacian| is lower are flat (no signal).
+        max_flat: tiles with a larger share of flat pixels are flat, blank or text-like (no signal).
+    """
+
+    name = "tiles"
+    tiled = True
+
+    def __init__(
+        self,
+        base: dict[str, Any] | None = None,
+        tile: int = 256,
+        max_tiles: int = 64,
+        min_side: int = 64,
+        min_texture: float = 1.0,
+        max_flat: float = 0.6,
+    ) -> None:
+        self.base = base
+        self.tile = tile
+        self.max_tiles = max_tiles
+        self.min_side = min_side
+        self.min_texture = min_texture
+        self.max_flat = max_flat
+        self._base = extractor_from_config(base or {"name": "periodic", "params": {"crop": tile}})
+        self.dim = self._base.dim
+
+    def extract_one(self, image: Image.Image) -> np.ndarray:
+        rows = []
+        for top, left, side in tile_boxes(image.height, image.width, self.tile, self.max_tiles, self.min_side):
+            crop = image.crop((left, top, left + side, top + side))
+            texture, flat = tile_signal(luminance(np.asarray(crop)))
+            signal = float(texture >= self.min_texture and flat <= self.max_flat)
+            feats = self._base.extract_one(crop) if signal else np.zeros(self.dim, np.float32)
+            rows.append(np.concatenate([[left, top, left + side, top + side, signal, texture, flat], feats]))
+        return np.asarray(rows, np.float32).reshape(len(rows), len(TILE_META) + self.dim)
+
+
+def split_tiles(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(boxes (n, 4) int, signal (n,) bool, features (n, dim) float32)`` of a :class:`TiledFeatures` array."""
+    rows = np.asarray(rows, np.float32).reshape(-1, rows.shape[-1] if rows.ndim else 0)
+    k = len(TILE_META)
+    return rows[:, :4].astype(int), rows[:, 4] > 0.5, rows[:, k:]

@@ -1,0 +1,168 @@
+"""Periodic up-sampling features, whole-image tiling, the no-signal guard and the numpy-predicted boosted trees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from gendetect.detectors import Detector, create_detector
+from gendetect.features import create_extractor
+from gendetect.features.periodic import TILE_META, periodic_spectrum, split_tiles, tile_boxes, tile_signal
+from gendetect.pipeline import DetectionPipeline, ScanRow, no_signal_reason, scan
+
+
+def _noise(side: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(128, 20, (side, side)).astype(np.float32)
+
+
+def _upsampled(side: int, factor: int, seed: int = 0) -> np.ndarray:
+    """Nearest up-sampling by ``factor`` followed by a 3x3 smoothing: a decoder-like periodic trace."""
+    small = _noise(side // factor, seed)
+    up = np.repeat(np.repeat(small, factor, 0), factor, 1)
+    k = np.array([0.25, 0.5, 0.25], np.float32)
+    up = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, up)
+    return np.apply_along_axis(lambda c: np.convolve(c, k, "same"), 0, up)
+
+
+def test_periodic_spectrum_is_the_same_wherever_the_crop_starts():
+    x = _upsampled(320, 8)
+    a = periodic_spectrum(x[16:272, 16:272])
+    b = periodic_spectrum(x[19:275, 21:277])  # another phase of the 8x8 grid
+    # relative magnitudes agree (the log floor of 1e-4 makes near-zero components noisy in log space)
+    np.testing.assert_allclose(np.exp(a), np.exp(b), atol=0.05)
+    strong = np.exp(a) > 0.05
+    assert strong.sum() >= 3 and np.allclose(a[strong], b[strong], atol=0.2)
+    assert a.shape == (165,)
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_periodic_spectrum_sees_upsampling_that_noise_lacks(factor):
+    clean = periodic_spectrum(_noise(256, 1))
+    up = periodic_spectrum(_upsampled(256, factor, 1))
+    # the strongest relative periodic component stands far above what plain noise shows
+    assert up.max() > clean.max() + 2.0
+
+
+def test_tile_boxes_cover_the_whole_image_and_respect_the_cap():
+    boxes = tile_boxes(1000, 1500, 256, max_tiles=64)
+    covered = np.zeros((1000, 1500), bool)
+    for top, left, side in boxes:
+        assert side == 256 and 0 <= top <= 1000 - side and 0 <= left <= 1500 - side
+        covered[top : top + side, left : left + side] = True
+    assert covered.all()
+    big = tile_boxes(3000, 4000, 256, max_tiles=64)  # a 12 MP photo: thinned, but spread over its extent
+    assert len(big) <= 64
+    tops = sorted({t for t, _, _ in big})
+    lefts = sorted({x for _, x, _ in big})
+    assert tops[0] == 0 and tops[-1] == 3000 - 256 and lefts[0] == 0 and lefts[-1] == 4000 - 256
+    assert tile_boxes(50, 50, 256, 64) == []  # too small
+    small = tile_boxes(100, 180, 256, 64)
+    assert len(small) == 4 and {b[2] for b in small} == {96}  # the largest multiple of 8 that fits, overlapping
+
+
+def test_tile_signal_separates_texture_from_flat_and_text():
+    photo = _noise(128)
+    assert tile_signal(photo)[0] > 5
+    flat = np.full((128, 128), 200, np.float32)
+    assert tile_signal(flat) == (0.0, 1.0)
+    page = Image.new("L", (256, 128), 255)
+    ImageDraw.Draw(page).text((10, 10), "Generated text only\nno photo here", fill=0)
+    texture, flat_share = tile_signal(np.asarray(page, np.float32))
+    assert texture < 1.0 and flat_share > 0.6
+
+
+def _tiled_pipeline(threshold: float = 0.5) -> DetectionPipeline:
+    ext = create_extractor("tiles", tile=64, max_tiles=16)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, ext.dim))
+    y = (X[:, 0] > 0).astype(int)
+    det = create_detector("hgb", max_iter=20, min_samples_leaf=5).fit(X, y)
+    return DetectionPipeline(ext, det, threshold, uncertain_from=0.4)
+
+
+def test_tiled_extractor_rows_and_pipeline_aggregation():
+    pipe = _tiled_pipeline()
+    image = Image.fromarray(np.clip(_noise(200), 0, 255).astype(np.uint8)).convert("RGB")
+    rows = pipe.extractor.extract_one(image)
+    assert rows.shape == (len(tile_boxes(200, 200, 64, 16)), len(TILE_META) + pipe.extractor.dim)
+    boxes, signal, feats = split_tiles(rows)
+    assert signal.all() and boxes.shape == (len(rows), 4)
+    scores = pipe.score_tiles(image)
+    z = pipe.detector.decision_function(feats.astype(np.float64))
+    expected = 1 / (1 + np.exp(-z.mean()))  # the documented rule: mean of the tiles' log-odds
+    assert scores.p_image == pytest.approx(expected, rel=1e-9)
+    np.testing.assert_allclose(scores.p_fake, 1 / (1 + np.exp(-z)))
+    assert pipe.predict_proba([image])[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.new("RGB", (300, 300), (255, 255, 255)),  # blank
+        lambda: Image.new("RGB", (300, 200), (40, 90, 160)),  # flat colour
+        lambda: Image.new("RGB", (40, 40), (10, 20, 30)),  # tiny
+    ],
+)
+def test_no_signal_images_are_uncertain_with_a_reason_never_fake(tmp_path, make):
+    pipe = _tiled_pipeline(threshold=0.0)  # a threshold that would call anything with a score fake
+    path = tmp_path / "x.png"
+    make().save(path)
+    (row,) = scan([str(path)], pipe)
+    assert isinstance(row, ScanRow) and row.status == "ok"
+    assert row.verdict == "uncertain" and row.p_fake is None
+    assert row.reason and row.reason.startswith("no signal")
+
+
+def test_text_only_image_is_uncertain(tmp_path):
+    page = Image.new("RGB", (400, 300), "white")
+    d = ImageDraw.Draw(page)
+    for i in range(12):
+        d.text((10, 10 + 22 * i), "Lorem ipsum dolor sit amet, consectetur adipiscing elit", fill="black")
+    page.save(tmp_path / "page.png")
+    (row,) = scan([str(tmp_path / "page.png")], _tiled_pipeline(threshold=0.0))
+    assert row.verdict == "uncertain" and "no signal" in row.reason
+
+
+def test_no_signal_reason_rules():
+    assert no_signal_reason(0, 0).startswith("no signal: the image is too small")
+    assert "flat" in no_signal_reason(4, 0)
+    assert no_signal_reason(4, 1) is None
+
+
+def test_hgb_predicts_with_numpy_exactly_like_sklearn(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    y = (X[:, 0] + X[:, 1] ** 2 + 0.3 * rng.normal(size=400) > 1).astype(int)
+    params = dict(max_iter=30, learning_rate=0.1, max_leaf_nodes=7, min_samples_leaf=10, max_features=1.0)
+    det = create_detector("hgb", **params).fit(X, y)
+    ref = HistGradientBoostingClassifier(
+        **params, l2_regularization=1.0, class_weight="balanced", early_stopping=False, random_state=0
+    ).fit(X, y)
+    Xt = rng.normal(size=(50, 6))
+    np.testing.assert_allclose(det.decision_function(Xt), ref.decision_function(Xt), atol=1e-10)
+    det.save(tmp_path / "d")
+    again = Detector.load(tmp_path / "d")
+    np.testing.assert_array_equal(again.decision_function(Xt), det.decision_function(Xt))
+
+
+def test_hgb_sample_weight_changes_the_fit():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] > 0).astype(int)
+    w = np.where(X[:, 1] > 0, 5.0, 0.2)
+    a = create_detector("hgb", max_iter=10).fit(X, y).decision_function(X)
+    b = create_detector("hgb", max_iter=10).fit(X, y, sample_weight=w).decision_function(X)
+    assert not np.allclose(a, b)
+
+
+def test_tiled_pipeline_saves_and_loads(tmp_path):
+    pipe = _tiled_pipeline()
+    pipe.save(tmp_path / "m")
+    again = DetectionPipeline.load(tmp_path / "m")
+    assert again.tiled and again.version == pipe.version
+    image = Image.fromarray(np.clip(_noise(150, 3), 0, 255).astype(np.uint8)).convert("RGB")
+    assert again.score_tiles(image).p_image == pytest.approx(pipe.score_tiles(image).p_image)
