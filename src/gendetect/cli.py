@@ -153,8 +153,10 @@ def scan(
 
     Every input gets one row; an unreadable, corrupt or oversized file gets an error row and the scan goes on.
     """
+    from gendetect.features.extract import tune_allocator
     from gendetect.pipeline import expand_inputs, load_model, scan as scan_files
 
+    tune_allocator()  # glibc: keep per-image temporaries instead of re-faulting them (issue 17); else a no-op
     fmt = fmt or _format_from_suffix(output) or "table"
     pipeline = load_model(model, device=device)
     files, problems = expand_inputs(paths, recursive=recursive)
@@ -587,6 +589,13 @@ def train(
 @click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None, help="Feature store folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout instead of the tables.")
 @click.option("-j", "--jobs", default=None, type=int, help="Worker processes (0 = all cores).")
+@click.option(
+    "--compare-models",
+    "compare_models_",
+    default=None,
+    help="Comma-separated models (default, published names such as univfd or npr, directories): per-generator "
+    "AUC/AP and FPR on reals side by side; a model that cannot load is reported, not fatal.",
+)
 @_handle_errors
 def evaluate(
     model: str | None,
@@ -607,6 +616,7 @@ def evaluate(
     store_dir: Path | None,
     as_json: bool,
     jobs: int | None,
+    compare_models_: str | None,
 ) -> None:
     """Evaluate with a protocol: tables on stdout, and a JSON / Markdown / HTML report with -o.
 
@@ -644,8 +654,25 @@ def evaluate(
         overrides["extractor"] = {"name": extractor, "params": _parse_params(eparams)}
     if detector:
         overrides["detector"] = {"name": detector, "params": _parse_params(params)}
-    config = ProtocolConfig.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
-    report = run_protocol(config)
+    if compare_models_:
+        from gendetect.evaluation.compare import compare_models
+
+        if data_path is None:
+            raise click.UsageError("--compare-models needs --data")
+        names = [m.strip() for m in compare_models_.split(",") if m.strip()]
+        report = compare_models(
+            names,
+            data_path,
+            layout=layout or "auto",
+            split=split,
+            exclude_split=exclude_split,
+            n_boot=0 if n_boot is None else n_boot,
+            jobs=jobs or 1,
+            store=str(store_dir) if store_dir else None,
+        )
+    else:
+        config = ProtocolConfig.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+        report = run_protocol(config)
     audit = report.get("audit") or {}
     if audit.get("flagged"):
         err_console.print(f"[bold red]{audit['message']}[/bold red]", highlight=False)
@@ -917,6 +944,101 @@ def import_univfd(fc_weights: Path, output: Path, clip_model: str, pretrained: s
         "(fetched once through the weights resolver)",
         highlight=False,
     )
+
+
+# -- models: the zoo of published detectors ------------------------------------------------------------------------
+@main.group()
+def models() -> None:
+    """Published detectors by name (UnivFD, NPR, CNNDetection, Community Forensics...): list, show, pull, export.
+
+    \b
+    gendetect models list                 the zoo, with what is already in the cache
+    gendetect models show npr             the card: paper, files, preprocessing, what was verified and what not
+    gendetect models pull npr             fetch its files once (sha256-checked), for offline use afterwards
+    gendetect scan --model npr photo.jpg  scan with it
+    """
+
+
+@models.command("list")
+@click.argument("pattern", default="*")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+@_handle_errors
+def models_list(pattern: str, as_json: bool) -> None:
+    """List the published detectors (optionally matching a wildcard PATTERN) and whether their files are cached."""
+    from gendetect.zoo import get_entry, list_entries
+
+    rows = []
+    for name in list_entries(pattern):
+        e = get_entry(name)
+        status = e.status()
+        cached = "yes" if all(status.values()) else ("partly" if any(status.values()) else "no")
+        rows.append({"name": name, "paper": f"{e.authors}, {e.venue} {e.year}", "licence": e.licence, "cached": cached})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("name", "paper", "licence", "cached"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["paper"], r["licence"].split(" (")[0].split(":")[0], r["cached"])
+    _stdout_console().print(table)
+
+
+@models.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON.")
+@_handle_errors
+def models_show(name: str, as_json: bool) -> None:
+    """The card of a published detector: paper, licence, files, preprocessing, reported results, verification."""
+    import dataclasses
+
+    from gendetect.zoo import get_entry
+
+    e = get_entry(name)
+    status = e.status()
+    if as_json:
+        d = {k: v for k, v in dataclasses.asdict(e).items() if k != "make_config"}
+        d["cached"] = status
+        click.echo(json.dumps(d, indent=2, default=str))
+        return
+    click.echo(e.card(), nl=False)
+    for role, ok in status.items():
+        click.echo(f"- cached {role}: {'yes' if ok else 'no (gendetect models pull ' + name + ')'}")
+
+
+@models.command("pull")
+@click.argument("names", nargs=-1)
+@click.option("--all", "pull_all", is_flag=True, help="Pull every entry.")
+@_handle_errors
+def models_pull(names: tuple[str, ...], pull_all: bool) -> None:
+    """Download the files of published detectors into the cache ($GENDETECT_CACHE), checking sha256 where known."""
+    from gendetect.zoo import list_entries, pull
+
+    chosen = list_entries() if pull_all else list(names)
+    if not chosen:
+        raise click.UsageError("name one or more detectors (gendetect models list), or pass --all")
+    for name in chosen:
+        for role, path in pull(name).items():
+            err_console.print(f"{name} {role}: {path}", highlight=False)
+
+
+@models.command("export")
+@click.argument("name")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
+@click.option("--file", "files", multiple=True, help="ROLE=PATH: use this file (e.g. checkpoint=NPR.pth).")
+@_handle_errors
+def models_export(name: str, output: Path, files: tuple[str, ...]) -> None:
+    """Convert a published detector's official files into a model directory (`gendetect scan --model DIR`)."""
+    from gendetect.zoo import export_model
+
+    paths = {}
+    for pair in files:
+        role, sep, path = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected ROLE=PATH, got {pair!r}", param_hint="--file")
+        paths[role] = path
+    out = export_model(name, output, paths=paths)
+    err_console.print(f"{name} written to {out}", highlight=False)
 
 
 # -- list / model ----------------------------------------------------------------------------------------------

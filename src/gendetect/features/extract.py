@@ -3,17 +3,32 @@
 Every input yields exactly one :class:`FeatureItem`, in input order: either features plus the file facts, or an
 error message. A corrupt file, a non-image or a decompression bomb becomes an error item; the loop goes on.
 
-With ``jobs > 1`` decoding and extraction run in worker processes (the weight-free extractors are pure numpy and
-scale with cores). Extractors that batch on an accelerator set ``batched = True``; then workers only decode and
+With ``jobs > 1`` decoding and extraction run in a :class:`WorkerPool` (the weight-free extractors are pure numpy
+and scale with cores). Extractors that batch on an accelerator set ``batched = True``; then workers only decode and
 the parent extracts in batches.
+
+The pool is started once per run, after the model is loaded: on Linux its workers are forked from the parent and
+inherit the loaded extractor (no re-import, no re-load), with the parent's objects frozen out of the garbage
+collector (``gc.freeze``) so that the workers do not copy the pages the collector would touch. Items travel in small
+chunks with a bounded number in flight, so memory does not grow with the number of inputs, and results come back in
+input order. A worker that dies (a decoder crash, the OOM killer) breaks the pool: its lost items are retried one at
+a time in a fresh pool, and an item that kills a worker again gets an error row; the run goes on.
 """
 
 from __future__ import annotations
 
+import collections
+import ctypes
+import ctypes.util
+import gc
+import itertools
 import logging
+import multiprocessing
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +42,10 @@ from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, load_image_with_inf
 logger = logging.getLogger(__name__)
 
 Source = str | os.PathLike | bytes
+CRASH_ERROR = (
+    "a worker process died while reading this file, and again when it was retried alone in a fresh worker "
+    "(a decoder crash or the out-of-memory killer); scan it with --jobs 1 to see the error"
+)
 
 
 @dataclass
@@ -71,23 +90,7 @@ def _extract_one(
     return feats, None
 
 
-# -- worker-process side ------------------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(extractor_config: dict[str, Any] | None, max_pixels: int) -> None:
-    # Numeric libraries must not each spawn one thread per core inside every worker.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    _WORKER["extractor"] = extractor_from_config(extractor_config) if extractor_config else None
-    _WORKER["max_pixels"] = max_pixels
-
-
 _Result = tuple[np.ndarray | None, ImageInfo | None, str | None, Image.Image | None]
-
-
-def _work(args: tuple[int, Source]) -> _Result:
-    return _process(args[1], _WORKER["extractor"], _WORKER["max_pixels"])
 
 
 def _process(source: Source, extractor: FeatureExtractor | None, max_pixels: int) -> _Result:
@@ -100,6 +103,250 @@ def _process(source: Source, extractor: FeatureExtractor | None, max_pixels: int
     return feats, info, error, None
 
 
+# -- the allocator ---------------------------------------------------------------------------------------------
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_TUNED: list[bool] = []
+
+
+def tune_allocator(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 128 * 2**20) -> bool:
+    """Keep glibc from returning and re-faulting the per-crop temporaries of every image (issue 17).
+
+    By default glibc serves blocks above 128 KiB with ``mmap`` and trims the heap when 128 KiB are free at its top,
+    so the megabyte-sized arrays the extractors make per crop are unmapped on free and page-faulted back on the next
+    image: thousands of page faults and a third of the CPU time per small image went to the kernel. This raises
+    both thresholds: blocks up to ``mmap_threshold`` come from the heap, which keeps up to ``trim_threshold`` bytes
+    of free memory for reuse. A bounded, one-off cost, not growth: whole decoded photos (above 32 MiB) are still
+    mapped and returned.
+
+    Only the CLI and worker processes call this (never on import). Does nothing, and returns False, off glibc, when
+    the user set ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``/``GLIBC_TUNABLES`` themselves, or with
+    ``GENDETECT_MALLOC_TUNE=0``.
+    """
+    if _TUNED:
+        return _TUNED[0]
+    ok = False
+    user_set = any(v in os.environ for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"))
+    if (
+        sys.platform.startswith("linux")
+        and _glibc()
+        and not user_set
+        and os.environ.get("GENDETECT_MALLOC_TUNE", "1") != "0"
+    ):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            ok = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
+                libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold))
+            )
+        except (OSError, AttributeError):  # no libc to load, or one without mallopt
+            ok = False
+    _TUNED.append(ok)
+    logger.debug("allocator thresholds %s", "raised" if ok else "left at their defaults")
+    return ok
+
+
+def _glibc() -> bool:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+# -- worker-process side ------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(extractor_config: dict[str, Any] | None, inherit: bool) -> None:
+    """Worker initialiser. Forked workers inherit the parent's extractor (``inherit``); spawned ones rebuild it."""
+    # Numeric libraries must not each spawn one thread per core inside every worker.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    tune_allocator()
+    if not inherit:
+        _WORKER["extractor"] = extractor_from_config(extractor_config) if extractor_config else None
+
+
+def _work_chunk(sources: list[Source], max_pixels: int) -> list[_Result]:
+    extractor = _WORKER.get("extractor")
+    return [_process(source, extractor, max_pixels) for source in sources]
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+class WorkerPool:
+    """Worker processes that decode images and extract features with one extractor, for a whole run.
+
+    Start it after the model is loaded; every :func:`iter_features` call with the same extractor and ``jobs > 1``
+    made while it is open (``with pool:``) uses it, so the sharded engine keeps one pool across its shards.
+
+    Args:
+        extractor: the loaded extractor. Forked workers inherit it; elsewhere they rebuild it from its config.
+        jobs: worker processes (0 or less: every core).
+        extract: False for batched extractors: the workers only decode and the parent extracts.
+        chunk_size: items per task sent to a worker (amortises the inter-process hop).
+        in_flight: tasks queued per worker; bounds memory whatever the number of inputs.
+    """
+
+    _open: list[WorkerPool] = []  # pools inside a ``with`` block, innermost last
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        jobs: int,
+        *,
+        extract: bool | None = None,
+        chunk_size: int | None = None,
+        in_flight: int = 4,
+    ) -> None:
+        self.extractor = extractor
+        self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+        batched = bool(getattr(extractor, "batched", False)) or extractor.uses_captions
+        self.extract = (not batched) if extract is None else extract
+        self.chunk_size = chunk_size or (4 if self.extract else 1)
+        self.in_flight = max(1, in_flight) * self.jobs
+        self.restarts = 0
+        self._executor: ProcessPoolExecutor | None = None
+        methods = multiprocessing.get_all_start_methods()
+        self._fork = sys.platform.startswith("linux") and "fork" in methods
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    def start(self) -> WorkerPool:
+        """Start the workers now (idempotent)."""
+        if self._executor is not None:
+            return self
+        tune_allocator()  # before the fork: the workers inherit the settings
+        if self._fork:
+            _WORKER["extractor"] = self.extractor if self.extract else None
+            ctx = multiprocessing.get_context("fork")
+            config = None
+        else:
+            ctx = multiprocessing.get_context()
+            config = self.extractor.get_config() if self.extract else None
+        gc.collect()
+        gc.freeze()  # the parent's objects move to a generation the workers' collector never touches
+        try:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=ctx, initializer=_init_worker, initargs=(config, self._fork)
+            )
+            # the first submit launches every worker (for fork); wait until they are up before unfreezing
+            for f in [self._executor.submit(_ping) for _ in range(self.jobs)]:
+                f.result()
+        except BrokenProcessPool:
+            logger.warning("worker pool failed to start; items will be retried in a fresh pool")
+        finally:
+            gc.unfreeze()
+        return self
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _restart(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self.restarts += 1
+        self.start()
+
+    def __enter__(self) -> WorkerPool:
+        self.start()
+        WorkerPool._open.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self in WorkerPool._open:
+            WorkerPool._open.remove(self)
+        self.close()
+
+    @classmethod
+    def active(cls, extractor: FeatureExtractor) -> WorkerPool | None:
+        """The innermost open pool for this extractor, if any."""
+        for pool in reversed(cls._open):
+            if pool.extractor is extractor:
+                return pool
+        return None
+
+    # -- work -------------------------------------------------------------------------------------------------
+    def imap(self, sources: Iterable[Source], max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[_Result]:
+        """One result per source, in order; at most ``in_flight`` chunks are queued at a time."""
+        self.start()
+        pending: collections.deque[tuple[Future | None, list[Source]]] = collections.deque()
+        it = iter(sources)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < self.in_flight:
+                    chunk = list(_take(it, self.chunk_size))
+                    if not chunk:
+                        exhausted = True
+                        break
+                    pending.append((self._submit(chunk, max_pixels), chunk))
+                if not pending:
+                    return
+                future, chunk = pending.popleft()
+                try:
+                    if future is None:
+                        raise BrokenProcessPool("the pool was already broken")
+                    results = future.result()
+                except BrokenProcessPool:
+                    lost = [(future, chunk), *pending]
+                    pending.clear()
+                    yield from self._recover(lost, max_pixels)
+                    continue
+                yield from results
+        finally:
+            for future, _ in pending:
+                if future is not None:
+                    future.cancel()
+
+    def _submit(self, chunk: list[Source], max_pixels: int) -> Future | None:
+        if self._executor is None:
+            return None
+        try:
+            return self._executor.submit(_work_chunk, chunk, max_pixels)
+        except BrokenProcessPool:  # broken between two submits: the caller recovers
+            return None
+
+    def _recover(self, lost: list[tuple[Future | None, list[Source]]], max_pixels: int) -> Iterator[_Result]:
+        """Results of the chunks in flight when a worker died: finished ones as they are, the others retried one
+        item at a time in a fresh pool, so the item that kills a worker is known exactly."""
+        n_items = sum(len(chunk) for _, chunk in lost)
+        logger.warning("a worker process died; retrying its %d queued item(s) one by one in a fresh pool", n_items)
+        self._restart()
+        for future, chunk in lost:
+            done = future is not None and future.done() and not future.cancelled() and future.exception() is None
+            if done:
+                yield from future.result()
+                continue
+            for source in chunk:
+                yield self._retry_one(source, max_pixels)
+
+    def _retry_one(self, source: Source, max_pixels: int) -> _Result:
+        for attempt in range(2):
+            future = self._submit([source], max_pixels)
+            try:
+                if future is None:
+                    raise BrokenProcessPool("the pool was already broken")
+                return future.result()[0]
+            except BrokenProcessPool:
+                self._restart()
+                if attempt == 0 and future is None:  # the fresh pool itself had not started: one more go
+                    continue
+                break
+        logger.warning("%s: a worker died on it again; recording an error row", source)
+        return None, None, CRASH_ERROR, None
+
+
+def _take(it: Iterator[Source], n: int) -> Iterator[Source]:
+    for _ in range(n):
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+
+
 def iter_features(
     sources: Iterable[Source],
     extractor: FeatureExtractor,
@@ -108,8 +355,9 @@ def iter_features(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch_size: int = 32,
     captions: Sequence[str | None] | None = None,
+    pool: WorkerPool | None = None,
 ) -> Iterator[FeatureItem]:
-    """Yield one :class:`FeatureItem` per source, in order.
+    """Yield one :class:`FeatureItem` per source, in order, streaming (sources may be a generator).
 
     Args:
         sources: file paths or raw bytes.
@@ -118,27 +366,47 @@ def iter_features(
         max_pixels: images with more pixels (per their header) are refused before decoding.
         batch_size: batch size for extractors with ``batched = True``.
         captions: one caption (or None) per source, for caption-aware extractors (``uses_captions``).
+        pool: a started :class:`WorkerPool` to use (by default an open pool for this extractor, else a new one
+            for this call when ``jobs > 1``).
     """
     if jobs <= 0:
         jobs = os.cpu_count() or 1
-    sources = list(sources)
-    names = [_name(s, i) for i, s in enumerate(sources)]
-    caps = list(captions) if captions is not None else [None] * len(sources)
-    if len(caps) != len(sources):
-        raise ValueError(f"{len(caps)} captions for {len(sources)} sources")
+    if captions is not None and isinstance(sources, Sequence) and len(captions) != len(sources):
+        raise ValueError(f"{len(captions)} captions for {len(sources)} sources")
     batched = bool(getattr(extractor, "batched", False)) or extractor.uses_captions
-    indexed = enumerate(sources)
+    named = _Named(sources)
+    caps: Iterable[str | None] = captions if captions is not None else itertools.repeat(None)
 
-    if jobs == 1:
+    if pool is None and jobs > 1:
+        pool = WorkerPool.active(extractor)
+    if pool is None and jobs == 1:
         inline = None if batched else extractor
-        results: Iterable = (_process(source, inline, max_pixels) for _, source in indexed)
-        yield from _collect(results, iter(names), extractor, batched, batch_size, caps)
+        results: Iterable = (_process(source, inline, max_pixels) for source in named)
+        yield from _collect(results, named.names(), extractor, batched, batch_size, caps)
         return
+    if pool is not None:
+        yield from _collect(pool.imap(named, max_pixels), named.names(), extractor, batched, batch_size, caps)
+        return
+    with WorkerPool(extractor, jobs, extract=not batched) as own:
+        yield from _collect(own.imap(named, max_pixels), named.names(), extractor, batched, batch_size, caps)
 
-    config = None if batched else extractor.get_config()
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(config, max_pixels)) as pool:
-        results = pool.map(_work, indexed, chunksize=4 if not batched else 1)
-        yield from _collect(results, iter(names), extractor, batched, batch_size, caps)
+
+class _Named:
+    """Iterates the sources once, keeping the name of each one taken until its result is collected."""
+
+    def __init__(self, sources: Iterable[Source]) -> None:
+        self._sources = sources
+        self._names: collections.deque[str] = collections.deque()
+
+    def __iter__(self) -> Iterator[Source]:
+        for i, source in enumerate(self._sources):
+            self._names.append(_name(source, i))
+            yield source
+
+    def names(self) -> Iterator[str]:
+        """Names in order; each is available once its source has been taken (pull the result first)."""
+        while self._names:
+            yield self._names.popleft()
 
 
 def _collect(
@@ -147,14 +415,15 @@ def _collect(
     extractor: FeatureExtractor,
     batched: bool,
     batch_size: int,
-    captions: list[str | None],
+    captions: Iterable[str | None],
 ) -> Iterator[FeatureItem]:
+    # results first in each zip: a name is known once its source has been taken, i.e. once its result is pulled
     if not batched:
-        for name, (feats, info, error, _) in zip(names, results):
+        for (feats, info, error, _), name in zip(results, names):
             yield FeatureItem(name, feats, info, error)
         return
     pending: list[tuple[FeatureItem, Image.Image | None, str | None]] = []
-    for name, caption, (_, info, error, image) in zip(names, captions, results):
+    for (_, info, error, image), name, caption in zip(results, names, captions):
         pending.append((FeatureItem(name, None, info, error), image, caption))
         if sum(im is not None for _, im, _ in pending) >= batch_size:
             yield from _flush(pending, extractor)
