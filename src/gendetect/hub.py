@@ -197,3 +197,137 @@ def resolve_snapshot(
         raise WeightsNotFoundError(
             f"{what} not found: {hub.repo_id}" + (f"@{rev}" if rev else "") + f": {e}.\n{help_text}"
         ) from e
+
+
+# -- raw URLs (GitHub, Dropbox...) with a sha256 -----------------------------------------------------------------
+URL_CACHE = "url"  # sub-folder of the gendetect cache that holds files fetched from raw URLs
+
+
+def url_cache_root(cache: str | os.PathLike | None = None) -> Path:
+    """Where files fetched from raw URLs live: ``<cache>/url/`` (cache: ``cache``, ``$GENDETECT_CACHE``, else
+    ``~/.cache/gendetect``)."""
+    return (cache_dir(cache) or Path("~/.cache/gendetect").expanduser()) / URL_CACHE
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def url_fetch_help(url: str, dest: Path, sha256: str | None, pull: str | None = None) -> str:
+    """The commands that fetch ``url`` to ``dest`` on a machine with a network, and where to put the file."""
+    check = f"sha256sum {dest}    # must print {sha256}" if sha256 else f"sha256sum {dest}    # no published sha256"
+    lines = [
+        "On a machine with a network run:",
+        f"    mkdir -p {dest.parent} && curl -L --fail -o {dest} '{url}'",
+        f"    {check}",
+        f"then copy the file to {dest} on this machine (or keep the same path under another folder's "
+        f"{URL_CACHE}/ and set GENDETECT_CACHE to that folder).",
+    ]
+    if pull:
+        lines.append(f"With a network here, `{pull}` does all of this (and checks the sha256).")
+    return "\n".join(lines)
+
+
+def _verified(path: Path, sha256: str | None) -> bool:
+    """True when ``path`` has the expected sha256 (remembered in ``PATH.sha256`` while size and mtime hold)."""
+    if not sha256:
+        return True
+    st = path.stat()
+    marker = path.with_name(path.name + ".sha256")
+    stamp = f"{sha256} {st.st_size} {st.st_mtime_ns}"
+    if marker.is_file() and marker.read_text().strip() == stamp:
+        return True
+    if sha256_file(path) != sha256:
+        return False
+    try:
+        marker.write_text(stamp + "\n")
+    except OSError:  # a read-only cache still verifies, just every time
+        pass
+    return True
+
+
+def resolve_url(
+    url: str,
+    *,
+    filename: str,
+    sha256: str | None = None,
+    cache: str | os.PathLike | None = None,
+    what: str = "weights",
+    pull: str | None = None,
+) -> Path:
+    """Local path of a file published at a raw ``url``, from the cache (``<cache>/url/<filename>``); never downloads.
+
+    A missing file, or one whose sha256 differs, raises :class:`~gendetect.errors.WeightsNotFoundError` at once,
+    naming the file, the URL, the ``curl``/``sha256sum`` commands and where to put the file. :func:`fetch_url`
+    (``gendetect models pull``) downloads it.
+    """
+    dest = url_cache_root(cache) / filename
+    if dest.is_file():
+        if _verified(dest, sha256):
+            return dest
+        raise WeightsNotFoundError(
+            f"{what}: {dest} does not have the published sha256 {sha256} (a partial or different file); delete it "
+            f"and fetch it again.\n{url_fetch_help(url, dest, sha256, pull)}"
+        )
+    raise WeightsNotFoundError(f"{what} not found: {dest} (from {url}).\n{url_fetch_help(url, dest, sha256, pull)}")
+
+
+def fetch_url(
+    url: str,
+    *,
+    filename: str,
+    sha256: str | None = None,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    timeout: float = 30.0,
+    what: str = "weights",
+) -> Path:
+    """Download ``url`` into the cache as ``<cache>/url/<filename>`` (unless already there), checking its sha256.
+
+    Returns the cached path. Offline mode, a network failure or a sha256 mismatch raise
+    :class:`~gendetect.errors.WeightsNotFoundError` with the manual commands; a partial download never lands under
+    the final name. Without a published sha256 the computed one is logged (trust on first use).
+    """
+    dest = url_cache_root(cache) / filename
+    if dest.is_file() and _verified(dest, sha256):
+        return dest
+    if is_offline(offline):
+        raise WeightsNotFoundError(
+            f"{what}: offline mode (HF_HUB_OFFLINE=1), cannot download {url}.\n{url_fetch_help(url, dest, sha256)}"
+        )
+    import hashlib
+    import urllib.request
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
+    h = hashlib.sha256()
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "gendetect"})
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:  # noqa: S310
+            for block in iter(lambda: response.read(1 << 20), b""):
+                h.update(block)
+                out.write(block)
+    except OSError as e:  # URLError, timeouts and disk errors are all OSErrors
+        part.unlink(missing_ok=True)
+        help_text = url_fetch_help(url, dest, sha256)
+        raise WeightsNotFoundError(f"{what}: downloading {url} failed: {e}.\n{help_text}") from e
+    got = h.hexdigest()
+    if sha256 and got != sha256:
+        part.unlink(missing_ok=True)
+        raise WeightsNotFoundError(
+            f"{what}: {url} has sha256 {got}, expected {sha256}; the file was not kept (the URL may now serve "
+            "another file: check the project's page)."
+        )
+    if not sha256:
+        logger.warning("%s: %s has no published sha256; downloaded file has sha256 %s", what, url, got)
+    os.replace(part, dest)
+    if sha256:
+        _verified(dest, sha256)  # write the marker
+    return dest

@@ -221,6 +221,11 @@ def load_model(
                 f"The embedded default model is missing from {path}; reinstall gendetect or run `make default-model`."
             )
         return DetectionPipeline.load(path, device=device)
+    if not Path(os.fspath(model)).exists():
+        from gendetect.zoo import is_zoo_name, load_zoo_model  # a published detector by name (gendetect models list)
+
+        if is_zoo_name(os.fspath(model)):
+            return load_zoo_model(os.fspath(model), device=device)
     return DetectionPipeline.load(model, device=device)
 
 
