@@ -303,5 +303,6 @@ def test_jpeg_quality_default_and_non_jpeg() -> None:
 
 def test_is_image_path() -> None:
     assert is_image_path("a/B.JPG") and is_image_path("x.webp") and is_image_path(Path("y.tiff"))
-    assert not is_image_path("notes.txt") and not is_image_path("photo.heic")  # HEIC needs a Pillow plug-in
+    assert not is_image_path("notes.txt") and not is_image_path("drawing.svg")  # SVG is listed, but not decoded
+    assert is_image_path("photo.heic")  # through the pillow-heif plug-in (the heif extra)
     assert all(ext == ext.lower() and ext.startswith(".") for ext in IMAGE_EXTENSIONS)

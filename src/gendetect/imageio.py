@@ -15,7 +15,26 @@ alone):
 * the image is never resized: forensic traces live at native resolution.
 
 Anything that goes wrong raises :class:`~gendetect.errors.ImageLoadError` whose message names the file and the
-reason ("no such file", "not an image or unsupported format", "truncated or corrupt file: ...", ...).
+reason ("no such file", "not an image or unsupported format", "truncated or corrupt file: ...", ...). Every
+exception a decoder raises on hostile input (``RuntimeError`` from AVIF, ``DecompressionBombError`` from a GIF
+frame, ``struct.error``, ``ZeroDivisionError``, ``MemoryError``...) is turned into one at a single boundary, so a
+scan gives the file an error row and goes on.
+
+Hardening (issue 16):
+
+* only regular files are opened: a FIFO, device or socket named ``x.jpg`` gets an error instead of blocking the
+  scan (the path is ``stat``-ed first, then opened with ``O_NONBLOCK`` and ``fstat``-ed again); files above
+  :data:`DEFAULT_MAX_FILE_BYTES` are refused before reading;
+* truncated images are errors: Pillow's ``LOAD_TRUNCATED_IMAGES`` is kept off, and a JPEG whose file is too small
+  to hold the pixels its header declares (at least one bit per 8x8 block) is refused before decoding;
+* float images with NaN or infinite pixels are errors, not grey images;
+* peak memory is a function of the pixel count: 8-bit images cost their decoded size (3-4 bytes per pixel) plus the
+  RGB result; 16-bit, 32-bit and float greyscale is rescaled in bands of about a million pixels, so the peak is the
+  decoded image (2 or 4 bytes per pixel) + 1 byte of grey + 3 bytes of RGB per pixel (about 6 bytes per pixel for
+  a 16-bit PNG, 8 for a float TIFF), plus one more copy of the decoded image when EXIF rotates it;
+* HEIC/HEIF are read through the optional ``pillow-heif`` plug-in (``pip install 'gendetect[heif]'``), registered
+  the first time such a file is met; AVIF through Pillow >= 11.3; SVG is refused with "vector images are not
+  scanned".
 
 Example:
     >>> import io
@@ -32,8 +51,11 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import os
+import stat
 import struct
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +72,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 120_000_000
 """Largest image (width x height) decoded by default: a 10,000 x 12,000 photo passes, a 20,000 x 20,000 bomb not."""
+
+DEFAULT_MAX_FILE_BYTES = 2 * 1024**3
+"""Largest file read (2 GiB): far above any photo, so that a huge or endless file is refused before reading it."""
 
 # Suffixes of the formats a stock Pillow wheel reads, with no plug-in. HEIC/HEIF are left out on purpose: Pillow
 # needs the separate pillow-heif plug-in for them. AVIF needs Pillow >= 11.3; an older Pillow reports those files as
@@ -78,11 +103,72 @@ IMAGE_EXTENSIONS = frozenset(
         ".pnm",
         ".tga",
         ".ico",
+        ".heic",
+        ".heif",
+        ".hif",
     }
 )
 
+# Suffixes of image files gendetect does not decode. A scan lists them anyway, so they get an error row that says
+# why, instead of being skipped silently.
+IMAGE_LIKE_EXTENSIONS = frozenset(
+    {
+        ".svg",
+        ".svgz",
+        ".jxl",
+        ".psd",
+        ".xcf",
+        ".exr",
+        ".hdr",
+        ".eps",
+        ".raw",
+        ".dng",
+        ".cr2",
+        ".cr3",
+        ".nef",
+        ".nrw",
+        ".arw",
+        ".orf",
+        ".rw2",
+        ".raf",
+        ".pef",
+        ".srw",
+    }
+)
+_RAW_HINT = "camera RAW files are not decoded; convert it to TIFF or PNG to scan it"
+_UNSUPPORTED_HINTS = {
+    ".jxl": "JPEG XL needs a Pillow JPEG XL plug-in; convert it to PNG to scan it",
+    ".psd": "convert it to PNG or TIFF to scan it",
+    ".xcf": "GIMP files are not decoded; export a PNG to scan it",
+    ".exr": "OpenEXR is not decoded; convert it to a 16-bit TIFF or PNG to scan it",
+    ".hdr": "Radiance HDR is not decoded; convert it to TIFF or PNG to scan it",
+    ".eps": "PostScript needs Ghostscript; rasterise it to PNG to scan it",
+    **{s: _RAW_HINT for s in (".raw", ".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf", ".rw2", ".raf", ".pef")},
+    ".srw": _RAW_HINT,
+}
+
 # Errors Pillow's decoders raise on malformed input (beyond its own UnidentifiedImageError, an OSError subclass).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
+# RuntimeError: the AVIF and HEIF plug-ins; ArithmeticError: divisions by header fields that are zero.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    RuntimeError,
+    ArithmeticError,
+    AttributeError,
+    AssertionError,
+)
+
+# HEIF brands (ISO/IEC 23008-12) that the pillow-heif plug-in reads; AVIF ("avif", "avis") is Pillow's own.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
+_HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+_heif_lock = threading.Lock()
+_heif_state: dict[str, bool] = {}
 
 _EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> the transpose that undoes it (the table ImageOps.exif_transpose uses).
@@ -102,6 +188,13 @@ Source = str | os.PathLike | bytes | bytearray | memoryview
 def is_image_path(path: str | os.PathLike) -> bool:
     """Whether ``path`` has an image file extension (case-insensitive; see :data:`IMAGE_EXTENSIONS`)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_image_like_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an image file, decodable or not (:data:`IMAGE_EXTENSIONS` or
+    :data:`IMAGE_LIKE_EXTENSIONS`): what a folder scan lists, so that undecodable images get an error row."""
+    suffix = Path(path).suffix.lower()
+    return suffix in IMAGE_EXTENSIONS or suffix in IMAGE_LIKE_EXTENSIONS
 
 
 @dataclass
@@ -136,26 +229,86 @@ def _os_error(path: Path, e: OSError) -> ImageLoadError:
     return ImageLoadError(f"{path}: cannot read file: {e.strerror or e}")
 
 
-def read_bytes(source: Source) -> bytes:
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory, not an image file"
+    kind = {
+        stat.S_ISFIFO(mode): "a FIFO (named pipe)",
+        stat.S_ISSOCK(mode): "a socket",
+        stat.S_ISCHR(mode): "a character device",
+        stat.S_ISBLK(mode): "a block device",
+    }.get(True, "not a regular file")
+    return f"is {kind}, not a regular file: only regular files are read"
+
+
+def _check_regular(path: Path, st: os.stat_result, max_bytes: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageLoadError(f"{path}: {_file_kind(st.st_mode)}")
+    if st.st_size > max_bytes:
+        raise ImageLoadError(
+            f"{path}: file is {st.st_size / 2**20:.0f} MiB, above the limit of {max_bytes / 2**20:.0f} MiB for one "
+            "image file"
+        )
+
+
+def _open_regular(path: Path, max_bytes: int) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading if, and only if, it is a regular file: ``(fd, stat)``.
+
+    The path is ``stat``-ed before opening (opening a device or a FIFO can block or have side effects), then
+    opened with ``O_NONBLOCK`` (so a FIFO swapped in between cannot block either) and ``fstat``-ed again.
+    """
+    try:
+        _check_regular(path, os.stat(path), max_bytes)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise _os_error(path, e) from e
+    try:
+        st = os.fstat(fd)
+        _check_regular(path, st, max_bytes)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_bytes(source: Source, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     """The bytes of ``source`` (a path, or bytes returned as they are).
 
+    Only regular files are read: a FIFO, socket or device gets an :class:`ImageLoadError` at once instead of
+    blocking, and so does a file above ``max_bytes`` (also when it grows past it while being read).
+
     Raises:
-        ImageLoadError: the path does not exist, is a folder or cannot be read; the message says which.
+        ImageLoadError: the path does not exist, is a folder or not a regular file, is too large or cannot be read;
+            the message says which.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
+    fd, st = _open_regular(path, max_bytes)
+    chunks: list[bytes] = []
+    total = 0
     try:
-        return path.read_bytes()
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            while True:
+                chunk = f.read(max(st.st_size - total, 0) + 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > max_bytes:
+                    raise ImageLoadError(f"{path}: file grew past the limit of {max_bytes / 2**20:.0f} MiB while read")
     except OSError as e:
         raise _os_error(path, e) from e
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 @contextmanager
 def _open_file(path: Path) -> Iterator[IO[bytes]]:
+    fd, _ = _open_regular(path, DEFAULT_MAX_FILE_BYTES)
     try:
-        f = path.open("rb")
+        f = os.fdopen(fd, "rb")
     except OSError as e:
+        os.close(fd)
         raise _os_error(path, e) from e
     with f:
         yield f
@@ -200,7 +353,8 @@ def _open(fp: IO[bytes], name: str, max_pixels: int) -> ImageFile.ImageFile:
         if im is None:  # not expected: Pillow just parsed this header
             raise ImageLoadError(f"{name}: image is above Pillow's decompression-bomb limit: {e}") from e
     except UnidentifiedImageError as e:
-        raise ImageLoadError(f"{name}: not an image or unsupported format") from e
+        hint = _UNSUPPORTED_HINTS.get(Path(name).suffix.lower())
+        raise ImageLoadError(f"{name}: not an image or unsupported format" + (f" ({hint})" if hint else "")) from e
     except _DECODE_ERRORS as e:
         raise ImageLoadError(f"{name}: truncated or corrupt file: {e}") from e
     w, h = im.size
@@ -212,6 +366,121 @@ def _open(fp: IO[bytes], name: str, max_pixels: int) -> ImageFile.ImageFile:
             " it may be a decompression bomb. Raise the limit to read it anyway."
         )
     return im
+
+
+class _NonFinitePixels(ValueError):
+    """A float image holds NaN or infinite pixels."""
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+@contextmanager
+def _decoder_errors(name: str) -> Iterator[None]:
+    """The one decode boundary: whatever a decoder raises on a hostile file becomes an :class:`ImageLoadError`.
+
+    The usual suspects get a plain reason; anything else (a decoder bug) is still an error for this one file,
+    logged at debug level with its traceback, never an exception that ends a scan of thousands.
+    """
+    try:
+        yield
+    except ImageLoadError:
+        raise
+    except MemoryError as e:
+        raise ImageLoadError(f"{name}: not enough memory to decode this image") from e
+    except Image.DecompressionBombError as e:
+        raise ImageLoadError(f"{name}: image is above Pillow's decompression-bomb limit: {e}") from e
+    except _NonFinitePixels as e:
+        raise ImageLoadError(f"{name}: {e}") from e
+    except _DECODE_ERRORS as e:
+        raise ImageLoadError(f"{name}: truncated or corrupt file: {_describe(e)}") from e
+    except Exception as e:  # the decode boundary: one hostile file must not abort a scan
+        logger.debug("decoder failed on %s", name, exc_info=True)
+        raise ImageLoadError(f"{name}: decoder failed: {_describe(e)}") from e
+
+
+def _is_svg(head: bytes, name: str) -> bool:
+    if Path(name).suffix.lower() in (".svg", ".svgz"):
+        return True
+    head = head[:4096].lstrip()
+    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head)
+
+
+def _register_heif(name: str) -> None:
+    """Register pillow-heif's opener once per process (lazily: importing it costs time and memory)."""
+    with _heif_lock:
+        if _heif_state.get("registered"):
+            return
+        try:
+            import pillow_heif
+        except ImportError as e:
+            raise ImageLoadError(
+                f"{name}: HEIC/HEIF image: reading it needs the pillow-heif plug-in: pip install 'gendetect[heif]'"
+            ) from e
+        pillow_heif.register_heif_opener()
+        _heif_state["registered"] = True
+
+
+def _prepare(head: bytes, name: str) -> None:
+    """Checks on the first bytes before Pillow sees the file: SVG is refused, HEIF needs its plug-in."""
+    if _is_svg(head, name):
+        raise ImageLoadError(f"{name}: vector images are not scanned (SVG); rasterise it to PNG to scan it")
+    is_heif = head[4:8] == b"ftyp" and (head[8:12] in _HEIF_BRANDS or Path(name).suffix.lower() in _HEIF_SUFFIXES)
+    if is_heif or (Path(name).suffix.lower() in _HEIF_SUFFIXES and head[4:8] == b"ftyp"):
+        _register_heif(name)
+
+
+def _keep_truncated_images_off() -> None:
+    """Pillow's ``LOAD_TRUNCATED_IMAGES`` pads a truncated file with grey and calls it fine; gendetect refuses such
+    files, so the flag is turned off again when another library turned it on (with one warning)."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        logger.warning(
+            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES was turned on (by another library?); gendetect turns it off: "
+            "truncated images are errors, not images padded with grey"
+        )
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+_ARITHMETIC_SOF = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _jpeg_sof(data: bytes) -> int | None:
+    """The start-of-frame marker (0xC0-0xCF) of a JPEG, read from the segments before its first scan."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return marker
+        if marker == 0xDA:  # start of scan: no frame header before it
+            return None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def _check_jpeg_size(im: Image.Image, data: bytes, name: str) -> None:
+    """Refuse a JPEG too small to hold the pixels its header declares (libjpeg pads the rest and says nothing).
+
+    A Huffman-coded JPEG spends at least one bit per 8x8 block of the first component (a DC code, in baseline
+    and in progressive files alike), so ``bytes * 8 < blocks`` means the data ended early. Arithmetic-coded files
+    (rare) can go below that and are not checked.
+    """
+    if im.format not in ("JPEG", "MPO"):
+        return
+    w, h = im.size
+    blocks = math.ceil(w / 8) * math.ceil(h / 8)
+    if len(data) * 8 >= blocks or _jpeg_sof(data) in _ARITHMETIC_SOF:
+        return
+    raise ImageLoadError(
+        f"{name}: truncated JPEG: {len(data):,} bytes cannot hold the {w}×{h} pixels its header declares (at least "
+        f"{blocks // 8:,} bytes are needed)"
+    )
 
 
 def _exif_info(im: Image.Image) -> tuple[bool, int]:
@@ -265,18 +534,21 @@ def load_image_with_info(
     data = read_bytes(source)
     if not data:
         raise ImageLoadError(f"{name}: empty file")
-    im = _open(io.BytesIO(data), name, max_pixels)
-    info, orientation = _info(im, len(data), hashlib.sha256(data).hexdigest() if hash else None)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()  # a freshly opened file is at its first frame; decode it now so that damage raises here
-        oriented = im.transpose(_ORIENTATION_TRANSPOSE[orientation]) if orientation != 1 else im
-        rgb = to_rgb(oriented)
-    except MemoryError as e:
-        raise ImageLoadError(f"{name}: not enough memory to decode a {info.width}×{info.height} image") from e
-    except (*_DECODE_ERRORS, Image.DecompressionBombError) as e:
-        raise ImageLoadError(f"{name}: truncated or corrupt file: {e}") from e
+    with _decoder_errors(name):
+        _prepare(data[:4096], name)
+        im = _open(io.BytesIO(data), name, max_pixels)
+        info, orientation = _info(im, len(data), hashlib.sha256(data).hexdigest() if hash else None)
+        _check_jpeg_size(im, data, name)
+        _keep_truncated_images_off()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()  # a freshly opened file is at its first frame; decode it now so that damage raises here
+            if orientation != 1:
+                im = im.transpose(_ORIENTATION_TRANSPOSE[orientation])
+            rgb = to_rgb(im)
+        except MemoryError as e:
+            raise ImageLoadError(f"{name}: not enough memory to decode a {info.width}×{info.height} image") from e
     return rgb, info
 
 
@@ -300,12 +572,17 @@ def probe_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: b
         if not data:
             raise ImageLoadError(f"{name}: empty file")
         digest = hashlib.sha256(data).hexdigest() if hash else None
-        return _info(_open(io.BytesIO(data), name, max_pixels), len(data), digest)[0]
+        with _decoder_errors(name):
+            _prepare(data[:4096], name)
+            return _info(_open(io.BytesIO(data), name, max_pixels), len(data), digest)[0]
     with _open_file(Path(source)) as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise ImageLoadError(f"{name}: empty file")
-        return _info(_open(f, name, max_pixels), size, None)[0]
+        with _decoder_errors(name):
+            _prepare(f.read(4096), name)
+            f.seek(0)
+            return _info(_open(f, name, max_pixels), size, None)[0]
 
 
 # -- mode conversion -------------------------------------------------------------------------------------------
@@ -346,23 +623,61 @@ def _lab_to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+_BAND_PIXELS = 1 << 20  # pixels per band when converting high-bit-depth images (8 MiB of float64 temporaries)
+
+
+def _bands(im: Image.Image) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(first row, end row, float64 pixels)`` of ``im`` in bands of about :data:`_BAND_PIXELS` pixels."""
+    w, h = im.size
+    step = max(1, _BAND_PIXELS // max(w, 1))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        yield y0, y1, np.asarray(im.crop((0, y0, w, y1)), dtype=np.float64)
+
+
 def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
-    """16-bit, 32-bit integer and float greyscale to 8 bits by rescaling the value range (never by clipping)."""
-    arr = np.asarray(im, dtype=np.float64)
-    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    """16-bit, 32-bit integer and float greyscale to 8 bits by rescaling the value range (never by clipping).
+
+    The image is read in bands of about a million pixels, so that the float temporaries stay small: the peak is
+    the decoded image plus 1 byte (grey) and 3 bytes (RGB) per pixel, whatever the image size.
+
+    Raises:
+        ValueError: the image holds NaN or infinite pixels (a float file that is damaged or not an image).
+    """
+    w, h = im.size
     if im.mode.startswith("I;16"):
-        lo, scale = 0.0, 65535.0
-    elif im.mode == "F" and lo >= 0.0 and hi <= 1.0:
-        lo, scale = 0.0, 1.0  # normalised float data
-    elif lo >= 0.0 and hi <= 255.0:
-        lo, scale = 0.0, 255.0  # 8-bit data in a wide mode
-    elif im.mode == "I" and lo >= 0.0 and hi <= 65535.0:
-        lo, scale = 0.0, 65535.0  # 16-bit data in a 32-bit mode (older Pillow reads 16-bit PNGs so)
+        lo, scale = 0.0, 65535.0  # the full 16-bit range maps to the full 8-bit range
     else:
-        scale = max(hi - lo, 1e-12)  # anything else: stretch the range that is there
-    arr8 = np.clip(np.round((arr - lo) / scale * 255.0), 0, 255).astype(np.uint8)
-    return Image.fromarray(arr8, "L").convert("RGB")
+        lo, hi, bad = math.inf, -math.inf, 0
+        for _, _, arr in _bands(im):  # first pass: the value range, and whether every pixel is finite
+            finite = np.isfinite(arr)
+            if not finite.all():
+                bad += int(arr.size - np.count_nonzero(finite))
+                arr = arr[finite]
+            if arr.size:
+                lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+        if bad:
+            raise _NonFinitePixels(
+                f"{bad:,} of {w * h:,} pixels are NaN or infinite (a damaged float image, or not an image)"
+            )
+        if not math.isfinite(lo):
+            lo = hi = 0.0
+        if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            lo, scale = 0.0, 1.0  # normalised float data
+        elif lo >= 0.0 and hi <= 255.0:
+            lo, scale = 0.0, 255.0  # 8-bit data in a wide mode
+        elif im.mode == "I" and lo >= 0.0 and hi <= 65535.0:
+            lo, scale = 0.0, 65535.0  # 16-bit data in a 32-bit mode (older Pillow reads 16-bit PNGs so)
+        else:
+            scale = max(hi - lo, 1e-12)  # anything else: stretch the range that is there
+    grey = np.empty((h, w), dtype=np.uint8)
+    for y0, y1, arr in _bands(im):
+        arr -= lo
+        arr *= 255.0 / scale
+        np.round(arr, out=arr)
+        np.clip(arr, 0, 255, out=arr)
+        grey[y0:y1] = arr
+    return Image.fromarray(grey, "L").convert("RGB")
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
