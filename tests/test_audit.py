@@ -143,3 +143,39 @@ def test_text_strip_check_catches_the_wright_captions() -> None:
     records = read_records(SHARED_DATA / "wright-photos", hash=False)
     result = pixel_audit(records, checks=("text_strip",))["text_strip"]
     assert result["warn"] and result["auc"] > 0.75, result
+
+
+def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gendetect.cli import main
+    from gendetect.features import extractor_from_config
+    from gendetect.detectors import detector_from_config
+    from gendetect.server.app import card_summary
+    from gendetect.training import train_pipeline
+
+    images = [(_framed(synthetic_image("real", 48, seed=i), (128, 128, 128)), "real") for i in range(12)]
+    images += [(_framed(synthetic_image("fake", 48, seed=50 + i), (255, 255, 0)), "fake") for i in range(12)]
+    records = _write(images, tmp_path / "data")
+    pipeline = train_pipeline(
+        records,
+        extractor_from_config({"name": "pixel-stats", "params": {}}),
+        detector_from_config({"name": "logistic", "params": {}}),
+        n_folds=3,
+    )
+    assert pipeline.info["audit"]["flagged_checks"] == ["border"]
+    model_dir = pipeline.save(tmp_path / "m")
+    runner = CliRunner()
+    shown = runner.invoke(main, ["model", str(model_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert "audit warning" in shown.stdout and "centre crops inside the frame" in shown.stdout
+    assert "validation" in shown.stdout and "AUC" in shown.stdout and "uncalibrated score" in shown.stdout
+    as_json = runner.invoke(main, ["model", str(model_dir), "--json"])
+    assert "border" in __import__("json").loads(as_json.stdout)["audit_warnings"][0]
+    scanned = runner.invoke(main, ["scan", str(tmp_path / "data" / "fake"), "-m", str(model_dir), "--format", "csv"])
+    assert scanned.exit_code == 0, scanned.output
+    assert scanned.stderr.count("SHORTCUT WARNING (border)") == 1  # once, not per image
+    assert "SHORTCUT" not in scanned.stdout
+    card = card_summary(pipeline)
+    assert card["calibrated"] is False and len(card["audit_warnings"]) == 1
+    assert card["validation_groups"]["all"]["n_real"] == 12

@@ -159,6 +159,7 @@ def scan(
     tune_allocator()  # glibc: keep per-image temporaries instead of re-faulting them (issue 17); else a no-op
     fmt = fmt or _format_from_suffix(output) or "table"
     pipeline = load_model(model, device=device)
+    _print_audit_warnings(pipeline.info.get("audit"), "model audit")  # once per scan, on stderr
     files, problems = expand_inputs(paths, recursive=recursive)
     captions = None
     if pipeline.extractor.uses_captions:
@@ -209,6 +210,14 @@ def scan(
         err_console.print(f"results written to {output}", highlight=False)
     if rows and counts.get("error", 0) == len(rows):
         sys.exit(1)
+
+
+def _print_audit_warnings(audit: dict[str, Any] | None, prefix: str) -> None:
+    """Every warning of a shortcut audit (file facts and pixel checks), on stderr."""
+    from gendetect.evaluation.audit import audit_warnings
+
+    for message in audit_warnings(audit):
+        err_console.print(f"[bold red]{prefix}: {message}[/bold red]", highlight=False)
 
 
 def _band(pipeline: Any, threshold: float) -> str:
@@ -533,9 +542,7 @@ def train(
         store=_open_store(store_dir, ext),
         progress=_progress(progress, "features"),
     )
-    audit = pipeline.info.get("audit") or {}
-    if audit.get("flagged"):
-        err_console.print(f"[bold red]{audit['message']}[/bold red]", highlight=False)
+    _print_audit_warnings(pipeline.info.get("audit"), "training audit")
     pipeline.save(output)
     v = pipeline.info["validation"]["all"]
     err_console.print(
@@ -673,9 +680,7 @@ def evaluate(
     else:
         config = ProtocolConfig.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
         report = run_protocol(config)
-    audit = report.get("audit") or {}
-    if audit.get("flagged"):
-        err_console.print(f"[bold red]{audit['message']}[/bold red]", highlight=False)
+    _print_audit_warnings(report.get("audit"), "data audit")
     if output is not None:
         if output.suffix.lower() == ".json":
             save_report(report, output)
@@ -1069,9 +1074,12 @@ def model_cmd(model: str | None, as_json: bool) -> None:
     """Show a model's extractor, detector, threshold, training data and validation metrics (default model if none)."""
     from gendetect.pipeline import load_model
 
+    from gendetect.evaluation.audit import audit_warnings
+
     pipeline = load_model(model)
     config = pipeline.get_config()
     if as_json:
+        config["audit_warnings"] = audit_warnings(config.get("audit"))
         click.echo(json.dumps(config, indent=2, default=str))
         return
     console = _stdout_console()
@@ -1090,6 +1098,54 @@ def model_cmd(model: str | None, as_json: bool) -> None:
         )
     training = config.get("training", {})
     console.print(f"trained on: {training.get('n_images')} images, {training.get('labels')}", highlight=False)
+    cal = config.get("calibration")
+    console.print(
+        f"P(fake):   calibrated probability ({cal.get('name', cal)})"
+        if cal
+        else "P(fake):   an uncalibrated score (higher = more likely generated), not a probability",
+        highlight=False,
+    )
+    for key, title in (("validation", f"validation ({rule.get('scheme', 'out-of-fold')})"), ("test", "test")):
+        if isinstance(config.get(key), dict) and config[key]:
+            _print_metric_tables(console, title, config[key])
+    audit = config.get("audit")
+    if not audit:
+        console.print("audit: none recorded (trained with the shortcut audit off)", highlight=False)
+        return
+    checks = [("file facts", audit)] + [(c, audit[c]) for c in ("border", "text_strip", "content") if c in audit]
+    aucs = ", ".join(f"{name} {c['auc']:.2f}" for name, c in checks if isinstance(c.get("auc"), float))
+    console.print(f"audit (AUC of each shortcut check; chance 0.50): {aucs or 'n/a'}", highlight=False)
+    for message in audit_warnings(audit):
+        console.print(f"[bold red]audit warning:[/bold red] {message}", highlight=False)
+
+
+_METRIC_COLUMNS = (
+    ("n_real", "reals"),
+    ("n_fake", "fakes"),
+    ("auc", "AUC"),
+    ("ap", "AP"),
+    ("acc_real", "acc real"),
+    ("acc_fake", "TPR@thr"),
+    ("tpr_at_1fpr", "TPR@1%FPR"),
+    ("ece", "ECE"),
+)
+
+
+def _print_metric_tables(console: Console, title: str, metrics: dict[str, Any]) -> None:
+    """Rows of ``{group: binary_metrics}`` as a table; nested ``{name: {group: metrics}}`` as further tables."""
+    rows = {k: v for k, v in metrics.items() if isinstance(v, dict) and any(c in v for c, _ in _METRIC_COLUMNS)}
+    if rows:
+        cols = [(c, h) for c, h in _METRIC_COLUMNS if any(c in v for v in rows.values())]
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("group")
+        for _, h in cols:
+            table.add_column(h, justify="right")
+        for name in sorted(rows, key=lambda k: (k != "all", k)):
+            table.add_row(name, *[_cell(rows[name].get(c)) for c, _ in cols])
+        console.print(table)
+    for k, v in metrics.items():
+        if k not in rows and isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+            _print_metric_tables(console, f"{title}: {k}", v)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,7 +90,10 @@ class Job:
 
 
 def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
-    """What a person should know before trusting a verdict: training data and false-positive rate."""
+    """What a person should know before trusting a verdict: training data, false-positive rate, whether P(fake) is
+    calibrated, and the warnings of the shortcut audit run on its training data."""
+    from gendetect.evaluation.audit import audit_warnings
+
     info = pipeline.info
     training = info.get("training", {})
     rule = info.get("threshold_rule", {})
@@ -104,7 +107,17 @@ def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
         "validation_fpr": fpr,
         "validation_tpr": validation.get("acc_fake"),
         "validation_auc": validation.get("auc"),
+        "validation_tpr_at_1fpr": validation.get("tpr_at_1fpr"),
+        "validation_scheme": rule.get("scheme"),
+        "validation_groups": {
+            g: {k: m.get(k) for k in ("n_real", "n_fake", "auc", "acc_real", "acc_fake")}
+            for g, m in info.get("validation", {}).items()
+            if isinstance(m, dict) and "auc" in m
+        },
         "threshold_rule": rule.get("rule"),
+        # without a calibrator P(fake) is the detector's score: the page must not call it a probability
+        "calibrated": pipeline.calibrator is not None,
+        "audit_warnings": audit_warnings(info.get("audit")),
     }
 
 
