@@ -308,3 +308,120 @@ def test_real_weights_give_fakes_higher_p_fake(name: str, monkeypatch: pytest.Mo
     p_fake = model.predict_proba([Image.open(p).convert("RGB") for p in fakes])
     p_real = model.predict_proba([Image.open(p).convert("RGB") for p in reals])
     assert np.isfinite(p_fake).all() and p_fake.mean() > p_real.mean()
+
+
+# -- CoDE ----------------------------------------------------------------------------------------------------------
+def _official_code_files(folder: Path, hidden: int = 32, layers: int = 2, heads: int = 2) -> dict[str, Path]:
+    """aimagelab/CoDE's files at a tiny size: a ViTModel config.json, model.safetensors with the key names of the
+    2024 upload (transformers 4.x: encoder.layer.N.attention.attention.query...), and the joblib-pickled
+    LogisticRegression head, as linear_training.py saves it."""
+    import joblib
+    from safetensors.torch import save_file
+    from sklearn.linear_model import LogisticRegression
+
+    folder.mkdir(parents=True, exist_ok=True)
+    inter, patch, size = 2 * hidden, 8, 32
+    config = {
+        "model_type": "vit",
+        "architectures": ["ViTModel"],
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": inter,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "image_size": size,
+        "patch_size": patch,
+        "num_channels": 3,
+        "qkv_bias": True,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g) * 0.2
+
+    n_tokens = (size // patch) ** 2 + 1
+    sd = {
+        "embeddings.cls_token": r(1, 1, hidden),
+        "embeddings.position_embeddings": r(1, n_tokens, hidden),
+        "embeddings.patch_embeddings.projection.weight": r(hidden, 3, patch, patch),
+        "embeddings.patch_embeddings.projection.bias": r(hidden),
+        "layernorm.weight": 1 + r(hidden),
+        "layernorm.bias": r(hidden),
+        "pooler.dense.weight": r(hidden, hidden),
+        "pooler.dense.bias": r(hidden),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            sd[f"{p}attention.attention.{n}.weight"] = r(hidden, hidden)
+            sd[f"{p}attention.attention.{n}.bias"] = r(hidden)
+        sd[p + "attention.output.dense.weight"], sd[p + "attention.output.dense.bias"] = r(hidden, hidden), r(hidden)
+        sd[p + "intermediate.dense.weight"], sd[p + "intermediate.dense.bias"] = r(inter, hidden), r(inter)
+        sd[p + "output.dense.weight"], sd[p + "output.dense.bias"] = r(hidden, inter), r(hidden)
+        for n in ("layernorm_before", "layernorm_after"):
+            sd[f"{p}{n}.weight"], sd[f"{p}{n}.bias"] = 1 + r(hidden), r(hidden)
+    save_file(sd, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, hidden)), np.r_[np.zeros(20), np.ones(20)].astype(int)
+    head = folder / "linear_tot_classifier_epoch-32.sav"
+    joblib.dump(LogisticRegression(C=0.316, class_weight="balanced").fit(X, y), head)
+    return {"config": folder / "config.json", "checkpoint": folder / "model.safetensors", "head": head}
+
+
+def _vit_cls_reference(sd: dict[str, torch.Tensor], x: torch.Tensor, heads: int, layers: int) -> torch.Tensor:
+    """ViT's CLS output written out from the 2024 key names: patch embedding, pre-norm blocks, final layernorm."""
+    w, b = sd["embeddings.patch_embeddings.projection.weight"], sd["embeddings.patch_embeddings.projection.bias"]
+    h = F.conv2d(x, w, b, stride=8).flatten(2).transpose(1, 2)
+    h = torch.cat([sd["embeddings.cls_token"].expand(len(x), -1, -1), h], 1) + sd["embeddings.position_embeddings"]
+    d = h.shape[-1]
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        ln = F.layer_norm(h, (d,), sd[p + "layernorm_before.weight"], sd[p + "layernorm_before.bias"], 1e-12)
+        q, k, v = (
+            F.linear(ln, sd[f"{p}attention.attention.{n}.weight"], sd[f"{p}attention.attention.{n}.bias"])
+            .view(len(x), -1, heads, d // heads)
+            .transpose(1, 2)
+            for n in ("query", "key", "value")
+        )
+        att = torch.softmax(q @ k.transpose(-1, -2) / (d // heads) ** 0.5, -1) @ v
+        att = att.transpose(1, 2).reshape(len(x), -1, d)
+        h = h + F.linear(att, sd[p + "attention.output.dense.weight"], sd[p + "attention.output.dense.bias"])
+        ln = F.layer_norm(h, (d,), sd[p + "layernorm_after.weight"], sd[p + "layernorm_after.bias"], 1e-12)
+        mid = F.gelu(F.linear(ln, sd[p + "intermediate.dense.weight"], sd[p + "intermediate.dense.bias"]))
+        h = h + F.linear(mid, sd[p + "output.dense.weight"], sd[p + "output.dense.bias"])
+    return F.layer_norm(h, (d,), sd["layernorm.weight"], sd["layernorm.bias"], 1e-12)[:, 0]
+
+
+def test_code_official_files_convert_and_match_an_independent_vit(tmp_path: Path) -> None:
+    pytest.importorskip("transformers", reason="transformers is not installed")
+    import joblib
+    from safetensors.torch import load_file
+
+    files = _official_code_files(tmp_path / "CoDE")
+    entry = get_entry("code").with_params(crop=32)
+    out = export_model(entry, tmp_path / "code", paths=files)
+    images = _images(tmp_path, ((40, 50), (24, 36)))  # the second is smaller than the crop: zero-padded
+    rows = _scan_dir(out, images)
+    official = T.Compose([T.CenterCrop(32), T.ToTensor(), IMAGENET])  # validate_d3.py, at the tiny size
+    x = torch.stack([official(Image.open(p).convert("RGB")) for p in images])
+    with torch.no_grad():
+        feats = _vit_cls_reference(load_file(str(files["checkpoint"])), x, heads=2, layers=2).numpy()
+    ref = joblib.load(files["head"]).predict_proba(feats)[:, 1]
+    np.testing.assert_allclose([r["p_fake"] for r in rows], ref, rtol=1e-4, atol=1e-5)
+    assert load_model(out).extractor.dim == 32
+
+
+def test_code_head_pickle_is_read_without_running_code(tmp_path: Path) -> None:
+    import pickle
+
+    from gendetect.zoo.entries import read_sklearn_linear
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (print, ("owned",))
+
+    (tmp_path / "evil.sav").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ModelFormatError, match="refusing builtins.print"):
+        read_sklearn_linear(tmp_path / "evil.sav")

@@ -122,6 +122,7 @@ def export_model(
         from gendetect.zoo.nets import build_net
 
         net = build_net(params["arch"], params["weights"], params.get("arch_params"))
+        net = getattr(net, "vit", net)  # CoDE: the transformers model inside the CLS read-out
         out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().float().contiguous() for k, v in net.state_dict().items()}, str(out / NETWORK_FILE))
         params["weights"] = str((out / NETWORK_FILE).resolve())

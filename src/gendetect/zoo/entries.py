@@ -60,6 +60,87 @@ def read_linear_head(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return state["weight"].double().numpy().ravel(), state["bias"].double().numpy().ravel()
 
 
+_NUMPY_GLOBALS = {
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+    ("builtins", "slice"),
+}
+
+
+def read_sklearn_linear(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(w (dim,), b (1,))`` of a joblib-pickled scikit-learn linear classifier (CoDE's ``.sav`` heads).
+
+    The pickle is read by a restricted unpickler: only numpy arrays and scikit-learn estimator classes may be
+    named in it, so a tampered file cannot run code; then ``coef_`` (1, dim), ``intercept_`` (1,) and
+    ``classes_ == [0, 1]`` are checked. ``sigmoid(w.x + b)`` is ``LogisticRegression.predict_proba``'s P(class 1).
+    """
+    import pickle
+    from unittest import mock
+
+    import joblib
+    import joblib.numpy_pickle as numpy_pickle
+    from sklearn.base import BaseEstimator
+
+    class RestrictedUnpickler(numpy_pickle.NumpyUnpickler):  # type: ignore[misc,name-defined]
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) in _NUMPY_GLOBALS:
+                return super().find_class(module, name)
+            if module.startswith("sklearn."):
+                obj = super().find_class(module, name)
+                if isinstance(obj, type) and issubclass(obj, BaseEstimator):
+                    return obj
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: not a numpy array or scikit-learn estimator")
+
+    try:
+        with mock.patch.object(numpy_pickle, "NumpyUnpickler", RestrictedUnpickler):
+            clf = joblib.load(path)
+    except Exception as e:  # noqa: BLE001 - unreadable or refused pickles are one clear error
+        raise ModelFormatError(f"{path} is not a readable scikit-learn classifier pickle: {e}") from e
+    coef, intercept, classes = (getattr(clf, a, None) for a in ("coef_", "intercept_", "classes_"))
+    if coef is None or np.shape(coef)[0] != 1 or np.shape(intercept) != (1,) or list(np.ravel(classes)) != [0, 1]:
+        raise ModelFormatError(
+            f"{path}: expected a fitted binary linear classifier (coef_ (1, dim), intercept_ (1,), classes_ [0, 1]); "
+            f"got {type(clf).__name__}"
+        )
+    return np.asarray(coef, np.float64).ravel(), np.asarray(intercept, np.float64).ravel()
+
+
+def code_config(entry: ZooEntry, paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """CoDE: the ViT's CLS feature (``zoo-net`` with ``dim`` = hidden size) + its logistic ``head`` (.sav)."""
+    import json
+
+    p = entry.params
+    vit_config = json.loads(Path(paths["config"]).read_text())
+    w, b = read_sklearn_linear(paths["head"])
+    dim = int(vit_config.get("hidden_size", 0))
+    if w.size != dim:
+        raise ModelFormatError(f"{paths['head']}: a {w.size}-feature head for a {dim}-wide ViT ({paths['config']})")
+    extractor = {
+        "name": "zoo-net",
+        "params": {
+            "arch": "code-vit",
+            "weights": str(paths["checkpoint"]),
+            "arch_params": {"config": vit_config},
+            "resize": None,
+            "resize_mode": "square",
+            "crop": p.get("crop", 224),
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "even": False,
+            "dim": dim,
+            "device": "cpu",
+            "batch_size": 16,
+        },
+    }
+    detector, state = linear_head(w, b)
+    return {"extractor": extractor, "detector": detector, "threshold": 0.5, "uncertain_from": None}, state
+
+
 def clip_linear_config(entry: ZooEntry, paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``openclip`` raw image embeddings of a centre crop + the linear ``head`` file as a logistic detector."""
     p = entry.params
@@ -265,7 +346,46 @@ def _commfor(name: str, size: int, resize: int, timm_name: str) -> ZooEntry:
 COMMFOR = _commfor("commfor", 384, 440, "vit_small_patch16_384.augreg_in21k_ft_in1k")
 COMMFOR_224 = _commfor("commfor-224", 224, 256, "vit_small_patch16_224.augreg_in21k_ft_in1k")
 
-ENTRIES = (UNIVFD, NPR, CNNDETECTION, CNNDETECTION_01, COMMFOR, COMMFOR_224)
+CODE = ZooEntry(
+    name="code",
+    title="Contrasting Deepfakes Diffusion via Contrastive Learning and Global-Local Similarities",
+    authors="Baraldi, Cocchi, Cornia, Baraldi, Nicolosi and Cucchiara",
+    venue="ECCV",
+    year=2024,
+    repository="https://github.com/aimagelab/CoDE",
+    licence="MIT (the repository's LICENSE; the Hugging Face card says MIT too)",
+    trained_on="D3 (ELSA): LAION-400M reals and their SD 1.4, SD 2.1, SDXL and DeepFloyd IF generations",
+    backbone="a ViT (transformers ViTModel, aimagelab/CoDE) trained contrastively; CLS token of the last layer",
+    preprocessing="CenterCrop(224) without resizing, ImageNet mean/std (validate_d3.py; the processor's resize is "
+    "off); the linear head: LogisticRegression(C=0.316, class_weight='balanced'), fake if P > 0.5",
+    reported="not recorded: the paper's tables were not available here (see the paper)",
+    files=(
+        WeightFile("config", "config.json", repo="aimagelab/CoDE", size="0.5 kB"),
+        WeightFile("checkpoint", "model.safetensors", repo="aimagelab/CoDE", size="22 MB"),
+        WeightFile("head", "sklearn/linear_tot_classifier_epoch-32.sav", repo="aimagelab/CoDE", size="small"),
+    ),
+    make_config=code_config,
+    params={"crop": 224},
+    verified=(
+        "CoDE_model/code_model.py: AutoModel.from_pretrained('aimagelab/CoDE'), pooler = Identity, features = "
+        "last_hidden_state[:, 0, :], classifier = joblib.load(hf_hub_download(..., "
+        "'sklearn/linear_tot_classifier_epoch-32.sav')), predictions = classifier.predict(features)",
+        "src/inference/validate_d3.py: CenterCrop(224) + ToTensor + ImageNet Normalize; linear/knn: 0 real, 1 fake",
+        "src/quantitative_evaluation/linear_training.py: the linear head is LogisticRegression(C=0.316, "
+        "class_weight='balanced') on real 0 / fake 1, saved with joblib.dump",
+        "the Hugging Face repository lists config.json, model.safetensors (22.1 MB), preprocessor_config.json and "
+        "sklearn/ (the hub's file page), licence MIT",
+    ),
+    unverified=(
+        "the ViT's size (hidden width) is read from config.json at load time; not known here (22 MB suggests ViT-Tiny)",
+        "revision not pinned (the hub page showed commit c2a0c92, a short hash); sha256 unknown",
+        "only the linear head is converted; the kNN and one-class SVM heads are not (no linear form)",
+        "the head is a pickle: it is read by a restricted unpickler (numpy arrays and scikit-learn estimators only)",
+    ),
+    cost="CPU: a small ViT at 224 px (cheap; not measured); " + _NO_GPU,
+    extras="clip",
+)
 
-# Checked and left out (see the README's zoo section): DNF (no public checkpoint found), RINE, FatFormer, SPAI,
-# B-Free, AIDE (not checked in this session).
+ENTRIES = (UNIVFD, NPR, CNNDETECTION, CNNDETECTION_01, COMMFOR, COMMFOR_224, CODE)
+
+# Left out (see the README's zoo section): DNF, RINE, FatFormer, SPAI, B-Free, AIDE: not verified in this session.

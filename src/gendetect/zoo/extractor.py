@@ -1,4 +1,5 @@
-"""``zoo-net``: a published end-to-end detector network as an extractor whose one feature is the network's logit.
+"""``zoo-net``: a published detector network as an extractor: its one feature is the network's logit (or, for a
+feature network such as CoDE's ViT, its ``dim``-long output, which the entry's linear head reads).
 
 The pipeline puts an identity logistic head on it (``P(fake) = sigmoid(logit)``, threshold 0.5: the papers'
 decision rule), so a published CNN or ViT runs through the same scan, serve and evaluate code as every other model.
@@ -46,7 +47,7 @@ def torchvision_center_crop(arr: np.ndarray, size: int) -> np.ndarray:
 
 @EXTRACTORS.register("zoo-net")
 class ZooNetExtractor(FeatureExtractor):
-    """The logit of a published detector network: ``(1,)`` float32 per image.
+    """The output of a published detector network: ``(dim,)`` float32 per image (a logit when ``dim`` is 1).
 
     Args:
         arch: a network in :data:`gendetect.zoo.nets.NETS` (``npr-resnet``, ``cnndetection-resnet``, ``commfor-vit``).
@@ -59,6 +60,7 @@ class ZooNetExtractor(FeatureExtractor):
         mean: per-channel normalisation mean (pixels in [0, 1]).
         std: per-channel normalisation standard deviation.
         even: crop a trailing row/column so both sides are even (NPR's 2x2 cells).
+        dim: length of the network's output (1: a logit; CoDE: its CLS feature width).
         device: "cpu" or "cuda".
         batch_size: images per forward pass (same-sized images only).
     """
@@ -77,6 +79,7 @@ class ZooNetExtractor(FeatureExtractor):
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         even: bool = False,
+        dim: int = 1,
         device: str = "cpu",
         batch_size: int = 16,
     ) -> None:
@@ -89,9 +92,9 @@ class ZooNetExtractor(FeatureExtractor):
         self.mean = mean
         self.std = std
         self.even = even
+        self.dim = dim
         self.device = device
         self.batch_size = batch_size
-        self.dim = 1
         self._net: Any = None
 
     def _load(self) -> Any:
@@ -132,19 +135,19 @@ class ZooNetExtractor(FeatureExtractor):
         return (x - mean) / std
 
     def forward(self, pixels: Any) -> np.ndarray:
-        """Logits ``(N, 1)`` float32 of a preprocessed batch ``(N, 3, H, W)``."""
+        """Outputs ``(N, dim)`` float32 (logits when dim is 1) of a preprocessed batch ``(N, 3, H, W)``."""
         import torch
 
         net = self._load()
         with torch.no_grad():
             out = net(pixels.to(self.device)).float()
-        return out.reshape(len(pixels), 1).cpu().numpy().astype(np.float32)
+        return out.reshape(len(pixels), self.dim).cpu().numpy().astype(np.float32)
 
     def extract_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
         import torch
 
         self._load()
-        out = np.zeros((len(images), 1), np.float32)
+        out = np.zeros((len(images), self.dim), np.float32)
         tensors = [self.to_tensor(im) for im in images]
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, t in enumerate(tensors):

@@ -179,10 +179,57 @@ class CommForArch:
         return strip_prefix(strip_prefix(state, "module."), "vit.")
 
 
+# -- CoDE (Baraldi et al., ECCV 2024) ---------------------------------------------------------------------------
+class CLSFeatures(nn.Module):
+    """A Hugging Face ``ViTModel`` read out at its CLS token: ``last_hidden_state[:, 0]`` (after the final
+    layernorm), the feature CoDE's linear, kNN and SVM heads take (its pooler is replaced by the identity)."""
+
+    def __init__(self, vit: nn.Module) -> None:
+        super().__init__()
+        self.vit = vit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit(pixel_values=x).last_hidden_state[:, 0]
+
+
+@NETS.register("code-vit")
+class CoDEArch:
+    """CoDE's ViT (``transformers.AutoModel.from_pretrained("aimagelab/CoDE")``), loaded from ``model.safetensors``
+    and the repository's ``config.json`` (inlined as ``arch_params["config"]``).
+
+    transformers maps the checkpoint's key names to its own (they changed between major versions); the load is
+    strict all the same: any missing, unexpected or mis-shaped key raises.
+    """
+
+    @staticmethod
+    def load(weights: str | os.PathLike, config: dict[str, Any]) -> nn.Module:
+        import json
+        import tempfile
+
+        try:
+            from transformers import ViTModel
+        except ImportError as e:
+            raise ImportError("CoDE needs transformers: pip install 'gendetect[clip]'") from e
+        path = os.path.abspath(os.fspath(weights))
+        if not path.endswith(".safetensors"):
+            raise ModelFormatError(f"{path}: CoDE's weights are a .safetensors file (model.safetensors)")
+        with tempfile.TemporaryDirectory() as tmp:  # from_pretrained wants a folder: config + a link to the weights
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump(config, f)
+            os.symlink(path, os.path.join(tmp, "model.safetensors"))
+            vit, info = ViTModel.from_pretrained(tmp, output_loading_info=True)
+        bad = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
+        if bad or info.get("error_msgs"):
+            raise ModelFormatError(f"{path} does not fit CoDE's ViT ({config.get('model_type')}): {bad or info}")
+        return CLSFeatures(vit.float())
+
+
 def build_net(arch: str, weights: str | os.PathLike, arch_params: dict[str, Any] | None = None) -> nn.Module:
     """The network ``arch`` with the weights of the checkpoint ``weights`` (official format or converted), in
     eval mode; raises :class:`~gendetect.errors.ModelFormatError` unless every key fits."""
     spec = NETS.get(arch)
+    if hasattr(spec, "load"):  # the architecture loads its own checkpoint format (transformers)
+        return spec.load(weights, **(arch_params or {})).eval()
     net = spec.build(**(arch_params or {}))
     state = spec.convert(read_checkpoint(weights))
     return load_strict(net, state, os.fspath(weights)).eval()
