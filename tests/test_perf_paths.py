@@ -131,3 +131,108 @@ def test_allocator_tuning_is_guarded() -> None:
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
     assert on.stdout.strip() == str(glibc)
+
+
+# -- the sharded engine ----------------------------------------------------------------------------------------
+def _synthetic(folder: Path, names: list[str], seed0: int = 0) -> list[str]:
+    from gendetect.data.synthetic import synthetic_image
+
+    for k, name in enumerate(names):
+        synthetic_image("real" if k % 2 else "fake", 64, seed=seed0 + k).save(folder / name)
+    return sorted(str(p) for p in folder.glob("*.png"))
+
+
+def _count_scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from gendetect.scale import engines
+
+    seen: list[str] = []
+    real = engines.score_shard
+
+    def counting(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.extend(shard.items)
+        return real(shard, *args, **kwargs)
+
+    monkeypatch.setattr(engines, "score_shard", counting)
+    return seen
+
+
+def test_resume_scans_only_new_and_modified_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendetect.scale import run_scan
+
+    data = tmp_path / "data"
+    data.mkdir()
+    first = _synthetic(data, [f"{i:02d}.png" for i in range(0, 20, 2)])  # 00, 02, ... 18
+    run = tmp_path / "run"
+    seen = _count_scanned(monkeypatch)
+    assert len(run_scan(first, None, run, shard_size=3)) == 10 and len(seen) == 10
+    committed = sorted(p.name for p in (run / "shards").glob("*.done.json"))
+
+    added = _synthetic(data, ["05.png", "07.png", "99.png"], seed0=50)
+    modified = data / "04.png"
+    _synthetic(data, ["04.png"], seed0=77)
+    os.utime(modified, ns=(modified.stat().st_atime_ns, modified.stat().st_mtime_ns + 10**9))
+    (data / "10.png").unlink()
+    now = sorted(str(p) for p in data.glob("*.png"))
+    seen.clear()
+    rows = run_scan(now, None, run, shard_size=3)
+    assert sorted(seen) == sorted({str(data / n) for n in ("04.png", "05.png", "07.png", "99.png")})
+    assert sorted(r["path"] for r in rows) == now  # one row each, the deleted file gone
+    fresh = {r["path"]: r["p_fake"] for r in run_scan(now, None, tmp_path / "fresh", shard_size=3)}
+    assert [r["p_fake"] for r in rows] == pytest.approx([fresh[r["path"]] for r in rows], abs=1e-9)
+    assert set(committed) <= {p.name for p in (run / "shards").glob("*.done.json")}  # no shard discarded
+    assert len(added) == 13
+
+    seen.clear()  # a plain rerun scans nothing
+    assert [r["path"] for r in run_scan(now, None, run, shard_size=3)] == [r["path"] for r in rows] and seen == []
+
+
+def test_sharded_parquet_is_atomic_and_streams_from_the_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.parquet as pq
+
+    from gendetect.pipeline import ScanRow
+    from gendetect.scale import ShardedRun, run_scan_sharded
+
+    data = tmp_path / "data"
+    data.mkdir()
+    files = _synthetic(data, [f"{i:02d}.png" for i in range(7)])
+    run = run_scan_sharded(files, None, tmp_path / "run", shard_size=3)
+    out = tmp_path / "out.parquet"
+    extra = [ScanRow("missing.png", status="error", error="no such file or directory").to_dict()]
+    assert run.write_parquet(out, extra_rows=extra, metadata={b"k": b"v"}) == 8
+    table = pq.read_table(out)
+    assert table.column("path").to_pylist() == [*files, "missing.png"]
+    assert table.schema.metadata[b"k"] == b"v"
+    assert run.value_counts("status") == {"ok": 7}
+
+    real_tables = ShardedRun.tables
+
+    def dying(self):  # noqa: ANN001, ANN202 - a kill after the first shard was written
+        yield next(real_tables(self))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ShardedRun, "tables", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run.write_parquet(out)
+    assert pq.read_table(out).num_rows == 8  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_local_engine_keeps_one_pool_for_every_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendetect.features import extract
+    from gendetect.scale import run_scan
+
+    data = tmp_path / "data"
+    data.mkdir()
+    files = _synthetic(data, [f"{i:02d}.png" for i in range(9)])
+    starts = []
+    real_start = extract.WorkerPool.start
+
+    def counting(self):  # noqa: ANN001, ANN202
+        if self._executor is None:
+            starts.append(1)
+        return real_start(self)
+
+    monkeypatch.setattr(extract.WorkerPool, "start", counting)
+    rows = run_scan(files, None, tmp_path / "run", shard_size=2, jobs=2)  # 5 shards
+    assert [r["status"] for r in rows] == ["ok"] * 9
+    assert len(starts) == 1

@@ -72,8 +72,10 @@ def test_local_engine_resumes_after_a_kill(files: list[str], tmp_path: Path, mon
     monkeypatch.setattr(engines, "score_shard", real_score)
     resumed = run_scan(files, None, tmp_path / "run", shard_size=5)
     assert _same(resumed, fresh)
-    with pytest.raises(GendetectError, match="another run"):
-        run_scan(files[:7], None, tmp_path / "run", shard_size=5)
+    # fewer files: their committed rows are kept, nothing is rescanned (issue 16 item 8: incremental resume)
+    assert _same(run_scan(files[:7], None, tmp_path / "run", shard_size=5), fresh[:7])
+    with pytest.raises(GendetectError, match="another run"):  # another threshold is another run
+        run_scan(files, None, tmp_path / "run", shard_size=5, threshold=0.3)
 
 
 @pytest.fixture(scope="module")

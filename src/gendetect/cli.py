@@ -131,6 +131,13 @@ def main(verbose: int) -> None:
     help="Manifest with path and caption columns, for caption-aware models (else sidecar .txt files).",
 )
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
+@click.option(
+    "--evidence/--no-evidence",
+    default=True,
+    show_default=True,
+    help="Read what each file says about its origin (generator metadata, C2PA, watermark) and fuse it with the "
+    "pixel verdict; --no-evidence reports the pixel verdict alone.",
+)
 @_handle_errors
 def scan(
     paths: tuple[Path, ...],
@@ -148,6 +155,7 @@ def scan(
     shard_size: int,
     captions_path: Path | None,
     progress: bool,
+    evidence: bool,
 ) -> None:
     """Score image files and folders: P(fake) and a verdict for each image.
 
@@ -169,9 +177,9 @@ def scan(
     if engine is not None:
         if output is None:
             raise click.UsageError("--engine needs -o OUTPUT (shards are kept in OUTPUT.shards/ for resuming)")
-        from gendetect.scale import run_scan
+        from gendetect.scale import run_scan_sharded
 
-        rows = run_scan(
+        run = run_scan_sharded(
             files,
             pipeline,
             output.with_name(output.name + ".shards"),
@@ -185,9 +193,13 @@ def scan(
             device=device,
             captions=captions,
         )
+        if fmt == "parquet":  # the final table straight from the shard files, atomically, without Python dicts
+            _write_sharded_parquet(run, problems, pipeline, threshold, output)
+            return
+        rows = run.to_pylist()
     else:
         rows_iter: Iterable = scan_files(
-            files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions
+            files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions, evidence=evidence
         )
         track = _progress(progress, "scanning")
         if track is not None:
@@ -209,6 +221,29 @@ def scan(
     if output is not None:
         err_console.print(f"results written to {output}", highlight=False)
     if rows and counts.get("error", 0) == len(rows):
+        sys.exit(1)
+
+
+def _write_sharded_parquet(run: Any, problems: list[Any], pipeline: Any, threshold: float | None, output: Path) -> None:
+    """``--engine ... -o X.parquet``: concatenate the shard files into X.parquet (temporary file + rename), then
+    print the summary from the verdict column; memory stays flat whatever the number of images (issue 17)."""
+    from gendetect.provenance import provenance
+
+    thr = pipeline.threshold if threshold is None else threshold
+    for p in problems:
+        p.model, p.threshold = pipeline.name, thr
+    meta = {b"gendetect": json.dumps(provenance(kind="scan")).encode()}
+    n = run.write_parquet(output, extra_rows=[p.to_dict() for p in problems], metadata=meta)
+    counts = Counter({k or "error": v for k, v in run.value_counts("verdict").items()})
+    counts.update(p.verdict or "error" for p in problems)
+    err_console.print(
+        f"{n} scanned: {counts.get('fake', 0)} fake, {counts.get('uncertain', 0)} uncertain, "
+        f"{counts.get('real', 0)} real, {counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if "
+        f"P(fake) > {thr:.3g}{_band(pipeline, thr)})[/dim]",
+        highlight=False,
+    )
+    err_console.print(f"results written to {output}", highlight=False)
+    if n and counts.get("error", 0) == n:
         sys.exit(1)
 
 
@@ -288,7 +323,9 @@ def _render_table(rows: list[dict[str, Any]], to_stdout: bool) -> str:
             fmt += f" q{r['jpeg_quality']}"
         if r["status"] == "ok":
             style = {"fake": "red", "uncertain": "yellow"}.get(r["verdict"], "green")
-            table.add_row(r["path"], f"{r['p_fake']:.3f}", f"[{style}]{r['verdict']}[/{style}]", fmt, size, "")
+            by = f" [dim]({r['verdict_source']})[/dim]" if r.get("verdict_source") not in (None, "pixels") else ""
+            verdict = f"[{style}]{r['verdict']}[/{style}]{by}"
+            table.add_row(r["path"], f"{r['p_fake']:.3f}", verdict, fmt, size, r.get("evidence") or "")
         else:
             table.add_row(r["path"], "", "[yellow]error[/yellow]", fmt, size, r["error"])
     if to_stdout:

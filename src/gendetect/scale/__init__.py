@@ -5,7 +5,18 @@ plus a ``done.json`` written last, under the run's output folder. Either engine 
 resumes on either engine with no row lost or written twice. See :func:`run_shards` and :func:`run_scan`.
 """
 
-from gendetect.scale.engines import ScanTask, run_scan
-from gendetect.scale.runner import ENGINES, Shard, ShardTask, plan_shards, run_shards
+from gendetect.scale.engines import ScanTask, run_scan, run_scan_sharded
+from gendetect.scale.runner import ENGINES, Shard, ShardedRun, ShardTask, plan_shards, run_sharded, run_shards
 
-__all__ = ["ENGINES", "ScanTask", "Shard", "ShardTask", "plan_shards", "run_scan", "run_shards"]
+__all__ = [
+    "ENGINES",
+    "ScanTask",
+    "Shard",
+    "ShardTask",
+    "ShardedRun",
+    "plan_shards",
+    "run_scan",
+    "run_scan_sharded",
+    "run_sharded",
+    "run_shards",
+]

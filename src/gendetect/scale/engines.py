@@ -1,12 +1,17 @@
 """Sharded scanning on the engine layer: ``local`` (this process) or ``ray`` (Ray Data, one model actor per CPU/GPU).
 
 :func:`run_scan` cuts the files into shards and runs a :class:`ScanTask` on each through
-:func:`gendetect.scale.runner.run_shards`, so both engines produce identical rows (same order, same scores) and a
-run started on one resumes on the other.
+:func:`gendetect.scale.runner.run_sharded`, so both engines produce identical rows (same order, same scores) and a
+run started on one resumes on the other. A rerun over a folder that gained or changed files scans only those
+(each committed shard records its files' size and mtime), and :func:`run_scan_sharded` hands back the run, whose
+final table is written from the shard files by pyarrow (:meth:`~gendetect.scale.runner.ShardedRun.write_parquet`).
+
+On the local engine with ``jobs > 1``, one worker pool serves every shard (:meth:`ScanTask.session`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,11 +23,11 @@ from typing import Any
 
 from gendetect.imageio import DEFAULT_MAX_PIXELS
 from gendetect.pipeline import DetectionPipeline, load_model, scan
-from gendetect.scale.runner import ENGINES, FAULT_ENV, Shard, ShardTask, plan_shards, run_shards
+from gendetect.scale.runner import ENGINES, FAULT_ENV, Shard, ShardedRun, ShardTask, plan_shards, run_sharded
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ENGINES", "FAULT_ENV", "ScanTask", "plan_shards", "run_scan", "score_shard"]
+__all__ = ["ENGINES", "FAULT_ENV", "ScanTask", "plan_shards", "run_scan", "run_scan_sharded", "score_shard"]
 
 
 def score_shard(
@@ -43,6 +48,8 @@ def score_shard(
 
 class ScanTask(ShardTask):
     """Score the files of a shard with a saved model (loaded once per worker)."""
+
+    stamps_items = True  # items are files: resume incrementally
 
     def __init__(
         self,
@@ -76,6 +83,14 @@ class ScanTask(ShardTask):
         if self._pipeline is None:
             self._pipeline = load_model(self.model_dir, device=self.device)
 
+    def session(self) -> contextlib.AbstractContextManager[Any]:
+        """One worker pool, started after the model is loaded, for every shard this worker runs."""
+        if self.jobs == 1 or self._pipeline is None:
+            return contextlib.nullcontext()
+        from gendetect.features.extract import WorkerPool
+
+        return WorkerPool(self._pipeline.extractor, self.jobs)
+
     def run(self, shard: Shard, out_dir: Path) -> list[dict[str, Any]]:
         return score_shard(
             shard,
@@ -94,6 +109,17 @@ def run_scan(
     files: Sequence[str],
     model: DetectionPipeline | str | os.PathLike | None,
     out_dir: str | os.PathLike,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Scan ``files`` in shards under ``out_dir``; returns every row as a dict, in input order (see
+    :func:`run_scan_sharded`, which streams them instead, for large runs)."""
+    return run_scan_sharded(files, model, out_dir, **kwargs).to_pylist()
+
+
+def run_scan_sharded(
+    files: Sequence[str],
+    model: DetectionPipeline | str | os.PathLike | None,
+    out_dir: str | os.PathLike,
     *,
     engine: str = "local",
     shard_size: int = 256,
@@ -104,15 +130,17 @@ def run_scan(
     threshold: float | None = None,
     device: str | None = None,
     captions: Sequence[str | None] | None = None,
-) -> list[dict[str, Any]]:
-    """Scan ``files`` in shards under ``out_dir`` on ``engine``; returns every row, in input order.
+    progress: Any = None,
+) -> ShardedRun:
+    """Scan ``files`` in shards under ``out_dir`` on ``engine``; returns the run (rows are read from its shards).
 
     Args:
-        engine: "local" (this process, ``jobs`` worker processes per shard) or "ray".
+        engine: "local" (this process, ``jobs`` worker processes shared by every shard) or "ray".
         address: Ray cluster address ("auto", "ray://host:10001"); None starts a local Ray instance.
         workers: Ray model actors (default: the cluster's CPU count, or its GPU count with ``device="cuda"``).
         device: run a torch extractor there ("cuda": one GPU per Ray actor).
         captions: one caption per file, for caption-aware models.
+        progress: ``progress(done, total)`` after each shard on the local engine.
     """
     pipeline = load_model(model, device=device)
     files = [str(f) for f in files]
@@ -131,4 +159,13 @@ def run_scan(
             captions=caption_map,
             pipeline=pipeline,
         )
-        return run_shards(task, files, out_dir, engine=engine, shard_size=shard_size, address=address, workers=workers)
+        return run_sharded(
+            task,
+            files,
+            out_dir,
+            engine=engine,
+            shard_size=shard_size,
+            address=address,
+            workers=workers,
+            progress=progress,
+        )

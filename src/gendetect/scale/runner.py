@@ -5,11 +5,20 @@ item list) and hand them to :func:`run_shards`. A finished shard is committed as
 rows) plus ``shards/shard-00042.done.json``, written last, under the run's output folder. Either engine skips
 committed shards, so a run killed on one engine resumes on either with no row lost or written twice.
 
-* ``local`` runs the shards one after the other in this process (the task may use worker processes inside a shard).
+* ``local`` runs the shards one after the other in this process (the task may use worker processes inside a shard;
+  its :meth:`ShardTask.session` keeps one pool for all of them).
 * ``ray`` turns the shard indices into a Ray Dataset and ``map_batches`` them through a pool of actors, one per CPU
   (or per ``task.num_gpus`` GPUs); each actor calls ``task.setup()`` once (loads its model) and commits the shards
   it is given. Ray restarts a killed actor and retries its shard; since a shard only counts once its ``done.json``
   lands, a retry never duplicates rows.
+
+Tasks over files (``ShardTask.stamps_items``, e.g. scans) resume **incrementally**: every committed shard records
+the size and modification time of its files, so a rerun over a folder that gained, lost or changed files keeps every
+committed row whose file is unchanged and scans only the new and modified files, in new shards.
+
+The final table of a run is built from the shard files with pyarrow, one shard at a time (:class:`ShardedRun`), so
+neither the rows nor Python dicts of them are held in memory; :meth:`ShardedRun.write_parquet` writes it to a
+temporary name and renames it into place.
 
 A task is a small picklable object::
 
@@ -24,17 +33,21 @@ A task is a small picklable object::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -100,32 +113,81 @@ class ShardTask(ABC):
         """Do one shard; return its rows (per-item failures are rows too). Files written under ``out_dir`` must be
         named from the items alone, so a retried shard overwrites them instead of adding copies."""
 
+    # items are file paths: committed shards record each file's size and mtime and resume incrementally
+    stamps_items: bool = False
+
+    def session(self) -> contextlib.AbstractContextManager[Any]:
+        """Context kept open around all the shards one worker runs (e.g. one process pool for the whole run)."""
+        return contextlib.nullcontext()
+
+
+def file_stamp(path: str | os.PathLike) -> list[int] | None:
+    """``[size, mtime_ns]`` of a file (None when it cannot be stat'ed): what tells a resumed run it changed."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [int(st.st_size), int(st.st_mtime_ns)]
+
+
+def _items_sha256(shards: Sequence[Shard]) -> str:
+    """sha256 of the JSON of every shard's items, encoded piece by piece (no string of the whole run in memory)."""
+    h = hashlib.sha256()
+    for chunk in json.JSONEncoder(sort_keys=True, default=str).iterencode([list(s.items) for s in shards]):
+        h.update(chunk.encode())
+    return h.hexdigest()
+
+
+_RUN_KEYS = ("n_shards", "n_items", "first", "items_sha256", "resume")
+
 
 class ShardStore:
-    """``<out_dir>/shards/shard-00042.parquet`` + ``.done.json`` per committed shard, and ``plan.json``."""
+    """``<out_dir>/shards/shard-00042.parquet`` + ``.done.json`` per committed shard, and ``plan.json``.
 
-    def __init__(self, out_dir: str | os.PathLike, shards: Sequence[Shard], plan: dict[str, Any]) -> None:
+    With ``incremental`` (tasks over files), ``plan.json`` holds only the task's identity and each ``done.json``
+    lists its items with their ``[size, mtime_ns]``: see :meth:`resume_plan`. Otherwise ``plan.json`` also pins every
+    item, and a rerun with other items is refused.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        shards: Sequence[Shard] | None,
+        plan: dict[str, Any],
+        *,
+        incremental: bool = False,
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.dir = self.out_dir / SHARDS_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
-        items = [list(s.items) for s in shards]
-        full = {
-            **json.loads(json.dumps(plan, sort_keys=True, default=str)),
-            "n_shards": len(shards),
-            "n_items": sum(len(s.items) for s in shards),
-            "first": json.loads(json.dumps(shards[0].items[0], default=str)) if shards else None,
-            # every item and the shard boundaries: a resume with other items (an edited caption file, another
-            # file list of the same length) is refused instead of mixing two runs' rows
-            "items_sha256": hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest(),
-        }
+        self.incremental = incremental
+        identity = json.loads(json.dumps(plan, sort_keys=True, default=str))
+        if incremental:
+            full = {**identity, "resume": "incremental"}
+        else:
+            shards = list(shards or [])
+            full = {
+                **identity,
+                "n_shards": len(shards),
+                "n_items": sum(len(s.items) for s in shards),
+                "first": json.loads(json.dumps(shards[0].items[0], default=str)) if shards else None,
+                # every item and the shard boundaries: a resume with other items (an edited caption file, another
+                # file list of the same length) is refused instead of mixing two runs' rows
+                "items_sha256": _items_sha256(shards),
+            }
         plan_file = self.dir / "plan.json"
         if plan_file.exists():
             old = json.loads(plan_file.read_text())
-            if old != full:
+            same = old == full
+            if incremental:  # only the identity counts; a folder of an older gendetect resumes too
+                same = {k: v for k, v in old.items() if k not in _RUN_KEYS} == identity
+            if not same:
                 raise GendetectError(
                     f"{self.out_dir} holds shards of another run (plan {_diff(old, full)}); use another output "
                     "folder or delete this one"
                 )
+            if old != full:
+                atomic_write(plan_file, json.dumps(full, indent=2, sort_keys=True))
         else:
             atomic_write(plan_file, json.dumps(full, indent=2, sort_keys=True))
 
@@ -135,23 +197,207 @@ class ShardStore:
     def done(self, index: int) -> bool:
         return self.path(index, "done.json").exists()
 
-    def commit(self, index: int, rows: list[dict[str, Any]], seconds: float) -> None:
+    def committed(self) -> dict[int, dict[str, Any]]:
+        """``done.json`` of every committed shard, by index."""
+        out: dict[int, dict[str, Any]] = {}
+        for p in self.dir.glob("shard-*.done.json"):
+            try:
+                out[int(p.name[len("shard-") :].split(".", 1)[0])] = json.loads(p.read_text())
+            except (ValueError, OSError):  # a foreign file, or one being replaced right now: not a commit
+                continue
+        return out
+
+    def commit(
+        self,
+        index: int,
+        rows: list[dict[str, Any]],
+        seconds: float,
+        *,
+        items: Sequence[Any] | None = None,
+        stamps: Sequence[list[int] | None] | None = None,
+    ) -> None:
         """Write the shard's rows, then its ``done.json``: a shard counts only when complete."""
         tmp = self.path(index, f"parquet.tmp{os.getpid()}")
         columns = list(dict.fromkeys(k for r in rows for k in r))  # every key of every row, not just the first's
         table = pa.Table.from_pylist([{k: r.get(k) for k in columns} for r in rows]) if rows else pa.table({})
         pq.write_table(table, tmp)
         os.replace(tmp, self.path(index, "parquet"))
-        stats = {"rows": len(rows), "seconds": round(seconds, 4), "pid": os.getpid(), "host": os.uname().nodename}
+        stats: dict[str, Any] = {
+            "rows": len(rows),
+            "seconds": round(seconds, 4),
+            "pid": os.getpid(),
+            "host": os.uname().nodename,
+        }
+        if stamps is not None:
+            stats["items"] = [str(i) for i in (items or ())]
+            stats["stamps"] = list(stamps)
         atomic_write(self.path(index, "done.json"), json.dumps(stats))
 
+    def resume_plan(
+        self, items: Sequence[str], shard_size: int
+    ) -> tuple[list[Shard], list[Shard], dict[int, np.ndarray]]:
+        """Plan an incremental run over the files ``items``: ``(shards in output order, shards to run, row masks)``.
+
+        A committed row is kept when its file is still listed with the same size and mtime; a committed shard whose
+        rows are all superseded (files removed, modified or rescanned since) is left out, one with some kept gets a
+        row mask. Every file without a kept row (new, modified, or in an unfinished shard) goes into a new shard;
+        runs of such files that are contiguous in ``items`` share shards, and all shards are put in the order of
+        their first file in ``items``. So a plain resume gives exactly the rows, and the row order, of an
+        uninterrupted run; after files were added among committed ones, the rows come shard by shard (the new
+        files' rows after the committed shard they fall in), not in strict input order. A file listed twice gets
+        one row once the run has been resumed with other files.
+        """
+        done = self.committed()
+        fresh = plan_shards(items, shard_size)
+        if not done:
+            return fresh, fresh, {}
+        by_index = {s.index: s for s in fresh}
+        if all(
+            i in by_index
+            and d.get("items") == [str(x) for x in by_index[i].items]
+            and d.get("stamps") == [file_stamp(x) for x in by_index[i].items]
+            for i, d in done.items()
+        ):  # a plain resume: same files, unchanged, same shard size
+            return fresh, [s for s in fresh if s.index not in done], {}
+
+        pos = {p: k for k, p in enumerate(items)}
+        owner: dict[str, tuple[int, int]] = {}
+        for index in sorted(done):
+            d = done[index]
+            for j, (p, stamp) in enumerate(zip(d.get("items") or [], d.get("stamps") or [])):
+                if stamp is not None and p in pos and file_stamp(p) == stamp:
+                    owner[p] = (index, j)  # a later shard (a rescan) wins
+        ordered: list[tuple[int, Shard]] = []
+        keep: dict[int, np.ndarray] = {}
+        for index in sorted(done):
+            its = done[index].get("items") or []
+            mask = np.fromiter((owner.get(p) == (index, j) for j, p in enumerate(its)), bool, len(its))
+            if not mask.any():
+                continue
+            if not mask.all():
+                keep[index] = mask
+            ordered.append((pos[its[int(np.argmax(mask))]], Shard(index, tuple(its))))
+        todo_items = [(k, p) for k, p in enumerate(items) if p not in owner]
+        run_of: dict[int, int] = {}
+        run = 0
+        for (k, _), prev in zip(todo_items, [None, *todo_items[:-1]]):
+            if prev is not None and k != prev[0] + 1:
+                run += 1
+            run_of[k] = run
+        next_index = max(done) + 1
+        new = [
+            Shard(next_index + s.index, tuple(p for _, p in s.items))
+            for s in plan_shards(todo_items, shard_size, group_by=lambda kp: run_of[kp[0]])
+        ]
+        ordered += [(pos[s.items[0]], s) for s in new]
+        ordered.sort(key=lambda t: t[0])
+        logger.info(
+            "incremental resume: %d committed rows kept, %d files to scan in %d new shards",
+            len(owner),
+            len(todo_items),
+            len(new),
+        )
+        return [s for _, s in ordered], new, keep
+
     def rows(self, shards: Sequence[Shard]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for s in shards:
-            if not self.done(s.index):
-                raise GendetectError(f"shard {s.index} of {self.dir} is not finished")
-            out.extend(pq.read_table(self.path(s.index, "parquet")).to_pylist())
-        return out
+        return ShardedRun(self, list(shards)).to_pylist()
+
+
+@dataclass
+class ShardedRun:
+    """The result of a sharded run, read from its shard files on demand, one shard at a time.
+
+    ``shards`` are in output order; ``keep`` masks the rows of shards that an incremental resume partly superseded.
+    """
+
+    store: ShardStore
+    shards: list[Shard]
+    keep: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return sum(int(self.keep[s.index].sum()) if s.index in self.keep else len(s.items) for s in self.shards)
+
+    def _check(self) -> None:
+        for s in self.shards:
+            if not self.store.done(s.index):
+                raise GendetectError(f"shard {s.index} of {self.store.dir} is not finished")
+
+    def tables(self) -> Iterator[pa.Table]:
+        """Each shard's rows as an Arrow table, in order."""
+        self._check()
+        for s in self.shards:
+            table = pq.read_table(self.store.path(s.index, "parquet"))
+            if s.index in self.keep:
+                table = table.filter(pa.array(self.keep[s.index]))
+            yield table
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every row as a dict, streamed shard by shard (every shard's columns; absent values are None)."""
+        schema = self.schema()
+        for table in self.tables():
+            yield from _conform(table, schema).to_pylist()
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        return list(self.rows())
+
+    def schema(self, extra: Iterable[pa.Schema] = ()) -> pa.Schema:
+        """One schema for every shard (columns in first-seen order, types promoted: null -> string, int -> float)."""
+        self._check()
+        schemas = [pq.read_schema(self.store.path(s.index, "parquet")) for s in self.shards]
+        schemas = [sc for sc in [*schemas, *extra] if len(sc)]
+        if not schemas:
+            return pa.schema([])
+        return pa.unify_schemas([sc.remove_metadata() for sc in schemas], promote_options="permissive")
+
+    def value_counts(self, column: str) -> Counter:
+        """Counts of the values of ``column`` over every row (None for rows without it)."""
+        counts: Counter = Counter()
+        for table in self.tables():
+            if column in table.column_names:
+                counts.update(table.column(column).to_pylist())
+            else:
+                counts[None] += table.num_rows
+        return counts
+
+    def write_parquet(
+        self,
+        path: str | os.PathLike,
+        *,
+        extra_rows: Sequence[dict[str, Any]] = (),
+        metadata: dict[bytes, bytes] | None = None,
+    ) -> int:
+        """Write every row (then ``extra_rows``) to one Parquet file, atomically: shard tables are appended to a
+        temporary file one at a time, which is renamed into place at the end. Returns the row count."""
+        path = Path(path)
+        extra = pa.Table.from_pylist(list(extra_rows)) if extra_rows else None
+        schema = self.schema([extra.schema] if extra is not None else [])
+        if metadata:
+            schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        n = 0
+        try:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for table in itertools.chain(self.tables(), [extra] if extra is not None else []):
+                    writer.write_table(_conform(table, schema))
+                    n += table.num_rows
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return n
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing ones as nulls, others cast to the promoted type."""
+    columns = []
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            columns.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -174,14 +420,15 @@ def run_one(task: ShardTask, shard: Shard, store: ShardStore) -> int:
     """Run and commit one shard; returns its row count."""
     t0 = time.perf_counter()
     _maybe_fault(shard.index)
+    stamps = [file_stamp(item) for item in shard.items] if task.stamps_items else None  # before reading them
     rows = task.run(shard, store.out_dir)
     if len(rows) != len(shard.items):
         raise GendetectError(f"{type(task).__name__} returned {len(rows)} rows for {len(shard.items)} items")
-    store.commit(shard.index, rows, time.perf_counter() - t0)
+    store.commit(shard.index, rows, time.perf_counter() - t0, items=shard.items, stamps=stamps)
     return len(rows)
 
 
-def run_shards(
+def run_sharded(
     task: ShardTask,
     items: Sequence[Any],
     out_dir: str | os.PathLike,
@@ -192,8 +439,9 @@ def run_shards(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     group_by: Callable[[Any], Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Run ``task`` over ``items`` in shards under ``out_dir``; returns every row, in item order.
+) -> ShardedRun:
+    """Run ``task`` over ``items`` in shards under ``out_dir``; returns the run, whose rows are read from the shard
+    files on demand (:meth:`ShardedRun.rows`, :meth:`ShardedRun.write_parquet`).
 
     Args:
         task: what to do with one shard.
@@ -205,23 +453,40 @@ def run_shards(
             this process, or starts a local one.
         workers: Ray actors (default: the cluster's CPUs, or GPUs / ``task.num_gpus`` for GPU tasks).
         progress: ``progress(done, total)`` called after each shard on the local engine.
-        group_by: start a new shard wherever this key of the items changes (see :func:`plan_shards`).
+        group_by: start a new shard wherever this key of the items changes (see :func:`plan_shards`); not used by
+            incremental tasks (``task.stamps_items``).
     """
     if engine not in ENGINES:
         raise GendetectError(f"Unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}.")
-    shards = plan_shards(items, shard_size, group_by)
-    store = ShardStore(out_dir, shards, task.plan())
-    todo = [s for s in shards if not store.done(s.index)]
+    keep: dict[int, np.ndarray] = {}
+    if task.stamps_items:
+        store = ShardStore(out_dir, None, task.plan(), incremental=True)
+        shards, todo, keep = store.resume_plan([str(i) for i in items], shard_size)
+    else:
+        shards = plan_shards(items, shard_size, group_by)
+        store = ShardStore(out_dir, shards, task.plan())
+        todo = [s for s in shards if not store.done(s.index)]
     logger.info("%d shards, %d to do (%s engine)", len(shards), len(todo), engine)
     if todo and engine == "local":
         task.setup()
-        for i, shard in enumerate(todo):
-            run_one(task, shard, store)
-            if progress is not None:
-                progress(len(shards) - len(todo) + i + 1, len(shards))
+        with task.session():  # e.g. one worker pool for every shard
+            for i, shard in enumerate(todo):
+                run_one(task, shard, store)
+                if progress is not None:
+                    progress(len(shards) - len(todo) + i + 1, len(shards))
     elif todo:
         _run_ray(task, todo, shards, store, address=address, workers=workers)
-    return store.rows(shards)
+    return ShardedRun(store, shards, keep)
+
+
+def run_shards(
+    task: ShardTask,
+    items: Sequence[Any],
+    out_dir: str | os.PathLike,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """:func:`run_sharded`, with every row as a dict, in order (small runs; large ones stream from the run)."""
+    return run_sharded(task, items, out_dir, **kwargs).to_pylist()
 
 
 class _RayShardActor:
@@ -230,7 +495,9 @@ class _RayShardActor:
     def __init__(self, task: ShardTask, out_dir: str, plan: list[Shard]) -> None:
         self.task = task
         self.task.setup()
-        self.store = ShardStore(out_dir, plan, task.plan())
+        self._session = task.session()  # kept for the actor's lifetime (it ends with the process)
+        self._session.__enter__()
+        self.store = ShardStore(out_dir, plan, task.plan(), incremental=task.stamps_items)
         self.shards = {s.index: s for s in plan}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
