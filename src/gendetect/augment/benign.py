@@ -40,9 +40,9 @@ __all__ = [
     "OPS",
     "BenignChain",
     "Op",
+    "bayer_mosaic",
     "benign_chain",
     "bilinear_demosaic",
-    "bayer_mosaic",
     "list_benign",
     "malvar_demosaic",
     "random_benign",
@@ -393,7 +393,7 @@ def _bayer_masks(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def bayer_mosaic(rgb: np.ndarray) -> np.ndarray:
     """``(H, W)`` RGGB Bayer mosaic of an ``(H, W, 3)`` float array: each pixel keeps one channel."""
-    r, g, b = _bayer_masks(*rgb.shape[:2])
+    r, g, _ = _bayer_masks(*rgb.shape[:2])
     return np.where(r, rgb[..., 0], np.where(g, rgb[..., 1], rgb[..., 2])).astype(np.float32)
 
 
@@ -418,16 +418,22 @@ def bilinear_demosaic(raw: np.ndarray) -> np.ndarray:
 
 # Malvar, He & Cutler, "High-quality linear interpolation for demosaicing of Bayer-patterned color images"
 # (ICASSP 2004): bilinear interpolation corrected by the Laplacian of the channel that is present. All / 8.
-_MHC_G = np.array(
-    [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], np.float32
-) / 8
-_MHC_ROW = np.array(  # the missing colour's neighbours are left and right
-    [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]], np.float32
-) / 8
+_MHC_G = (
+    np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], np.float32) / 8
+)
+_MHC_ROW = (
+    np.array(  # the missing colour's neighbours are left and right
+        [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]], np.float32
+    )
+    / 8
+)
 _MHC_COL = _MHC_ROW.T.copy()  # ... above and below
-_MHC_DIAG = np.array(  # red at blue sites and blue at red sites
-    [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], np.float32
-) / 8
+_MHC_DIAG = (
+    np.array(  # red at blue sites and blue at red sites
+        [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], np.float32
+    )
+    / 8
+)
 
 
 def malvar_demosaic(raw: np.ndarray) -> np.ndarray:
@@ -583,7 +589,7 @@ CHAINS: dict[str, tuple[str, dict[str, Any], str]] = {
 
 
 def _factory(name: str, spec: str, defaults: dict[str, Any], doc: str) -> type[BenignChain]:
-    def __init__(self: BenignChain, **params: Any) -> None:  # noqa: N807
+    def __init__(self: BenignChain, **params: Any) -> None:
         BenignChain.__init__(self, spec, name=name, **{**defaults, **params})
 
     return type(
@@ -611,9 +617,7 @@ def benign_chain(spec_or_name: str, **params: Any) -> BenignChain:
     return BenignChain(spec_or_name, **params)
 
 
-def random_benign(
-    image: Image.Image, seed: int, names: Sequence[str] | None = None
-) -> tuple[Image.Image, str]:
+def random_benign(image: Image.Image, seed: int, names: Sequence[str] | None = None) -> tuple[Image.Image, str]:
     """Draw one chain (uniformly from ``names``, default every chain but ``none``) and apply it.
 
     Returns:

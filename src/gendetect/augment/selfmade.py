@@ -141,7 +141,7 @@ SELFMADE: Registry[Any] = Registry("self-made fake method")
 
 
 def _cascade_factory(factor: int, up: str) -> type[Cascade]:
-    def __init__(self: Cascade, down: str | None = None) -> None:  # noqa: N807
+    def __init__(self: Cascade, down: str | None = None) -> None:
         Cascade.__init__(self, factor, up, down)
 
     doc = f"Down x{factor} (area or bicubic), then {up} up-sampling in x2 stages back to the input size."
@@ -238,7 +238,10 @@ def _build(cfg: DecoderConfig) -> Any:
         if cfg.up == "nearest-conv":
             dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1)]
         elif cfg.up == "bilinear-conv":
-            dec += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(cin, cout, 3, padding=1)]
+            dec += [
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(cin, cout, 3, padding=1),
+            ]
         elif cfg.up == "tconv":
             dec += [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)]
         else:
