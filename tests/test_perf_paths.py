@@ -236,3 +236,17 @@ def test_local_engine_keeps_one_pool_for_every_shard(tmp_path: Path, monkeypatch
     rows = run_scan(files, None, tmp_path / "run", shard_size=2, jobs=2)  # 5 shards
     assert [r["status"] for r in rows] == ["ok"] * 9
     assert len(starts) == 1
+
+
+def _file_size(source: str) -> int:
+    if source.endswith("021.png"):
+        raise RuntimeError("hook failed")
+    return os.path.getsize(source)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_item_fn_runs_next_to_decoding(tmp_path: Path, jobs: int) -> None:
+    files = _images(tmp_path, [20] * 22)
+    items = list(iter_features(files, _MeanExtractor(), jobs=jobs, item_fn=_file_size))
+    assert [i.extra for i in items[:21]] == [os.path.getsize(f) for f in files[:21]]
+    assert isinstance(items[21].extra, RuntimeError) and items[21].ok

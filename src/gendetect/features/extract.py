@@ -26,7 +26,7 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -56,6 +56,7 @@ class FeatureItem:
     features: np.ndarray | None = None
     info: ImageInfo | None = None
     error: str | None = None
+    extra: Any = None  # what ``item_fn`` returned for this source (computed where the item was decoded)
 
     @property
     def ok(self) -> bool:
@@ -90,17 +91,31 @@ def _extract_one(
     return feats, None
 
 
-_Result = tuple[np.ndarray | None, ImageInfo | None, str | None, Image.Image | None]
+_Result = tuple[np.ndarray | None, ImageInfo | None, str | None, Image.Image | None, Any]
+ItemFn = Callable[[Source], Any]
 
 
-def _process(source: Source, extractor: FeatureExtractor | None, max_pixels: int) -> _Result:
+def _process(
+    source: Source, extractor: FeatureExtractor | None, max_pixels: int, item_fn: ItemFn | None = None
+) -> _Result:
     image, info, error = _decode(source, max_pixels)
     if error is not None:
-        return None, None, error, None
+        return None, None, error, None, None
+    extra = _call(item_fn, source)
     if extractor is None:  # batched extractor: the parent extracts
-        return None, info, None, image
+        return None, info, None, image, extra
     feats, error = _extract_one(extractor, image)
-    return feats, info, error, None
+    return feats, info, error, None, extra
+
+
+def _call(item_fn: ItemFn | None, source: Source) -> Any:
+    if item_fn is None:
+        return None
+    try:
+        return item_fn(source)
+    except Exception as e:  # noqa: BLE001 - the hook's failure is the item's extra, never the scan's end
+        logger.debug("item_fn failed on %s", source, exc_info=True)
+        return e
 
 
 # -- the allocator ---------------------------------------------------------------------------------------------
@@ -165,9 +180,9 @@ def _init_worker(extractor_config: dict[str, Any] | None, inherit: bool) -> None
         _WORKER["extractor"] = extractor_from_config(extractor_config) if extractor_config else None
 
 
-def _work_chunk(sources: list[Source], max_pixels: int) -> list[_Result]:
+def _work_chunk(sources: list[Source], max_pixels: int, item_fn: ItemFn | None = None) -> list[_Result]:
     extractor = _WORKER.get("extractor")
-    return [_process(source, extractor, max_pixels) for source in sources]
+    return [_process(source, extractor, max_pixels, item_fn) for source in sources]
 
 
 def _ping() -> int:
@@ -269,8 +284,11 @@ class WorkerPool:
         return None
 
     # -- work -------------------------------------------------------------------------------------------------
-    def imap(self, sources: Iterable[Source], max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[_Result]:
-        """One result per source, in order; at most ``in_flight`` chunks are queued at a time."""
+    def imap(
+        self, sources: Iterable[Source], max_pixels: int = DEFAULT_MAX_PIXELS, item_fn: ItemFn | None = None
+    ) -> Iterator[_Result]:
+        """One result per source, in order; at most ``in_flight`` chunks are queued at a time. ``item_fn`` (a
+        picklable callable) runs on each decoded source in the worker; its result is the last field."""
         self.start()
         pending: collections.deque[tuple[Future | None, list[Source]]] = collections.deque()
         it = iter(sources)
@@ -282,7 +300,7 @@ class WorkerPool:
                     if not chunk:
                         exhausted = True
                         break
-                    pending.append((self._submit(chunk, max_pixels), chunk))
+                    pending.append((self._submit(chunk, max_pixels, item_fn), chunk))
                 if not pending:
                     return
                 future, chunk = pending.popleft()
@@ -293,7 +311,7 @@ class WorkerPool:
                 except BrokenProcessPool:
                     lost = [(future, chunk), *pending]
                     pending.clear()
-                    yield from self._recover(lost, max_pixels)
+                    yield from self._recover(lost, max_pixels, item_fn)
                     continue
                 yield from results
         finally:
@@ -301,15 +319,17 @@ class WorkerPool:
                 if future is not None:
                     future.cancel()
 
-    def _submit(self, chunk: list[Source], max_pixels: int) -> Future | None:
+    def _submit(self, chunk: list[Source], max_pixels: int, item_fn: ItemFn | None = None) -> Future | None:
         if self._executor is None:
             return None
         try:
-            return self._executor.submit(_work_chunk, chunk, max_pixels)
+            return self._executor.submit(_work_chunk, chunk, max_pixels, item_fn)
         except BrokenProcessPool:  # broken between two submits: the caller recovers
             return None
 
-    def _recover(self, lost: list[tuple[Future | None, list[Source]]], max_pixels: int) -> Iterator[_Result]:
+    def _recover(
+        self, lost: list[tuple[Future | None, list[Source]]], max_pixels: int, item_fn: ItemFn | None
+    ) -> Iterator[_Result]:
         """Results of the chunks in flight when a worker died: finished ones as they are, the others retried one
         item at a time in a fresh pool, so the item that kills a worker is known exactly."""
         n_items = sum(len(chunk) for _, chunk in lost)
@@ -321,11 +341,11 @@ class WorkerPool:
                 yield from future.result()
                 continue
             for source in chunk:
-                yield self._retry_one(source, max_pixels)
+                yield self._retry_one(source, max_pixels, item_fn)
 
-    def _retry_one(self, source: Source, max_pixels: int) -> _Result:
+    def _retry_one(self, source: Source, max_pixels: int, item_fn: ItemFn | None) -> _Result:
         for attempt in range(2):
-            future = self._submit([source], max_pixels)
+            future = self._submit([source], max_pixels, item_fn)
             try:
                 if future is None:
                     raise BrokenProcessPool("the pool was already broken")
@@ -336,7 +356,7 @@ class WorkerPool:
                     continue
                 break
         logger.warning("%s: a worker died on it again; recording an error row", source)
-        return None, None, CRASH_ERROR, None
+        return None, None, CRASH_ERROR, None, None
 
 
 def _take(it: Iterator[Source], n: int) -> Iterator[Source]:
@@ -356,6 +376,7 @@ def iter_features(
     batch_size: int = 32,
     captions: Sequence[str | None] | None = None,
     pool: WorkerPool | None = None,
+    item_fn: ItemFn | None = None,
 ) -> Iterator[FeatureItem]:
     """Yield one :class:`FeatureItem` per source, in order, streaming (sources may be a generator).
 
@@ -368,6 +389,10 @@ def iter_features(
         captions: one caption (or None) per source, for caption-aware extractors (``uses_captions``).
         pool: a started :class:`WorkerPool` to use (by default an open pool for this extractor, else a new one
             for this call when ``jobs > 1``).
+        item_fn: optional per-file work done next to decoding, in the worker (e.g. reading a file's metadata or
+            watermark), so that it runs on every core instead of in this process: ``item_fn(source)`` for each
+            decodable source, its result (or the exception it raised) in :attr:`FeatureItem.extra`. It must be
+            picklable (a module-level function or a ``functools.partial`` of one).
     """
     if jobs <= 0:
         jobs = os.cpu_count() or 1
@@ -381,14 +406,16 @@ def iter_features(
         pool = WorkerPool.active(extractor)
     if pool is None and jobs == 1:
         inline = None if batched else extractor
-        results: Iterable = (_process(source, inline, max_pixels) for source in named)
+        results: Iterable = (_process(source, inline, max_pixels, item_fn) for source in named)
         yield from _collect(results, named.names(), extractor, batched, batch_size, caps)
         return
     if pool is not None:
-        yield from _collect(pool.imap(named, max_pixels), named.names(), extractor, batched, batch_size, caps)
+        results = pool.imap(named, max_pixels, item_fn)
+        yield from _collect(results, named.names(), extractor, batched, batch_size, caps)
         return
     with WorkerPool(extractor, jobs, extract=not batched) as own:
-        yield from _collect(own.imap(named, max_pixels), named.names(), extractor, batched, batch_size, caps)
+        results = own.imap(named, max_pixels, item_fn)
+        yield from _collect(results, named.names(), extractor, batched, batch_size, caps)
 
 
 class _Named:
@@ -419,12 +446,12 @@ def _collect(
 ) -> Iterator[FeatureItem]:
     # results first in each zip: a name is known once its source has been taken, i.e. once its result is pulled
     if not batched:
-        for (feats, info, error, _), name in zip(results, names):
-            yield FeatureItem(name, feats, info, error)
+        for (feats, info, error, _, extra), name in zip(results, names):
+            yield FeatureItem(name, feats, info, error, extra)
         return
     pending: list[tuple[FeatureItem, Image.Image | None, str | None]] = []
-    for (_, info, error, image), name, caption in zip(results, names, captions):
-        pending.append((FeatureItem(name, None, info, error), image, caption))
+    for (_, info, error, image, extra), name, caption in zip(results, names, captions):
+        pending.append((FeatureItem(name, None, info, error, extra), image, caption))
         if sum(im is not None for _, im, _ in pending) >= batch_size:
             yield from _flush(pending, extractor)
             pending = []
