@@ -55,7 +55,9 @@ def test_border_check_flags_a_frame_and_passes_frameless_data(tmp_path: Path) ->
     colours = [(255, 255, 0), (0, 0, 255), (255, 0, 255), (0, 160, 0)]
     # the same kind of picture in both classes: only the frame differs (grey for reals, a colour for fakes)
     framed = [(_framed(synthetic_image("real", 64, seed=i), (128, 128, 128)), "real") for i in range(16)]
-    framed += [(_framed(synthetic_image("real", 64, seed=100 + i), colours[rng.integers(4)]), "fake") for i in range(16)]
+    framed += [
+        (_framed(synthetic_image("real", 64, seed=100 + i), colours[rng.integers(4)]), "fake") for i in range(16)
+    ]
     result = pixel_audit(_write(framed, tmp_path / "framed"), checks=("border",))["border"]
     assert result["warn"] and result["auc"] > 0.9, result
     assert "centre crops inside the frame" in result["message"]

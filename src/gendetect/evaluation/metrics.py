@@ -144,6 +144,16 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
     return float(ece)
 
 
+MIN_PER_CLASS_FOR_CI = 5
+"""Fewer reals or fakes than this in a group and a bootstrap interval says nothing: reports show "too few"."""
+
+
+def enough_for_ci(y: np.ndarray, min_per_class: int = MIN_PER_CLASS_FOR_CI) -> bool:
+    """Whether labels ``y`` hold at least ``min_per_class`` reals and as many fakes for a bootstrap interval."""
+    y = np.asarray(y).astype(int).ravel()
+    return int((y == 0).sum()) >= min_per_class and int((y == 1).sum()) >= min_per_class
+
+
 def bootstrap_ci(
     metric,
     y: np.ndarray,

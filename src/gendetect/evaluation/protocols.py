@@ -41,6 +41,7 @@ from gendetect.evaluation.metrics import (
     average_precision,
     binary_metrics,
     bootstrap_ci,
+    enough_for_ci,
     expected_calibration_error,
     roc_auc,
     roc_curve,
@@ -145,9 +146,11 @@ def _fit(
 
 def _metrics_with_ci(y: np.ndarray, s: np.ndarray, threshold: float, n_boot: int, seed: int) -> dict[str, Any]:
     m = binary_metrics(y, s, threshold)
-    if n_boot and (y == 0).any() and (y == 1).any():
+    if n_boot and enough_for_ci(y):
         m["auc_ci"] = bootstrap_ci(roc_auc, y, s, n_boot=n_boot, seed=seed)
         m["ap_ci"] = bootstrap_ci(average_precision, y, s, n_boot=n_boot, seed=seed)
+    elif n_boot:
+        m["auc_ci"] = m["ap_ci"] = TOO_FEW  # fewer than MIN_PER_CLASS_FOR_CI per class: no interval
     return m
 
 
@@ -200,6 +203,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], note: str | No
     return {"title": title, "columns": columns, "rows": rows, "note": note}
 
 
+TOO_FEW = "too few"  # in place of a bootstrap interval for a group with fewer than 5 reals or 5 fakes
 _COLS = ["n_real", "n_fake", "acc_real", "acc_fake", "acc", "ap", "auc", "eer", "tpr_at_1fpr", "tpr_at_01fpr"]
 
 
@@ -209,7 +213,8 @@ def _metric_rows(metrics: dict[str, dict[str, Any]]) -> list[list[Any]]:
     for name in names:
         m = metrics[name]
         ci = m.get("auc_ci")
-        rows.append([name, *[m.get(c) for c in _COLS], f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else None])
+        cell = ci if isinstance(ci, str) else f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else None
+        rows.append([name, *[m.get(c) for c in _COLS], cell])
     return rows
 
 
@@ -267,6 +272,8 @@ def per_subject(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
 def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     model = load_model(config.model)
     chains = [parse_chain(c) for c in config.chains]
+    if "none" not in [c.spec for c in chains]:  # the clean baseline row is always there, first
+        chains.insert(0, parse_chain("none"))
     ok: list[ImageRecord] = []
     failed: list[ImageRecord] = []
     feats: dict[str, list[np.ndarray]] = {c.spec: [] for c in chains}
@@ -369,6 +376,7 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
     auc = np.full((len(names), len(names)), np.nan)
     ap = np.full_like(auc, np.nan)
     acc_fake = np.full_like(auc, np.nan)
+    fpr = np.full_like(auc, np.nan)
     skipped = []
     for i, g in enumerate(names):
         f_tr, r_tr, _ = sets[g]
@@ -396,12 +404,15 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
                 s = model.predict_proba_features(X[test_idx])
             auc[i, j], ap[i, j] = roc_auc(y[test_idx], s), average_precision(y[test_idx], s)
             acc_fake[i, j] = float(np.mean(s[y[test_idx] == 1] > model.threshold))
+            fpr[i, j] = float(np.mean(s[y[test_idx] == 0] > model.threshold))
     report["matrix"] = {
         "train": names,
         "test": names,
         "auc": auc.tolist(),
         "ap": ap.tolist(),
         "acc_fake": acc_fake.tolist(),
+        "fpr": fpr.tolist(),
+        "fpr_threshold": "each row model's own threshold (<= target FPR on out-of-fold scores of its training reals)",
     }
     note = (
         "rows: the generator set trained on; columns: the generator set tested on; diagonal: out-of-fold. "
@@ -412,6 +423,15 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
     report["tables"].append(
         _table(
             "cross-generator AUC", ["train \\ test", *names], [[g, *auc[i].tolist()] for i, g in enumerate(names)], note
+        )
+    )
+    report["tables"].append(
+        _table(
+            "cross-generator false-positive rate on the test set's reals",
+            ["train \\ test", *names],
+            [[g, *fpr[i].tolist()] for i, g in enumerate(names)],
+            f"reals of the column's set called fake at the row model's own threshold, chosen for <= "
+            f"{config.target_fpr:g} FPR on out-of-fold scores of its training reals (diagonal: out-of-fold)",
         )
     )
     report["tables"].append(
@@ -429,6 +449,13 @@ def cross_generator(config: ProtocolConfig, records: list[ImageRecord]) -> dict[
         "cols": names,
         "values": auc.tolist(),
         "title": "AUC: train on row, test on column",
+    }
+    report["figures"]["cross_generator_fpr"] = {
+        "rows": names,
+        "cols": names,
+        "values": fpr.tolist(),
+        "title": "FPR on the column's reals at the row model's threshold",
+        "lower_is_better": True,
     }
     return report
 

@@ -1,7 +1,8 @@
 """Write a protocol report as JSON, Markdown and one self-contained HTML page (plots inlined as PNG).
 
-Plots need matplotlib (the ``report`` extra); without it the JSON and Markdown are still written and the HTML
-says which plots are missing and why.
+The HTML renders the Markdown parts (header, audit, notes) with the ``markdown`` package and the plots with
+matplotlib (both in the ``report`` extra); without them the JSON and Markdown are still written and the HTML shows
+the Markdown as preformatted text and says which plots are missing and why.
 """
 
 from __future__ import annotations
@@ -28,6 +29,58 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+_PIXEL_CHECKS = (("border", "border / frame"), ("text_strip", "bottom and top strips"), ("content", "content"))
+WORST = (
+    ("false_positives", "Worst false positives (real images called fake, highest score first)"),
+    ("false_negatives", "Worst false negatives (fakes missed, lowest score first)"),
+)
+
+
+def _audit_markdown(audit: dict[str, Any]) -> list[str]:
+    """Every warning as a bold quote, then one line per check (file facts and, when run, the pixel checks)."""
+    if not audit:
+        return []
+    warnings = audit.get("warnings")
+    if warnings is None:  # a report written before the pixel checks
+        warnings = [audit["message"]] if audit.get("flagged") and audit.get("message") else []
+    lines = [line for w in warnings for line in (f"> **{w}**", "")]
+    checks = [("file facts", audit)] + [(title, audit[k]) for k, title in _PIXEL_CHECKS if k in audit]
+    if any(c.get("auc") is not None for _, c in checks):
+        lines += ["Shortcut audit (chance is AUC 0.50; a warning needs chance + margin):", ""]
+        lines += ["| check | AUC | inside the picture | warns |", "|---|---|---|---|"]
+        for title, c in checks:
+            warn = c.get("warn", c.get("flagged"))
+            row = [title, _fmt(c.get("auc")), _fmt(c.get("baseline_auc")), "yes" if warn else "no"]
+            lines.append("| " + " | ".join(row) + " |")
+        frac = (audit.get("content") or {}).get("illustration_fraction")
+        if frac:
+            lines += [
+                "",
+                f"Illustration-like images (content model): {100 * frac['real']:.0f}% of reals, "
+                f"{100 * frac['fake']:.0f}% of fakes.",
+            ]
+        lines.append("")
+    elif not warnings and audit.get("message"):
+        lines += [f"_{audit['message']}_", ""]
+    return lines
+
+
+def _worst_markdown(worst: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key, title in WORST:
+        if key not in worst:
+            continue
+        lines += [f"## {title}", ""]
+        items = worst[key]
+        if not items:
+            lines += ["none", ""]
+            continue
+        lines += ["| file | generator | P(fake) |", "|---|---|---|"]
+        lines += [f"| {os.path.basename(it['path'])} | {it['generator']} | {it['p_fake']:.3f} |" for it in items]
+        lines.append("")
+    return lines
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     lines = [f"# gendetect evaluation: {report['protocol']}", ""]
     if report.get("model"):
@@ -38,9 +91,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{data.get('labels')}, fingerprint `{data.get('fingerprint')}`.",
         "",
     ]
-    audit = report.get("audit") or {}
-    if audit.get("message"):
-        lines += [("> **" + audit["message"] + "**") if audit.get("flagged") else f"_{audit['message']}_", ""]
+    lines += _audit_markdown(report.get("audit") or {})
     for t in report.get("tables", []):
         lines += [f"## {t['title']}", ""]
         lines.append("| " + " | ".join(t["columns"]) + " |")
@@ -50,6 +101,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         if t.get("note"):
             lines += ["", t["note"]]
         lines.append("")
+    lines += _worst_markdown(report.get("worst") or {})
     lines += ["## Configuration", "", "```json", json.dumps(report.get("config"), indent=2), "```", ""]
     versions = report.get("provenance", {}).get("versions", {})
     lines.append(f"Created {report.get('provenance', {}).get('created')} with {json.dumps(versions)}.")
@@ -94,12 +146,15 @@ def figures(report: dict[str, Any]) -> dict[str, str]:
         ax.set(xlabel="P(fake)", ylabel="images", title="Scores of real and fake images")
         ax.legend()
         out["Score histograms"] = _png(fig)
-    for key in ("cross_generator", "robustness", "feature_comparison"):
+    for key in ("cross_generator", "cross_generator_fpr", "robustness", "feature_comparison"):
         if key in figs:
             m = figs[key]
             fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(m["cols"]), 1.0 + 0.45 * len(m["rows"])))
             im = ax.imshow(
-                [[math.nan if v is None else v for v in row] for row in m["values"]], vmin=0, vmax=1, cmap="RdYlGn"
+                [[math.nan if v is None else v for v in row] for row in m["values"]],
+                vmin=0,
+                vmax=1,
+                cmap="RdYlGn_r" if m.get("lower_is_better") else "RdYlGn",
             )
             ax.set_xticks(range(len(m["cols"])), m["cols"], rotation=60, ha="right", fontsize=8)
             ax.set_yticks(range(len(m["rows"])), m["rows"], fontsize=8)
@@ -133,6 +188,21 @@ def _thumb(path: str, size: int = 160) -> str | None:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def markdown_to_html(text: str) -> str:
+    """Render Markdown (with tables) as HTML. Raw HTML in ``text`` is escaped, not passed through.
+
+    Needs the ``markdown`` package (the ``report`` extra); without it the text is shown preformatted.
+    """
+    safe = text.replace("&", "&amp;").replace("<", "&lt;")
+    try:
+        import markdown
+    except ImportError:
+        hint = "Rendered Markdown needs the markdown package: pip install 'gendetect[report]'."
+        return f"<pre>{safe}</pre><p><i>{hint}</i></p>"
+    rendered = markdown.markdown(safe, extensions=["tables", "fenced_code"])
+    return rendered.replace("<blockquote>", "<blockquote class='warn'>")
+
+
 def to_html(report: dict[str, Any]) -> str:
     e = html.escape
     parts = [
@@ -140,16 +210,12 @@ def to_html(report: dict[str, Any]) -> str:
         "</title><style>body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem}"
         "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:2px 6px;"
         "text-align:right}td:first-child,th:first-child{text-align:left}.warn{background:#fff3cd;padding:"
-        ".6rem;border:1px solid #e0b000;font-weight:600}.thumbs{display:flex;flex-wrap:wrap;gap:8px}"
-        ".thumbs figure{margin:0;width:160px;font-size:11px;word-break:break-all}</style></head><body>"
+        ".6rem;border:1px solid #e0b000;margin:.5rem 0}.thumbs{display:flex;flex-wrap:wrap;gap:8px}"
+        ".thumbs figure{margin:0;width:160px;font-size:11px;word-break:break-all}"
+        ".plots{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}.plots figure{margin:0}"
+        "</style></head><body>"
     ]
-    md = to_markdown(report).split("\n## ")[0]  # header paragraph
-    parts.append(f"<h1>gendetect evaluation: {e(report['protocol'])}</h1>")
-    for line in md.splitlines()[1:]:
-        if line.startswith("> **"):
-            parts.append(f"<p class='warn'>{e(line[4:-2])}</p>")
-        elif line.strip():
-            parts.append(f"<p>{e(line)}</p>")
+    parts.append(markdown_to_html(to_markdown(report).split("\n## ")[0]))  # title, model, data and the audit
     for t in report.get("tables", []):
         parts.append(
             f"<h2>{e(t['title'])}</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in t["columns"]) + "</tr>"
@@ -158,21 +224,25 @@ def to_html(report: dict[str, Any]) -> str:
             parts.append("<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in row) + "</tr>")
         parts.append("</table>")
         if t.get("note"):
-            parts.append(f"<p><small>{e(t['note'])}</small></p>")
+            parts.append(f"<small>{markdown_to_html(t['note'])}</small>")
     try:
         plots = figures(report)
     except ImportError:
         plots = {}
         parts.append("<p><i>Plots need matplotlib: pip install 'gendetect[report]'.</i></p>")
-    for title, b64 in plots.items():
-        parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{b64}'>")
+    if plots:  # side by side where the page is wide enough (the AUC and FPR matrices of cross-generator)
+        parts.append("<div class='plots'>")
+        for title, b64 in plots.items():
+            parts.append(
+                f"<figure><h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{b64}'></figure>"
+            )
+        parts.append("</div>")
     worst = report.get("worst") or {}
-    for key, title in (
-        ("false_positives", "Worst false positives (real images called fake)"),
-        ("false_negatives", "Worst false negatives (fakes called real)"),
-    ):
-        items = worst.get(key) or []
-        parts.append(f"<h2>{title}</h2>")
+    for key, title in WORST:
+        if key not in worst:
+            continue
+        items = worst[key] or []
+        parts.append(f"<h2>{e(title)}</h2>")
         if not items:
             parts.append("<p>none</p>")
             continue
