@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 
+def temp_path(path: str | os.PathLike) -> Path:
+    """The temporary name :func:`atomic_write` (and the streamed writers of :mod:`gendetect.output`) write ``path``
+    under before renaming it into place: hidden, in the same folder (so the rename is atomic), unique per process."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file renamed into place.
 
@@ -13,7 +20,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     hidden and unique per process, so workers writing side by side never share one.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     os.replace(tmp, path)
     return path

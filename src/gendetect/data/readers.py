@@ -44,12 +44,13 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gendetect.data.records import REAL_GENERATOR, ImageRecord, normalise_label
 from gendetect.errors import DataSchemaError, ImageLoadError
-from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path, probe_image
+from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_like_path, is_image_path, probe_image
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,60 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
+@dataclass
+class Listing:
+    """What :func:`walk_images` found in a folder: the image files, and what it left out and why."""
+
+    images: list[Path] = field(default_factory=list)  # sorted
+    hidden: int = 0  # hidden files and folders (name starts with "."): skipped, a hidden folder counts once
+    not_images: int = 0  # visible files whose names are not image names
+    examples: dict[str, str] = field(default_factory=dict)  # "hidden" / "not_images" -> the first such name
+    unlistable: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
+
+
+def walk_images(root: str | os.PathLike, *, recursive: bool = True, image_like: bool = False) -> Listing:
+    """List the image files under ``root``, counting what is skipped; a folder that cannot be listed is recorded
+    in :attr:`Listing.unlistable` and the walk goes on.
+
+    ``image_like=True`` also lists image files gendetect does not decode (SVG, camera RAW...: see
+    :data:`~gendetect.imageio.IMAGE_LIKE_EXTENSIONS`), so that a scan gives them an error row saying why. Entries
+    that are not regular files but carry an image name (a FIFO ``x.jpg``) are listed too: reading them gives an
+    error, never a hang. Symbolic links to folders are not followed.
+    """
+    root = Path(root)
+    wanted = is_image_like_path if image_like else is_image_path
+    out = Listing()
+
+    def note(kind: str, name: str) -> None:
+        out.examples.setdefault(kind, name)
+
+    def failed(e: OSError) -> None:
+        out.unlistable.append((Path(e.filename) if e.filename else root, e.strerror or str(e)))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed):
+        for d in dirnames:
+            if not _visible(d):
+                out.hidden += 1
+                note("hidden", d + "/")
+        dirnames[:] = sorted(d for d in dirnames if _visible(d)) if recursive else []
+        for f in filenames:
+            if not _visible(f):
+                out.hidden += 1
+                note("hidden", f)
+            elif wanted(f):
+                out.images.append(Path(dirpath) / f)
+            else:
+                out.not_images += 1
+                note("not_images", f)
+    out.images.sort()
+    return out
+
+
 def list_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
     """Image files (by extension, see :data:`~gendetect.imageio.IMAGE_EXTENSIONS`) in ``root``, sorted.
 
     Hidden files and folders (names starting with ``.``) are skipped; symbolic links to files are listed, links to
-    folders are not followed.
+    folders are not followed. (A scan uses :func:`walk_images`, which goes on past unlistable folders.)
 
     Raises:
         DataSchemaError: ``root`` is not a folder, or a folder below it cannot be listed.
@@ -87,20 +137,11 @@ def list_images(root: str | os.PathLike, *, recursive: bool = True) -> list[Path
     root = Path(root)
     if not root.is_dir():
         raise DataSchemaError(f"{root} is not a folder")
-    if not recursive:
-        try:
-            return sorted(p for p in root.iterdir() if _visible(p.name) and is_image_path(p) and p.is_file())
-        except OSError as e:
-            raise DataSchemaError(f"cannot list {root}: {e.strerror or e}") from e
-
-    def fail(e: OSError) -> None:
-        raise DataSchemaError(f"cannot list {e.filename}: {e.strerror or e}") from e
-
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
-        dirnames[:] = [d for d in dirnames if _visible(d)]
-        out.extend(Path(dirpath) / f for f in filenames if _visible(f) and is_image_path(f))
-    return sorted(out)
+    listing = walk_images(root, recursive=recursive)
+    if listing.unlistable:
+        folder, reason = listing.unlistable[0]
+        raise DataSchemaError(f"cannot list {folder}: {reason}")
+    return listing.images
 
 
 def _subdirs(folder: Path) -> list[Path]:
