@@ -127,3 +127,12 @@ def test_html_renders_the_markdown() -> None:
     assert "<strong>this</strong>" in page  # notes too
     assert "m &lt;b&gt;" in page or "m &lt;b>" in page  # raw HTML from the data is escaped, not injected
     assert markdown_to_html("# T") == "<h1>T</h1>"
+
+
+def test_audit_protocol_reports_the_pixel_checks(tree: Path, tmp_path: Path) -> None:
+    report = run_protocol(ProtocolConfig(protocol="audit", data=str(tree)))
+    pixel = report["tables"][1]
+    assert [row[0] for row in pixel["rows"]] == ["border", "text_strip", "content"]
+    assert all(row[3] == "no" for row in pixel["rows"])  # synthetic data: no frame, caption or art
+    md = write_report(report, tmp_path)["md"].read_text()
+    assert "| border / frame |" in md and "| text_strip |" in md

@@ -674,7 +674,7 @@ def evaluate(
     cross-generator  train on each generator set, test on every other (uses --extractor/--detector or the model's)
     logo             leave one generator out
     generator-count  AUC on unseen generators against the number of training generators
-    audit            can file format, size, JPEG quality or EXIF alone separate real from fake?
+    audit            can file facts, a frame, a caption strip or the content (art vs photo) separate real from fake?
     """
     from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
     from gendetect.evaluation.render import write_report

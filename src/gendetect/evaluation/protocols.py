@@ -9,7 +9,8 @@ protocol            what it answers
 ``cross-generator`` train on one generator's set, test on every other: the transfer matrix (Coccomini)
 ``logo``            leave one generator out: train on the rest, test on the held-out one at the trained threshold
 ``generator-count`` train on 1, 2, 4... generators, test on the unseen ones (Community Forensics)
-``audit``           can file facts alone (format, size, JPEG quality, EXIF) separate real from fake?
+``audit``           can file facts (format, size, JPEG quality, EXIF), a frame, a caption strip or the content
+                    (illustration vs photo) alone separate real from fake?
 ``captions``        the same detector with and without the caption's text embedding (Coccomini)
 ``feature-comparison`` linear and kNN probes on each extractor, per generator, with and without text (COCOFake)
 ``disentangle``     COCOFake's semantic/residual split: where the signal lies, per generator and subject
@@ -337,6 +338,19 @@ def audit(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
             a["message"],
         )
     )
+    pixel = [(k, a[k]) for k in ("border", "text_strip", "content") if k in a]
+    if pixel:
+        report["tables"].append(
+            _table(
+                "shortcut audit: pixel checks (frame, caption strips, illustration vs photo)",
+                ["check", "AUC", "AUC inside the picture", "warns", "images"],
+                [
+                    [k, c.get("auc"), c.get("baseline_auc"), "yes" if c.get("warn") else "no", c.get("n")]
+                    for k, c in pixel
+                ],
+                " ".join(c["message"] for _, c in pixel),
+            )
+        )
     return report
 
 
