@@ -557,8 +557,8 @@ def pixel_audit(
             margin,
             seed,
             "the bottom and top quarters (dark panels, uniform rows, text-like edges)",
-            "a caption panel, watermark or printed text differs between the classes; crop off the caption panel "
-            "(keep only the picture region) for real and fake alike",
+            "a caption panel, watermark, printed text or frame edge differs between the classes; crop off the "
+            "caption panel (keep only the picture region) for real and fake alike",
         )
     if "content" in checks:
         out["content"] = _content_check(np.asarray(rows["content"]), y, margin)
