@@ -102,6 +102,11 @@ def test_offline_scan_fails_fast_naming_the_missing_weights(name: str, tmp_path:
         load_model(name)
 
 
+def test_pull_honours_offline_mode_and_names_the_url() -> None:
+    result = CliRunner().invoke(main, ["models", "pull", "npr"])
+    assert result.exit_code != 0 and "offline" in result.output and get_entry("npr").files[0].url in result.output
+
+
 def test_a_network_never_runs_without_its_weights(tmp_path: Path) -> None:
     from gendetect.features import create_extractor
 

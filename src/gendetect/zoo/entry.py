@@ -80,10 +80,15 @@ class ZooEntry:
         what = f"{self.name} {f.role}"
         if f.url:
             if download:
-                return fetch_url(f.url, filename=f.filename, sha256=f.sha256, cache=cache, offline=False, what=what)
+                return fetch_url(f.url, filename=f.filename, sha256=f.sha256, cache=cache, what=what)  # honours offline
             return resolve_url(f.url, filename=f.filename, sha256=f.sha256, cache=cache, what=what)
         return resolve_weights(
-            f"hf-hub:{f.repo}", filename=f.filename, revision=f.revision, cache=cache, offline=not download, what=what
+            f"hf-hub:{f.repo}",
+            filename=f.filename,
+            revision=f.revision,
+            cache=cache,
+            offline=None if download else True,  # pull honours HF_HUB_OFFLINE; loading never downloads
+            what=what,
         )
 
     def local_paths(
