@@ -787,6 +787,22 @@ def _cell(v: Any) -> str:
 @click.option("--max-upload-mb", default=25, show_default=True, help="Per-file upload limit.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Per-image pixel limit.")
 @click.option("--max-batch", default=32, show_default=True, help="Files per /v1/detect request.")
+@click.option("--max-request-mb", default=100, show_default=True, help="Per /v1/detect request, all files.")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Host name the server may be reached as without a token, besides localhost and --host (repeatable).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Origin (https://app.example) whose pages may POST to the API; '*' for any (repeatable).",
+)
+@click.option("--job-workers", default=1, show_default=True, help="Threads running background jobs.")
+@click.option("--max-jobs", default=16, show_default=True, help="Jobs queued or running at once; more get 429.")
+@click.option("--job-retention-days", default=7.0, show_default=True, help="Finished jobs are deleted after this.")
 @_handle_errors
 def serve(
     model: str | None,
@@ -798,12 +814,19 @@ def serve(
     max_upload_mb: int,
     max_pixels: int,
     max_batch: int,
+    max_request_mb: int,
+    allowed_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+    job_workers: int,
+    max_jobs: int,
+    job_retention_days: float,
 ) -> None:
     """Run the HTTP API and web page (needs the 'serve' extra). Open http://HOST:PORT/ in a browser."""
     try:
         import uvicorn
 
         from gendetect.server.app import ServerSettings, create_app
+        from gendetect.server.security import is_loopback
     except ImportError as e:
         raise click.ClickException(f"{e}. Install the extra: pip install 'gendetect[serve]'") from e
     settings = ServerSettings(
@@ -811,8 +834,15 @@ def serve(
         db_url=db_url,
         allow_root=allow_root,
         max_upload_bytes=max_upload_mb * 2**20,
+        max_request_bytes=max_request_mb * 2**20,
         max_pixels=max_pixels,
         max_batch=max_batch,
+        bind_host=host,
+        allowed_hosts=allowed_hosts,
+        cors_origins=cors_origins,
+        job_workers=job_workers,
+        max_active_jobs=max_jobs,
+        job_retention_s=job_retention_days * 86400,
     )
     app = create_app(model, settings)
     err_console.print(
@@ -820,6 +850,13 @@ def serve(
         f"(API docs at /docs{', token required' if token else ''})",
         highlight=False,
     )
+    if token is None and not is_loopback(host):
+        err_console.print(
+            f"[bold red]WARNING: serving on {host} without a token: anyone who can reach it can upload images and "
+            "start jobs.[/] Set --token (or GENDETECT_TOKEN). Without a token only the Host names localhost, "
+            f"127.0.0.1, [::1]{'' if host in ('0.0.0.0', '::') else ', ' + host} and --allowed-host are answered.",
+            highlight=False,
+        )
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

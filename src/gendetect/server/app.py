@@ -1,46 +1,64 @@
 """The HTTP service: ``create_app(model)`` returns a FastAPI app that loads the model once.
 
-Endpoints (OpenAPI docs at ``/docs``):
+Endpoints (OpenAPI docs at ``/docs``, served from local files: they work offline):
 
 * ``GET /`` the web page; ``GET /healthz``;
-* ``GET /v1/models``: the model, its version, threshold and card summary;
-* ``POST /v1/detect``: one or several uploaded images -> score, verdict, threshold, model, version, sha256;
-* ``POST /v1/jobs``: server-side paths under ``allow_root``, scored in the background;
-  ``GET /v1/jobs/{id}`` progress; ``GET /v1/jobs/{id}/results?format=json|csv``.
+* ``GET /v1/models``: the model, its version, threshold, card summary and limits;
+* ``POST /v1/detect``: one or several uploaded images (multipart field ``files``, or ``file``) -> score, verdict,
+  threshold, model, version, sha256;
+* ``POST /v1/jobs``: server-side paths under ``allow_root``, scored in the background by a bounded pool and kept
+  in the result store; ``GET /v1/jobs/{id}`` progress; ``GET /v1/jobs/{id}/results?format=json|csv``.
 
-Uploads are read into memory up to ``max_upload_bytes`` and never written to disk by gendetect (Starlette spools
-large multipart parts to its own temporary files and deletes them after the request). Every bad input gets a 4xx
-with a message; scoring errors of one image in a batch are reported per item.
+Limits, checked as early as they can be (see :mod:`gendetect.server.security` for the Host, origin and token
+rules, which run before any body is read):
+
+* ``Content-Length`` above ``max_request_bytes`` (``/v1/detect``) or 1 MiB (other routes): 413 before reading;
+* while the multipart body streams in: at most ``max_batch`` files, each kept in memory up to
+  ``max_upload_bytes`` (a larger one is reported per item with 413), ``max_request_bytes`` in all; nothing is
+  written to disk;
+* at most ``max_inflight`` uploads are read and scored at once; others wait before their body is read, so upload
+  memory stays below ``max_inflight x max_request_bytes``.
+
+Every bad input gets a 4xx with a message; scoring errors of one image in a batch are reported per item.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
+import json
 import logging
-import secrets
-import threading
-import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gendetect.errors import GendetectError, ImageLoadError
 from gendetect.imageio import DEFAULT_MAX_PIXELS, load_image_with_info
-from gendetect.pipeline import DetectionPipeline, expand_inputs, load_model, scan
+from gendetect.pipeline import DetectionPipeline, load_model
 
 try:
-    from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from pydantic import BaseModel
+    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+    from fastapi.security import HTTPBearer
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.concurrency import run_in_threadpool
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("The HTTP service needs the 'serve' extra: pip install 'gendetect[serve]'") from e
 
+from gendetect.server.jobs import JobManager, PathRefused, QueueFull, plan_inputs
+from gendetect.server.security import GuardConfig, RequestGuard, allowed_host_set, is_loopback, normalise_origin
 from gendetect.server.store import ResultStore
+from gendetect.server.uploads import Upload, UploadError, UploadLimits, read_uploads
 
 logger = logging.getLogger(__name__)
+
+UPLOAD_ROUTES = ("/v1/detect", "/v1/explain")  # multipart uploads: body limit max_request_bytes
+SMALL_BODY_BYTES = 2**20  # the body limit of every other route (job requests are JSON lists of paths)
 
 
 @dataclass
@@ -51,42 +69,97 @@ class ServerSettings:
     db_url: str | None = None  # result store; None: SQLite under GENDETECT_CACHE or ~/.cache/gendetect
     allow_root: Path | None = None  # jobs may only read below this folder; None disables jobs
     max_upload_bytes: int = 25 * 2**20  # per file
+    max_request_bytes: int = 100 * 2**20  # per /v1/detect request, all files together
     max_pixels: int = DEFAULT_MAX_PIXELS  # per image, checked from the header before decoding
     max_batch: int = 32  # files per /v1/detect request
+    max_inflight: int = 4  # /v1/detect requests read and scored at once; more wait before their body is read
     max_job_files: int = 100_000
-    use_store: bool = True
+    job_workers: int = 1  # threads running jobs (one job each)
+    max_active_jobs: int = 16  # queued + running jobs; one more gets 429
+    job_retention_s: float = 7 * 86400  # finished jobs are deleted after this long
+    max_kept_jobs: int = 1000  # and beyond this many
+    use_store: bool = True  # answer repeated uploads from the result store
+    evidence: bool = True  # read what each upload says about its origin (gendetect.evidence) and fuse it in
+    bind_host: str | None = "127.0.0.1"  # the address served; names it accepts in Host when there is no token
+    allowed_hosts: tuple[str, ...] = ()  # more Host names accepted without a token (--allowed-host)
+    cors_origins: tuple[str, ...] = ()  # origins allowed to POST from a browser (--cors-origin), "*" for any
 
 
 class JobRequest(BaseModel):
     """Server-side inputs for a background job: files or folders below the allowed root."""
 
-    paths: list[str]
+    paths: list[str] = Field(description="files or folders, relative to the allowed root (or absolute inside it)")
     recursive: bool = True
 
 
-@dataclass
-class Job:
-    id: str
-    total: int
-    done: int = 0
-    status: str = "queued"  # queued | running | finished | failed
-    error: str | None = None
-    rows: list[dict[str, Any]] = field(default_factory=list)
+# -- response models (they document the JSON in the OpenAPI spec at /openapi.json) -------------------------------
+class Health(BaseModel):
+    status: Literal["ok"]
+    model: str
+    version: str
 
-    def summary(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for r in self.rows:
-            key = r.get("verdict") or "error"
-            counts[key] = counts.get(key, 0) + 1
-        return {
-            "id": self.id,
-            "status": self.status,
-            "done": self.done,
-            "total": self.total,
-            "counts": counts,
-            "error": self.error,
-            "results": f"/v1/jobs/{self.id}/results",
-        }
+
+class ModelLimits(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    max_upload_bytes: int
+    max_request_bytes: int
+    max_pixels: int
+    max_batch: int
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    version: str
+    threshold: float
+    uncertain_from: float | None = None
+    extractor: dict[str, Any]
+    detector: str
+    card: dict[str, Any] = Field(description="training data, false-positive rate, calibration, audit warnings")
+    limits: ModelLimits
+
+
+class DetectItem(BaseModel):
+    """One uploaded file's result; ``status`` says whether it was scored (other fields may be added)."""
+
+    model_config = ConfigDict(extra="allow")
+    filename: str | None = None
+    status: Literal["ok", "error"]
+    error: str | None = Field(None, description="why the file was not scored (status 'error')")
+    p_fake: float | None = Field(None, description="P(fake), or the detector's score when not calibrated")
+    verdict: str | None = Field(None, description="'fake', 'uncertain' or 'real' (after the evidence policy)")
+    verdict_source: str | None = Field(None, description="what decided the verdict: 'pixels' or file evidence")
+    findings: list[dict[str, Any]] | None = Field(None, description="what the file says about its origin")
+    threshold: float | None = None
+    sha256: str | None = None
+    model: str | None = None
+    version: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    cached: bool | None = Field(None, description="answered from the result store")
+
+
+class DetectResponse(BaseModel):
+    model: str
+    version: str
+    results: list[DetectItem]
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: Literal["queued", "running", "finished", "failed"]
+    done: int
+    total: int
+    counts: dict[str, int] = Field(description="rows per verdict, 'error' for rows without a score")
+    error: str | None = None
+    created: str | None = None
+    finished: str | None = None
+    results: str = Field(description="where the rows are: add ?format=csv for CSV")
+
+
+class JobResults(JobSummary):
+    rows: list[dict[str, Any]] = Field(description="one row per input, paths relative to the allowed root")
 
 
 def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
@@ -121,63 +194,36 @@ def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
     }
 
 
-def create_app(model: DetectionPipeline | str | None = None, settings: ServerSettings | None = None) -> FastAPI:
-    """Build the app; the model is loaded here, once."""
-    settings = settings or ServerSettings()
-    pipeline = load_model(model)
-    version = pipeline.version
-    store = ResultStore(settings.db_url) if settings.use_store else None
-    jobs: dict[str, Job] = {}
-    jobs_lock = threading.Lock()
+class UploadScorer:
+    """The work ``/v1/detect`` does for one uploaded file, minus HTTP: the endpoint calls it, and so does the
+    in-process baseline of ``benchmarks/serve_load.py``, so that both measure the same work."""
 
-    app = FastAPI(
-        title="gendetect",
-        version=_package_version(),
-        description="Tell real photographs from generated images. Label 'fake' means generated.",
-    )
-    app.state.pipeline, app.state.settings, app.state.store = pipeline, settings, store
+    def __init__(self, pipeline: DetectionPipeline, settings: ServerSettings, store: ResultStore | None = None) -> None:
+        self.pipeline, self.settings = pipeline, settings
+        self.store = store if settings.use_store else None
+        self.version = pipeline.version
+        self._checks: list[Any] | None = None  # evidence checks, resolved once (not per request)
 
-    def check_token(request: Request) -> None:
-        if settings.token is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(value.strip(), settings.token):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(GendetectError)
-    async def _gendetect_error(request: Request, exc: GendetectError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return (resources.files("gendetect.server") / "static" / "index.html").read_text(encoding="utf-8")
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "model": pipeline.name, "version": version}
-
-    @app.get("/v1/models", dependencies=[Depends(check_token)])
-    def models() -> list[dict[str, Any]]:
-        return [
-            {
-                "id": pipeline.name,
-                "version": version,
-                "threshold": pipeline.threshold,
-                "uncertain_from": pipeline.uncertain_from,
-                "extractor": pipeline.extractor.get_config(),
-                "detector": pipeline.detector.get_config()["name"],
-                "card": card_summary(pipeline),
-                "limits": {
-                    "max_upload_bytes": settings.max_upload_bytes,
-                    "max_pixels": settings.max_pixels,
-                    "max_batch": settings.max_batch,
-                },
+    def score_upload(self, up: Upload) -> dict[str, Any]:
+        """A result item for one upload; errors carry ``http_status`` for a single-file request."""
+        limit = self.settings.max_upload_bytes
+        if up.too_large:
+            return {
+                "filename": up.filename,
+                "status": "error",
+                "http_status": 413,
+                "error": f"file of {up.size} bytes is larger than the {_size(limit)} upload limit",
             }
-        ]
+        if not up.data:
+            return {"filename": up.filename, "status": "error", "http_status": 400, "error": "empty file"}
+        try:
+            return self.score_bytes(bytes(up.data), up.filename)
+        except ImageLoadError as e:
+            msg = str(e).removeprefix("<bytes>: ")
+            return {"filename": up.filename, "status": "error", "http_status": 422, "error": msg}
 
-    def score_bytes(data: bytes, filename: str | None) -> dict[str, Any]:
-
+    def score_bytes(self, data: bytes, filename: str | None) -> dict[str, Any]:
+        pipeline, store, version = self.pipeline, self.store, self.version
         sha = hashlib.sha256(data).hexdigest()
         base = {
             "filename": filename,
@@ -187,7 +233,7 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
             "threshold": pipeline.threshold,
         }
         if store is not None and (hit := store.get(sha, version)) is not None:
-            return {
+            cached = {
                 **base,
                 "status": "ok",
                 "p_fake": hit["p_fake"],
@@ -197,7 +243,9 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
                 "height": hit["height"],
                 "cached": True,
             }
-        image, info = load_image_with_info(data, max_pixels=settings.max_pixels)  # ImageLoadError -> caller
+            return self.with_evidence(data, cached)
+        # ImageLoadError -> caller; the sha256 is the one computed above, not a second pass over the bytes
+        image, info = load_image_with_info(data, max_pixels=self.settings.max_pixels, hash=False)
         p = float(pipeline.predict_proba([image])[0])
         result = {
             **base,
@@ -210,112 +258,373 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
             "cached": False,
         }
         if store is not None:
-            store.put(sha, version, result)
-        return result
+            store.put(sha, version, result)  # the pixel verdict; the evidence is cheap and read on every request
+        return self.with_evidence(data, result, image)
 
-    @app.post("/v1/detect", dependencies=[Depends(check_token)])
-    def detect(files: list[UploadFile] = File(..., description="one or more images")) -> dict[str, Any]:
-        if not files:
-            raise HTTPException(400, "no files uploaded; send multipart field 'files'")
-        if len(files) > settings.max_batch:
-            raise HTTPException(413, f"{len(files)} files in one request; the limit is {settings.max_batch}")
-        out = []
-        for f in files:
-            data = f.file.read(settings.max_upload_bytes + 1)
-            name = f.filename
-            if len(data) > settings.max_upload_bytes:
-                item = {
-                    "filename": name,
-                    "status": "error",
-                    "http_status": 413,
-                    "error": f"file larger than the {settings.max_upload_bytes // 2**20} MiB upload limit",
-                }
-            elif not data:
-                item = {"filename": name, "status": "error", "http_status": 400, "error": "empty file"}
-            else:
-                try:
-                    item = score_bytes(data, name)
-                except ImageLoadError as e:
-                    msg = str(e).removeprefix("<bytes>: ")
-                    item = {"filename": name, "status": "error", "http_status": 422, "error": msg}
-            out.append(item)
+    def with_evidence(self, data: bytes, result: dict[str, Any], image: Any = None) -> dict[str, Any]:
+        """The result with ``findings``, ``evidence`` and the fused ``verdict``/``verdict_source``."""
+        if not self.settings.evidence:
+            return {**result, "verdict_source": "pixels", "findings": [], "evidence": ""}
+        from gendetect.evidence import collect, resolve_checks
+
+        if self._checks is None:
+            self._checks = resolve_checks()
+        report = collect(data, image=image, checks=self._checks, max_pixels=self.settings.max_pixels)
+        return {**result, **report.row_fields(result["verdict"])}
+
+
+def create_app(model: DetectionPipeline | str | None = None, settings: ServerSettings | None = None) -> FastAPI:
+    """Build the app; the model is loaded here, once."""
+    settings = settings or ServerSettings()
+    pipeline = load_model(model)
+    version = pipeline.version
+    store = ResultStore(settings.db_url)  # jobs always live here; the upload cache only with use_store
+    scorer = UploadScorer(pipeline, settings, store)
+    manager = (
+        JobManager(
+            store,
+            pipeline,
+            settings.allow_root,
+            workers=settings.job_workers,
+            max_active=settings.max_active_jobs,
+            retention_s=settings.job_retention_s,
+            max_kept=settings.max_kept_jobs,
+            max_pixels=settings.max_pixels,
+        )
+        if settings.allow_root is not None
+        else None
+    )
+    upload_limits = UploadLimits(
+        max_files=settings.max_batch,
+        max_file_bytes=settings.max_upload_bytes,
+        max_total_bytes=settings.max_request_bytes,
+    )
+    one_file_limits = UploadLimits(
+        max_files=1, max_file_bytes=settings.max_upload_bytes, max_total_bytes=settings.max_request_bytes
+    )
+
+    async def receive_uploads(request: Request, limits: UploadLimits) -> list[Upload]:
+        """The request's file parts under ``limits``; 4xx when there are none or a limit is broken."""
+        if not request.headers.get("content-type"):
+            raise HTTPException(422, "no files uploaded; send multipart field 'files' (or 'file')")
+        try:
+            uploads = await read_uploads(request.headers.get("content-type"), request.stream(), limits)
+        except UploadError as e:
+            raise HTTPException(e.status, e.detail) from e
+        if not uploads:
+            raise HTTPException(422, "no files uploaded; send multipart field 'files' (or 'file')")
+        return uploads
+
+    sem: dict[str, Any] = {"loop": None, "sem": None}
+
+    def inflight() -> asyncio.Semaphore:
+        """The semaphore of the running loop (a TestClient may run each request on a loop of its own)."""
+        loop = asyncio.get_running_loop()
+        if sem["loop"] is not loop:
+            sem["loop"], sem["sem"] = loop, asyncio.Semaphore(max(1, settings.max_inflight))
+        return sem["sem"]
+
+    if settings.token is None and settings.bind_host and not is_loopback(settings.bind_host):
+        logger.warning(
+            "serving on %s without a token: anyone who can reach this address can upload images and start jobs; "
+            "set --token (or GENDETECT_TOKEN)",
+            settings.bind_host,
+        )
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        yield
+        if manager is not None:
+            await run_in_threadpool(manager.shutdown)
+
+    app = FastAPI(
+        title="gendetect",
+        version=_package_version(),
+        description="Tell real photographs from generated images. Label 'fake' means generated.",
+        docs_url=None,  # served below from local files, so that /docs works offline
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.pipeline, app.state.settings, app.state.store, app.state.jobs = pipeline, settings, store, manager
+    app.state.scorer = scorer
+    _mount_docs(app)
+
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+        )
+
+    def body_limit(method: str, path: str) -> int:
+        return settings.max_request_bytes if path in UPLOAD_ROUTES else SMALL_BODY_BYTES
+
+    app.add_middleware(
+        RequestGuard,
+        config=GuardConfig(
+            token=settings.token,
+            allowed_hosts=allowed_host_set(settings.bind_host, settings.allowed_hosts),
+            cors_origins=frozenset("*" if o == "*" else normalise_origin(o) for o in settings.cors_origins),
+            body_limit=body_limit,
+        ),
+    )
+    # The guard checks the token before the body is read; this dependency only documents the scheme in OpenAPI.
+    auth = [Depends(HTTPBearer(auto_error=False))] if settings.token is not None else []
+
+    @app.exception_handler(GendetectError)
+    async def _gendetect_error(request: Request, exc: GendetectError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return (resources.files("gendetect.server") / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "model": pipeline.name, "version": version}
+
+    @app.get("/v1/models", dependencies=auth, response_model=list[ModelInfo], response_model_exclude_unset=True)
+    def models() -> list[dict[str, Any]]:
+        return [
+            {
+                "id": pipeline.name,
+                "version": version,
+                "threshold": pipeline.threshold,
+                "uncertain_from": pipeline.uncertain_from,
+                "extractor": pipeline.extractor.get_config(),
+                "detector": pipeline.detector.get_config()["name"],
+                "card": card_summary(pipeline),
+                "limits": {
+                    "max_upload_bytes": settings.max_upload_bytes,
+                    "max_request_bytes": settings.max_request_bytes,
+                    "max_pixels": settings.max_pixels,
+                    "max_batch": settings.max_batch,
+                },
+            }
+        ]
+
+    @app.post(
+        "/v1/detect",
+        dependencies=auth,
+        response_model=DetectResponse,
+        response_model_exclude_unset=True,
+        openapi_extra={"requestBody": _MULTIPART_BODY},
+        responses={413: {"description": "too many files, or a body over the size limits"}},
+    )
+    async def detect(request: Request) -> dict[str, Any]:
+        """Score uploaded images: multipart field ``files`` (repeatable) or ``file``.
+
+        One file that cannot be scored gets a 4xx with the reason; in a batch, each item says its own status.
+        """
+        async with inflight():
+            uploads = await receive_uploads(request, upload_limits)
+            out = await run_in_threadpool(lambda: [scorer.score_upload(up) for up in uploads])
         if len(out) == 1 and out[0]["status"] == "error":
             raise HTTPException(out[0]["http_status"], f"{out[0]['filename']}: {out[0]['error']}")
         for item in out:
             item.pop("http_status", None)
         return {"model": pipeline.name, "version": version, "results": out}
 
-    def resolve_under_root(raw: str) -> Path:
-        root = settings.allow_root
-        if root is None:
+    @app.post("/v1/explain", dependencies=auth, openapi_extra={"requestBody": _MULTIPART_BODY})
+    async def explain_upload(request: Request) -> dict[str, Any]:
+        """Why a verdict: the tile score map and residual spectrum (PNG data URLs) and the file's findings."""
+        from gendetect.explain import explain
+
+        async with inflight():
+            uploads = await receive_uploads(request, one_file_limits)
+            up = uploads[0]
+            if up.too_large:
+                raise HTTPException(413, f"file larger than the {_size(settings.max_upload_bytes)} upload limit")
+            if not up.data:
+                raise HTTPException(400, "empty file")
+
+            def work() -> dict[str, Any]:
+                try:
+                    ex = explain(
+                        bytes(up.data),
+                        pipeline,
+                        evidence=settings.evidence,
+                        max_pixels=settings.max_pixels,
+                        name=up.filename,
+                    )
+                except ImageLoadError as e:
+                    raise HTTPException(422, f"{up.filename}: {str(e).removeprefix('<bytes>: ')}") from e
+                return {"model": pipeline.name, "version": version, **ex.to_dict(), "images": ex.images_as_data_urls()}
+
+            return await run_in_threadpool(work)
+
+    def jobs_or_403() -> JobManager:
+        if manager is None:
             raise HTTPException(403, "jobs on server-side paths are disabled; start the server with --allow-root DIR")
-        root = root.resolve()
-        candidate = Path(raw)
-        path = (candidate if candidate.is_absolute() else root / candidate).resolve()
-        if path != root and root not in path.parents:
-            raise HTTPException(403, f"{raw!r} is outside the allowed root")
-        return path
+        return manager
 
-    def run_job(job: Job, files: list[str], problems: list) -> None:
-        job.status = "running"
-        try:
-            for row in scan(files, pipeline, max_pixels=settings.max_pixels):
-                job.rows.append(row.to_dict())
-                job.done += 1
-            for p in problems:
-                job.rows.append(p.to_dict())
-                job.done += 1
-            job.status = "finished"
-        except Exception as e:  # noqa: BLE001 - a job thread must record its failure, not vanish
-            logger.exception("job %s failed", job.id)
-            job.status, job.error = "failed", f"{type(e).__name__}: {e}"
-
-    @app.post("/v1/jobs", status_code=202, dependencies=[Depends(check_token)])
+    @app.post(
+        "/v1/jobs",
+        status_code=202,
+        dependencies=auth,
+        response_model=JobSummary,
+        responses={429: {"description": "too many jobs queued or running; retry later"}},
+    )
     def create_job(request: JobRequest) -> dict[str, Any]:
+        jobs = jobs_or_403()
         if not request.paths:
             raise HTTPException(400, "no paths given")
-        paths = [resolve_under_root(p) for p in request.paths]
-        files, problems = expand_inputs(paths, recursive=request.recursive)
-        root = str(settings.allow_root.resolve())
-        for p in problems:  # never reveal absolute server paths beyond the root's own name
-            p.path = p.path.replace(root, ".", 1)
-        if len(files) > settings.max_job_files:
-            raise HTTPException(413, f"{len(files)} files; the job limit is {settings.max_job_files}")
-        job = Job(id=uuid.uuid4().hex[:12], total=len(files) + len(problems))
-        with jobs_lock:
-            jobs[job.id] = job
-        threading.Thread(target=run_job, args=(job, files, problems), daemon=True, name=f"job-{job.id}").start()
-        return job.summary()
+        try:
+            plan = plan_inputs(request.paths, settings.allow_root, recursive=request.recursive)
+        except PathRefused as e:
+            raise HTTPException(e.status, e.detail) from e
+        if len(plan.files) > settings.max_job_files:
+            raise HTTPException(413, f"{len(plan.files)} files; the job limit is {settings.max_job_files}")
+        try:
+            return jobs.submit(plan)
+        except QueueFull as e:
+            raise HTTPException(429, f"{e}; retry later", headers={"Retry-After": "10"}) from e
 
-    def get_job(job_id: str) -> Job:
-        job = jobs.get(job_id)
-        if job is None:
+    def job_summary(job_id: str) -> dict[str, Any]:
+        summary = manager.summary(job_id) if manager is not None else _stored_summary(store, job_id)
+        if summary is None:
             raise HTTPException(404, f"no job {job_id!r}")
-        return job
+        return summary
 
-    @app.get("/v1/jobs/{job_id}", dependencies=[Depends(check_token)])
+    def job_rows(job_id: str) -> Iterator[dict[str, Any]]:
+        return store.iter_job_rows(job_id)
+
+    @app.get("/v1/jobs/{job_id}", dependencies=auth, response_model=JobSummary)
     def job_status(job_id: str) -> dict[str, Any]:
-        return get_job(job_id).summary()
+        return job_summary(job_id)
 
-    @app.get("/v1/jobs/{job_id}/results", dependencies=[Depends(check_token)])
-    def job_results(job_id: str, format: str = "json") -> Response:  # noqa: A002 - the query parameter's name
-        job = get_job(job_id)
+    @app.get(
+        "/v1/jobs/{job_id}/results",
+        dependencies=auth,
+        responses={
+            200: {
+                "model": JobResults,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "the rows as JSON, or as CSV with ?format=csv",
+            }
+        },
+    )
+    def job_results(job_id: str, format: str = "json") -> Response:
+        if format not in ("json", "csv"):
+            raise HTTPException(400, "format must be json or csv")
+        summary = job_summary(job_id)
         if format == "json":
-            return JSONResponse({**job.summary(), "rows": job.rows})
-        if format == "csv":
-            buf = io.StringIO()
-            fields = list(dict.fromkeys(k for r in job.rows for k in r)) or ["path"]
-            writer = csv.DictWriter(buf, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(job.rows)
-            return Response(
-                buf.getvalue(),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="gendetect-{job_id}.csv"'},
-            )
-        raise HTTPException(400, "format must be json or csv")
+            return StreamingResponse(_json_results(summary, job_rows(job_id)), media_type="application/json")
+        fields = list(dict.fromkeys(k for r in job_rows(job_id) for k in r)) or ["path"]
+        return StreamingResponse(
+            _csv_results(fields, job_rows(job_id)),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="gendetect-{job_id}.csv"'},
+        )
 
     return app
+
+
+_MULTIPART_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "one or more images",
+                    },
+                    "file": {"type": "string", "format": "binary", "description": "one image (curl -F file=@x.jpg)"},
+                },
+            }
+        }
+    },
+}
+
+
+def _stored_summary(store: ResultStore, job_id: str) -> dict[str, Any] | None:
+    job = store.get_job(job_id)
+    if job is None:
+        return None
+    return JobManager._summary(
+        job["id"],
+        job["status"],
+        job["done"],
+        job["total"],
+        job["counts"],
+        job["error"],
+        job["created"],
+        job["finished"],
+    )
+
+
+def _json_results(summary: dict[str, Any], rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    """``{...summary, "rows": [...]}`` written row by row (a large job is never one string in memory)."""
+    head = json.dumps(summary)[:-1]
+    yield (head + ', "rows": [').encode()
+    for i, row in enumerate(rows):
+        yield ((", " if i else "") + json.dumps(row, default=str)).encode()
+    yield b"]}"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first) gets a
+    leading ``'``; numbers and other cells are unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv_results(fields: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+        if buf.tell() > 64 * 1024:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode("utf-8")
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value, default=str)
+    return escape_csv_cell(value)
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """``/docs`` from the Swagger UI files packaged in ``fastapi-offline`` (the 'serve' extra), not from a CDN."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        logger.warning("fastapi-offline is not installed: /docs is off; pip install 'gendetect[serve]'")
+        return
+    from starlette.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static/docs", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 def _package_version() -> str:
@@ -324,4 +633,4 @@ def _package_version() -> str:
     return __version__
 
 
-__all__ = ["ServerSettings", "card_summary", "create_app"]
+__all__ = ["ServerSettings", "UploadScorer", "card_summary", "create_app", "escape_csv_cell"]
