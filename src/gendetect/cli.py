@@ -24,7 +24,7 @@ from gendetect.errors import GendetectError
 from gendetect.imageio import DEFAULT_MAX_PIXELS
 
 T = TypeVar("T")
-OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "parquet")
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv", "parquet")  # gendetect.output.FORMATS (imported lazily)
 
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -104,15 +104,21 @@ def main(verbose: int) -> None:
 
 # -- scan ------------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option(
     "-m", "--model", default=None, help="Model directory (from `gendetect train`). Default: the embedded one."
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write results here; format from the suffix.")
 @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format (default: table, or from -o).")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
-@click.option("--threshold", type=float, help="Override the model's threshold on P(fake).")
-@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images (bombs).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), help="Override the model's threshold on P(fake).")
+@click.option(
+    "--max-pixels",
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Refuse larger images (bombs).",
+)
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
 @click.option("--device", default=None, help="Run a torch extractor on this device (cpu, cuda).")
 @click.option(
@@ -165,10 +171,13 @@ def scan(
     from gendetect.pipeline import expand_inputs, load_model, scan as scan_files
 
     tune_allocator()  # glibc: keep per-image temporaries instead of re-faulting them (issue 17); else a no-op
-    fmt = fmt or _format_from_suffix(output) or "table"
+    fmt = _output_format(output, fmt)  # an unknown suffix is refused before any work
+    if engine is not None and output is None:
+        raise click.UsageError("--engine needs -o OUTPUT (shards are kept in OUTPUT.shards/ for resuming)")
     pipeline = load_model(model, device=device)
     _print_audit_warnings(pipeline.info.get("audit"), "model audit")  # once per scan, on stderr
-    files, problems = expand_inputs(paths, recursive=recursive)
+    skipped: dict[str, int] = {}
+    files, problems = expand_inputs(paths, recursive=recursive, skipped=skipped)
     captions = None
     if pipeline.extractor.uses_captions:
         from gendetect.pipeline import find_captions
@@ -204,24 +213,113 @@ def scan(
         track = _progress(progress, "scanning")
         if track is not None:
             rows_iter = track(rows_iter, len(files))
-        rows = [r.to_dict() for r in rows_iter]
+        _stream_scan(rows_iter, problems, fmt, output, pipeline, threshold, skipped, len(files))
+        return
     for p in problems:
         p.model, p.threshold = pipeline.name, pipeline.threshold if threshold is None else threshold
     rows += [p.to_dict() for p in problems]
 
     _write_rows(rows, fmt, output)
     counts = Counter(r["verdict"] or "error" for r in rows)
+    _print_summary(counts, len(rows), pipeline, threshold, output, skipped)
+    if rows and counts.get("error", 0) == len(rows):
+        sys.exit(1)
+
+
+def _output_format(output: Path | None, fmt: str | None) -> str:
+    """The output format from --format or the -o suffix; an unknown suffix is a usage error listing the formats."""
+    from gendetect.output import OutputFormatError, output_format
+
+    try:
+        return output_format(output, fmt)
+    except OutputFormatError as e:
+        raise click.UsageError(str(e)) from e
+
+
+def _stream_scan(
+    rows: Iterator[Any],
+    problems: list[Any],
+    fmt: str,
+    output: Path | None,
+    pipeline: Any,
+    threshold: float | None,
+    skipped: dict[str, int],
+    total: int,
+) -> None:
+    """Write each row as it is scored (gendetect.output.RowWriter: temporary file, renamed at the end).
+
+    Ctrl-C stops the scan, and the output is finished with the rows scored so far (a valid file, marked partial
+    in Parquet's footer metadata); stderr says it is partial and the exit code is 130.
+    """
+    from gendetect.output import RowWriter
+
+    thr = pipeline.threshold if threshold is None else threshold
+    for p in problems:
+        p.model, p.threshold = pipeline.name, thr
+    counts: Counter[str] = Counter()
+    interrupted = False
+    with RowWriter(output, fmt) as writer:
+        try:
+            for row in rows:
+                d = row.to_dict()
+                writer.write(d)
+                counts[d["verdict"] or "error"] += 1
+        except KeyboardInterrupt:
+            interrupted = True
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()  # stop the workers now
+        for p in problems:
+            writer.write(p.to_dict())
+            counts["error"] += 1
+        if interrupted:
+            writer.close(complete=False)
+    n = writer.rows_written
+    _print_summary(counts, n, pipeline, threshold, output, skipped)
+    if interrupted:
+        where = f"{output} holds" if output is not None else "the output above holds"
+        err_console.print(
+            f"[bold yellow]interrupted: {n - len(problems)} of {total} files were scored; {where} those rows only "
+            "(a partial result)[/bold yellow]",
+            highlight=False,
+        )
+        sys.exit(130)
+    if n and counts.get("error", 0) == n:
+        sys.exit(1)
+
+
+def _print_summary(
+    counts: Counter[str],
+    n: int,
+    pipeline: Any,
+    threshold: float | None,
+    output: Path | None,
+    skipped: dict[str, int],
+) -> None:
+    """The end-of-scan lines on stderr: verdict counts, what was skipped and why, where the results went."""
     thr = pipeline.threshold if threshold is None else threshold
     err_console.print(
-        f"{len(rows)} scanned: {counts.get('fake', 0)} fake, {counts.get('uncertain', 0)} uncertain, "
+        f"{n} scanned: {counts.get('fake', 0)} fake, {counts.get('uncertain', 0)} uncertain, "
         f"{counts.get('real', 0)} real, {counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if "
         f"P(fake) > {thr:.3g}{_band(pipeline, thr)})[/dim]",
         highlight=False,
     )
+    if skipped:
+        why = ", ".join(f"{v} {k}" for k, v in skipped.items())
+        err_console.print(
+            f"not scanned: {why} [dim](name a file on the command line to scan it anyway)[/dim]", highlight=False
+        )
     if output is not None:
-        err_console.print(f"results written to {output}", highlight=False)
-    if rows and counts.get("error", 0) == len(rows):
-        sys.exit(1)
+        err_console.print(f"results written to {_markup_safe(output)}", highlight=False)
+
+
+def _markup_safe(value: Any) -> str:
+    """``value`` as text that rich prints literally: markup escaped, undecodable file-name bytes as \\xNN."""
+    from rich.markup import escape
+
+    from gendetect.output import json_safe
+
+    return escape(str(json_safe(value)))
 
 
 def _write_sharded_parquet(run: Any, problems: list[Any], pipeline: Any, threshold: float | None, output: Path) -> None:
@@ -260,82 +358,33 @@ def _band(pipeline: Any, threshold: float) -> str:
     return f", uncertain if > {u:.3g}" if u is not None and u < threshold else ""
 
 
-def _format_from_suffix(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    return {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".txt": "table"}.get(
-        path.suffix.lower()
-    )
-
-
 def _write_rows(rows: list[dict[str, Any]], fmt: str, output: Path | None) -> None:
-    if fmt == "parquet":
-        if output is None:
-            raise click.UsageError("--format parquet needs -o FILE.parquet")
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    """Write every row at once (the sharded engines' results), atomically; see :mod:`gendetect.output`."""
+    from gendetect.output import write_rows
 
-        from gendetect.provenance import provenance
-
-        table = pa.Table.from_pylist(rows)
-        meta = {b"gendetect": json.dumps(provenance(kind="scan")).encode()}
-        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), output)
-        return
-    if fmt == "table":
-        text = _render_table(rows, output is None)
-    elif fmt == "json":
-        text = json.dumps(rows, indent=2) + "\n"
-    elif fmt == "jsonl":
-        text = "".join(json.dumps(r) + "\n" for r in rows)
-    else:
-        import csv
-        import io
-
-        buf = io.StringIO()
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        writer = csv.DictWriter(buf, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        text = buf.getvalue()
-    if output is None:
-        if fmt != "table":
-            click.echo(text, nl=False)
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
+    write_rows(rows, output, fmt)
 
 
-def _render_table(rows: list[dict[str, Any]], to_stdout: bool) -> str:
-    table = Table(show_edge=False, header_style="bold")
-    for col, justify in (
-        ("path", "left"),
-        ("P(fake)", "right"),
-        ("verdict", "left"),
-        ("format", "left"),
-        ("size", "right"),
-        ("note", "left"),
-    ):
-        table.add_column(col, justify=justify, overflow="fold")
-    for r in rows:
-        size = f"{r['width']}×{r['height']}" if r.get("width") else ""
-        fmt = r.get("format") or ""
-        if r.get("jpeg_quality"):
-            fmt += f" q{r['jpeg_quality']}"
-        if r["status"] == "ok":
-            style = {"fake": "red", "uncertain": "yellow"}.get(r["verdict"], "green")
-            by = f" [dim]({r['verdict_source']})[/dim]" if r.get("verdict_source") not in (None, "pixels") else ""
-            verdict = f"[{style}]{r['verdict']}[/{style}]{by}"
-            table.add_row(r["path"], f"{r['p_fake']:.3f}", verdict, fmt, size, r.get("evidence") or "")
-        else:
-            table.add_row(r["path"], "", "[yellow]error[/yellow]", fmt, size, r["error"])
-    if to_stdout:
-        _stdout_console().print(table)
-        return ""
-    import io
+# -- explain ---------------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
+@click.option("--evidence/--no-evidence", default=True, show_default=True, help="Read and fuse the file's evidence.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images (bombs).")
+@_handle_errors
+def explain(image: Path, output: Path, model: str | None, evidence: bool, max_pixels: int) -> None:
+    """Why a verdict: a per-region score map, the residual spectrum and the file's findings, written to a folder.
 
-    buf = Console(width=160, file=io.StringIO())
-    buf.print(table)
-    return buf.file.getvalue()
+    Writes score_map.png, spectrum.png, findings.json and explanation.md (open it in any Markdown viewer).
+    """
+    from gendetect.explain import explain as explain_image
+
+    ex = explain_image(image, model, evidence=evidence, max_pixels=max_pixels)
+    for path in ex.write(output):
+        click.echo(str(path))
+    p = "no score" if ex.p_fake is None else f"P(fake) {ex.p_fake:.3f}"
+    err_console.print(f"{image.name}: {ex.verdict} by {ex.verdict_source} ({p}); {ex.rule}", highlight=False)
 
 
 # -- data ------------------------------------------------------------------------------------------------------
@@ -562,6 +611,8 @@ def train(
         if chosen:
             recipe[kind] = {"name": chosen, "params": {}}
         recipe[kind]["params"].update(_parse_params(extra))
+    for kind, flag in (("extractor", "-e"), ("detector", "-p")):  # before any work, not after feature extraction
+        _check_params(kind, recipe[kind]["name"], recipe[kind]["params"], flag)
     ext = create_extractor(recipe["extractor"]["name"], **recipe["extractor"]["params"])
     det = create_detector(recipe["detector"]["name"], **recipe["detector"]["params"])
     records = _load_records(data_path, layout, split, exclude_test=True)
@@ -696,8 +747,16 @@ def evaluate(
     }
     if extractor:
         overrides["extractor"] = {"name": extractor, "params": _parse_params(eparams)}
+        _check_params("extractor", extractor, overrides["extractor"]["params"], "-e")
     if detector:
         overrides["detector"] = {"name": detector, "params": _parse_params(params)}
+        _check_params("detector", detector, overrides["detector"]["params"], "-p")
+    if chains:
+        from gendetect.evaluation.perturbations import parse_chain
+
+        for c in chains:  # an unknown step or an argument out of range fails now, not after the features
+            parse_chain(c)
+    _report_kind(output)
     if compare_models_:
         from gendetect.evaluation.compare import compare_models
 
@@ -719,12 +778,19 @@ def evaluate(
         report = run_protocol(config)
     _print_audit_warnings(report.get("audit"), "data audit")
     if output is not None:
-        if output.suffix.lower() == ".json":
+        kind = _report_kind(output)
+        if kind == "json":
             save_report(report, output)
+        elif kind in ("html", "md"):
+            from gendetect.atomic import atomic_write
+            from gendetect.evaluation.render import to_html, to_markdown
+
+            output.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(output, to_html(report) if kind == "html" else to_markdown(report))
         else:
             paths = write_report(report, output)
             output = paths["html"]
-        err_console.print(f"report written to {output}", highlight=False)
+        err_console.print(f"report written to {_markup_safe(output)}", highlight=False)
     if as_json:
         click.echo(json.dumps(_finite(report), indent=2))
         return
@@ -741,6 +807,70 @@ def evaluate(
     n_err = report["data"]["n_unreadable"]
     if n_err:
         err_console.print(f"{n_err} images could not be read; see 'items' in the JSON report", highlight=False)
+
+
+def _report_kind(output: Path | None) -> str | None:
+    """``evaluate -o``: "json", "html" or "md" for a file of that suffix, "folder" for a path without a suffix (a
+    folder with report.json, report.md and report.html); any other suffix is refused before the work starts."""
+    if output is None:
+        return None
+    suffix = output.suffix.lower()
+    kinds = {".json": "json", ".html": "html", ".htm": "html", ".md": "md"}
+    if suffix in kinds:
+        return kinds[suffix]
+    if not suffix or output.is_dir():
+        return "folder"
+    raise click.UsageError(
+        f"-o {output}: cannot write a report as {suffix!r}; use FILE.json, FILE.html or FILE.md, or a folder name "
+        "without a suffix (report.json, report.md and report.html inside)"
+    )
+
+
+def _check_params(kind: str, name: str, params: dict[str, Any], flag: str) -> None:
+    """Refuse, before any work, a hyper-parameter the component does not take (listing those it does) or a value
+    of the wrong type for its default (``C=abc`` where ``C`` defaults to a number)."""
+    import inspect
+
+    if not params:
+        return
+    if kind == "detector":
+        from gendetect.detectors import DETECTORS as registry
+    else:
+        from gendetect.features import EXTRACTORS as registry
+    cls = registry.get(name)  # an unknown name lists the valid ones
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return
+    accepted = {
+        n: p for n, p in sig.parameters.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    open_ended = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    for key, value in params.items():
+        if key not in accepted:
+            if open_ended:
+                continue
+            raise click.BadParameter(
+                f"{kind} {name!r} has no parameter {key!r}; valid: {', '.join(sorted(accepted)) or '(none)'}",
+                param_hint=flag,
+            )
+        default = accepted[key].default
+        if default is inspect.Parameter.empty or default is None or value is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and (isinstance(default, float) or isinstance(value, int))
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise click.BadParameter(
+                f"{kind} {name!r}: {key}={value!r} is not a {type(default).__name__} (default {key}={default!r})",
+                param_hint=flag,
+            )
 
 
 def _extractor_spec(text: str) -> dict[str, Any]:

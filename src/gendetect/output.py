@@ -20,16 +20,16 @@ The CLI (``gendetect scan -o FILE``) and the server use it. Guarantees:
   ``path_bytes`` column (empty for every UTF-8 name), so no writer ever fails on it and the exact name can be
   recovered (``bytes.fromhex``).
 * **Spreadsheet-safe text.** In CSV and TSV, a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
-  carriage return gets a leading ``'`` so that a spreadsheet shows it instead of evaluating it as a formula.
+  carriage return gets a leading ``'`` so that a spreadsheet shows it instead of evaluating it as a formula. CSV
+  lines end with CRLF (RFC 4180), TSV lines with LF (a carriage return inside a TSV cell is written ``\\r``).
 
 Example:
     >>> import io
     >>> buf = io.StringIO()
     >>> write_rows([{"path": "=cmd.png", "p_fake": 0.25}], buf, "csv")
     1
-    >>> print(buf.getvalue().strip())
-    path,path_bytes,p_fake
-    '=cmd.png,,0.25
+    >>> buf.getvalue().splitlines()
+    ['path,path_bytes,p_fake', "'=cmd.png,,0.25"]
 """
 
 from __future__ import annotations
@@ -396,10 +396,15 @@ class RowWriter:
     def _write_delimited(self, row: dict[str, Any] | None) -> None:
         assert self._file is not None and self._columns is not None
         if self._csv is None:
-            self._csv = csv.writer(self._file, delimiter="\t" if self.fmt == "tsv" else ",", lineterminator="\n")
+            # CSV ends lines with CRLF (RFC 4180), so that a carriage return inside a cell is quoted, not a break.
+            tsv = self.fmt == "tsv"
+            self._csv = csv.writer(self._file, delimiter="\t" if tsv else ",", lineterminator="\n" if tsv else "\r\n")
             self._csv.writerow([spreadsheet_safe(c) for c in self._columns])
         if row is not None:
-            self._csv.writerow(["" if v is None else _text_cell(v) for v in self._keep(row).values()])
+            cells = ["" if v is None else _text_cell(v) for v in self._keep(row).values()]
+            if self.fmt == "tsv":  # TSV lines end with LF: a carriage return inside a cell is written as \r
+                cells = [c.replace("\r", "\\r") if isinstance(c, str) else c for c in cells]
+            self._csv.writerow(cells)
         self._file.flush()
 
     def _finish_table(self) -> None:
@@ -519,7 +524,7 @@ def render_table(rows: list[dict[str, Any]], stream: IO[str] | None = None) -> N
     ):
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in rows:
-        size = f"{r['width']}×{r['height']}" if r.get("width") else ""
+        size = f"{r['width']}×{r.get('height')}" if r.get("width") else ""
         fmt = escape(str(r.get("format") or ""))
         if r.get("jpeg_quality"):
             fmt += f" q{r['jpeg_quality']}"

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from gendetect.calibration import Calibrator, calibrator_from_config
@@ -99,13 +100,55 @@ class DetectionPipeline:
         return h.hexdigest()[:12]
 
     # -- scoring ---------------------------------------------------------------------------------------------
+    @property
+    def tiled(self) -> bool:
+        """True when the extractor cuts images into tiles (``tiles``): scores are aggregated from tile scores."""
+        return bool(getattr(self.extractor, "tiled", False))
+
     def predict_proba_features(self, X: np.ndarray) -> np.ndarray:
         """``(N,)`` P(fake) for feature rows ``X`` ``(N, dim)`` (calibrated when the model has a calibrator)."""
         p = self.detector.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
         return self.calibrator(p) if self.calibrator is not None else p
 
+    def score_tile_rows(self, rows: np.ndarray) -> TileScores:
+        """Score the tiles of one image: ``rows`` ``(n, tile_width)`` from ``TiledFeatures.extract_tiles``, or the
+        packed vector ``extract_one`` gives.
+
+        The rule (the ``tiled`` detector's): every tile with forensic signal is scored, and the image's log-odds
+        is the mean of its tiles' log-odds. A mean, not a maximum, so that a large photo with many tiles is not
+        more likely to be called fake than a small one. The calibrator, when there is one, maps the aggregated
+        P(fake). An image without any tile with signal has no score: the no-signal guard (:func:`no_signal_reason`).
+        """
+        from gendetect.features.periodic import split_tiles, unpack_tiles
+
+        width = self.extractor.tile_width
+        rows = np.asarray(rows, np.float32)
+        rows = unpack_tiles(rows, width) if rows.ndim == 1 else rows
+        boxes, signal, _ = split_tiles(rows)
+        logit = np.full(len(boxes), np.nan)
+        if signal.any():
+            logit[signal] = self.detector.tile_decision(rows[signal])
+        p_image = None
+        reason = no_signal_reason(len(boxes), int(signal.sum()))
+        if reason is None:
+            p = np.asarray([1.0 / (1.0 + np.exp(-float(np.mean(logit[signal]))))])
+            p_image = float((self.calibrator(p) if self.calibrator is not None else p)[0])
+        return TileScores(boxes=boxes, signal=signal, p_fake=1.0 / (1.0 + np.exp(-logit)), p_image=p_image,
+                          reason=reason)
+
+    def score_tiles(self, image: Image.Image) -> TileScores:
+        """Per-tile and whole-image P(fake) of one decoded RGB image (a one-tile result for untiled models)."""
+        if self.tiled:
+            return self.score_tile_rows(self.extractor.extract_tiles(image))
+        p = float(self.predict_proba([image])[0])
+        box = np.asarray([[0, 0, image.width, image.height]])
+        return TileScores(boxes=box, signal=np.ones(1, bool), p_fake=np.asarray([p]), p_image=p, reason=None)
+
     def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """``(N,)`` P(fake) of decoded RGB images."""
+        """``(N,)`` P(fake) of decoded RGB images (NaN for an image a tiled model finds no signal in)."""
+        if self.tiled:
+            scores = [self.score_tiles(im).p_image for im in images]
+            return np.asarray([np.nan if p is None else p for p in scores], dtype=np.float64)
         return self.predict_proba_features(self.extractor.extract_batch(list(images)))
 
     def verdict(self, p_fake: float, threshold: float | None = None) -> str:
@@ -152,8 +195,11 @@ class DetectionPipeline:
         try:
             config = json.loads((path / CONFIG_FILE).read_text())
             state = load_file(str(path / WEIGHTS_FILE))
-        except (json.JSONDecodeError, OSError, ValueError) as e:
-            raise ModelFormatError(f"{path} is not a readable gendetect model: {e}") from e
+        except (json.JSONDecodeError, OSError, ValueError, SafetensorError) as e:
+            raise ModelFormatError(
+                f"{path} is not a readable gendetect model: {e} (a damaged {CONFIG_FILE} or {WEIGHTS_FILE}; save or "
+                "copy the model again)"
+            ) from e
         if config.get("format_version") != FORMAT_VERSION or "extractor" not in config or "detector" not in config:
             raise ModelFormatError(
                 f"{path / CONFIG_FILE} is not a gendetect model config (format_version {FORMAT_VERSION} with "
@@ -229,6 +275,33 @@ def load_model(
     return DetectionPipeline.load(model, device=device)
 
 
+@dataclass
+class TileScores:
+    """What a model saw in one image: per-tile boxes ``(n, 4)`` int ``(x0, y0, x1, y1)``, which tiles carried
+    forensic signal ``(n,)`` bool, tile P(fake) ``(n,)`` float (NaN without signal), the image's P(fake) (None when
+    the no-signal guard applies) and that guard's reason."""
+
+    boxes: np.ndarray
+    signal: np.ndarray
+    p_fake: np.ndarray
+    p_image: float | None
+    reason: str | None = None
+
+
+def no_signal_reason(n_tiles: int, n_signal: int) -> str | None:
+    """Why an image cannot be judged by pixel forensics, or None when it can.
+
+    An image smaller than the model's smallest tile (64 px by default) has no tile at all; an image whose every
+    tile is flat, blank or text-like (see :func:`gendetect.features.periodic.tile_signal`) has no tile with
+    signal. Such images get the verdict ``uncertain``, never ``fake``.
+    """
+    if n_tiles == 0:
+        return "no signal: the image is too small for pixel forensics"
+    if n_signal == 0:
+        return "no signal: the image is flat, blank or text-like, so there is no texture to measure"
+    return None
+
+
 # -- scanning --------------------------------------------------------------------------------------------------
 @dataclass
 class ScanRow:
@@ -247,6 +320,10 @@ class ScanRow:
     sha256: str | None = None
     model: str | None = None
     threshold: float | None = None
+    reason: str | None = None  # why the verdict is "uncertain" without a score (the no-signal guard)
+    verdict_source: str | None = None  # "provenance" | "watermark" | "metadata" | "pixels" (gendetect.evidence)
+    findings: list[dict[str, Any]] = field(default_factory=list)  # evidence Finding.to_dict()s, JSON-serialisable
+    evidence: str | None = None  # the strongest findings in a few words, for tables and CSV
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,53 +332,71 @@ class ScanRow:
         return {**d, **extra}
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True) -> tuple[list[str], list[ScanRow]]:
+def expand_inputs(
+    paths: Iterable[str | os.PathLike], *, recursive: bool = True, skipped: dict[str, int] | None = None
+) -> tuple[list[str], list[ScanRow]]:
     """Resolve files and folders into the image files to scan, plus error rows for inputs that give none.
 
-    A folder contributes its image files (by extension, recursively); an explicit file is always scanned, whatever
-    its extension, so a non-image named on the command line gets an error row. A missing path or a folder without
-    images gets an error row of its own: nothing is dropped silently.
+    A folder contributes its image files (by extension, recursively), including image files gendetect cannot
+    decode (SVG, camera RAW), which get an error row saying why; a sub-folder that cannot be listed gets an error
+    row and the rest of the folder is still scanned. An explicit file is always scanned, whatever its name or kind
+    (hidden, not an image, unreadable, a FIFO), so that it gets a row. A missing path or a folder without images
+    gets an error row of its own: nothing is dropped silently.
+
+    Args:
+        skipped: when given, counts of what folders held that was not scanned are added to it: ``"hidden"``
+            (names starting with ``.``; a hidden folder counts once) and ``"not an image name"``.
     """
-    from gendetect.data.readers import list_images
+    import stat
+
+    from gendetect.data.readers import walk_images
 
     files: list[str] = []
     problems: list[ScanRow] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            try:
-                found = list_images(path, recursive=recursive)
-            except OSError as e:
-                problems.append(ScanRow(str(path), status="error", error=f"cannot list folder: {e.strerror or e}"))
-                continue
-            if not found:
-                problems.append(ScanRow(str(path), status="error", error="folder contains no image files"))
-            _warn_skipped(path, recursive, len(found))
-            files.extend(str(f) for f in found)
-        elif path.exists():
-            files.append(str(path))
-        else:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
             problems.append(ScanRow(str(path), status="error", error="no such file or directory"))
+            continue
+        except OSError as e:  # permission denied on a parent folder, a symlink loop, a name too long...
+            problems.append(ScanRow(str(path), status="error", error=f"cannot access: {e.strerror or e}"))
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            files.append(str(path))
+            continue
+        listing = walk_images(path, recursive=recursive, image_like=True)
+        for folder, reason in listing.unlistable:
+            problems.append(ScanRow(str(folder), status="error", error=f"cannot list folder: {reason}"))
+        if not listing.images and not listing.unlistable:
+            problems.append(ScanRow(str(path), status="error", error="folder contains no image files"))
+        _warn_skipped(path, listing)
+        if skipped is not None:
+            for key, n in (("hidden", listing.hidden), ("not an image name", listing.not_images)):
+                if n:
+                    skipped[key] = skipped.get(key, 0) + n
+        files.extend(str(f) for f in listing.images)
     return files, problems
 
 
-def _warn_skipped(folder: Path, recursive: bool, n_images: int) -> None:
-    """Say how many files of a folder were not scanned because their names are not image names."""
-    pattern = "**/*" if recursive else "*"
-    others = [
-        p
-        for p in folder.glob(pattern)
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and not is_image_path(p)
-    ]
-    if others:
+def _warn_skipped(folder: Path, listing: Any) -> None:
+    """Say how many entries of a folder were not scanned, and why (not an image name; hidden)."""
+    if listing.not_images:
         logger.warning(
             "%s: %d file(s) without an image extension were not scanned (e.g. %s); name them on the command line "
             "to scan them anyway",
             folder,
-            len(others),
-            others[0].name,
+            listing.not_images,
+            listing.examples.get("not_images"),
+        )
+    if listing.hidden:
+        logger.info(
+            "%s: %d hidden file(s) or folder(s) were not scanned (e.g. %s); name them on the command line to scan "
+            "them anyway",
+            folder,
+            listing.hidden,
+            listing.examples.get("hidden"),
         )
 
 
@@ -313,6 +408,7 @@ def scan(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
     captions: Sequence[str | None] | None = None,
+    evidence: bool | Sequence[str] = True,
 ) -> Iterator[ScanRow]:
     """Score image files (or bytes) one by one; yields exactly one :class:`ScanRow` per source, in order.
 
@@ -324,6 +420,9 @@ def scan(
         threshold: override the model's decision threshold on P(fake).
         captions: one caption (or None) per source, for models whose features use captions (Coccomini's
             ``with_text``); see :func:`find_captions`.
+        evidence: read what the file says about its origin (metadata, C2PA, watermark; :mod:`gendetect.evidence`)
+            and fuse it with the pixel verdict (``findings``, ``verdict_source``); a list names the checks to run;
+            ``False`` reports the pixel verdict alone.
     """
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)
@@ -334,9 +433,25 @@ def scan(
     )
     for i, item in enumerate(items):
         row = _row(item, pipeline, thr)
+        if row.status == "ok":
+            _add_evidence(row, sources[i], evidence, max_pixels)
         if pipeline.extractor.uses_captions:
             row.extra["has_caption"] = bool(use and captions[i])
         yield row
+
+
+def _add_evidence(row: ScanRow, source: Source, evidence: bool | Sequence[str], max_pixels: int) -> None:
+    """Fuse the file's evidence into ``row`` (verdict, verdict_source, findings, evidence); see gendetect.evidence."""
+    if evidence is False:
+        row.verdict_source = "pixels"
+        return
+    from gendetect.evidence import collect
+
+    report = collect(source, checks=None if evidence is True else list(evidence), max_pixels=max_pixels)
+    fields = report.row_fields(row.verdict)
+    row.verdict, row.verdict_source = fields.pop("verdict"), fields.pop("verdict_source")
+    row.findings, row.evidence = fields.pop("findings"), fields.pop("evidence")
+    row.extra.update(fields)
 
 
 def find_captions(files: Sequence[str], manifest: str | os.PathLike | None = None) -> list[str | None]:
@@ -365,6 +480,16 @@ def _row(item: FeatureItem, pipeline: DetectionPipeline, threshold: float) -> Sc
     if not item.ok:
         row.status, row.error = "error", item.error
         return row
+    if pipeline.tiled:
+        from gendetect.features.periodic import unpack_tiles
+
+        rows = unpack_tiles(item.features, pipeline.extractor.tile_width)
+        n_signal = int((rows[:, 4] > 0.5).sum())
+        row.extra["tiles"], row.extra["signal_tiles"] = len(rows), n_signal
+        reason = no_signal_reason(len(rows), n_signal)
+        if reason is not None:
+            row.verdict, row.reason = "uncertain", reason
+            return row
     p = float(pipeline.predict_proba_features(item.features[None, :])[0])
     row.p_fake = p
     row.verdict = pipeline.verdict(p, threshold)
@@ -384,6 +509,7 @@ def _json_default(o: Any) -> Any:
 __all__ = [
     "DetectionPipeline",
     "ScanRow",
+    "TileScores",
     "default_model_path",
     "expand_inputs",
     "find_captions",

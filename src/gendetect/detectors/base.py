@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from gendetect.errors import DataSchemaError, ModelFormatError, NotFittedError
@@ -233,8 +234,11 @@ class Detector(ABC):
         try:
             config = json.loads((path / CONFIG_FILE).read_text())
             state = load_file(str(path / WEIGHTS_FILE))
-        except (json.JSONDecodeError, OSError, ValueError) as e:
-            raise ModelFormatError(f"{path} is not a readable saved detector: {e}") from e
+        except (json.JSONDecodeError, OSError, ValueError, SafetensorError) as e:
+            raise ModelFormatError(
+                f"{path} is not a readable saved detector: {e} (a damaged {CONFIG_FILE} or {WEIGHTS_FILE}; save or "
+                "copy the model again)"
+            ) from e
         return detector_from_config(config).load_state_dict(state)
 
 

@@ -11,6 +11,7 @@ Each perturbation is registered in ``PERTURBATIONS`` and written as ``name:argum
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 
 from PIL import Image, ImageFilter
@@ -140,8 +141,19 @@ class Chain:
         return image
 
 
+# Valid arguments of the built-in perturbations: (low, high, whether low itself is allowed).
+_ARG_RANGES: dict[str, tuple[float, float, bool]] = {
+    "jpeg": (1, 100, True),
+    "webp": (1, 100, True),
+    "resize": (0, 16, False),
+    "blur": (0, 100, True),
+    "crop": (8, 65536, True),
+}
+
+
 def parse_chain(spec: str) -> Chain:
-    """``"resize:0.5+jpeg:75"`` -> :class:`Chain`. Unknown names list the valid ones."""
+    """``"resize:0.5+jpeg:75"`` -> :class:`Chain`. Unknown names list the valid ones; an argument out of its
+    range (``jpeg:500``, ``resize:0``) is an error that gives the range."""
     steps = []
     for part in spec.split("+"):
         name, _, arg = part.strip().partition(":")
@@ -153,6 +165,11 @@ def parse_chain(spec: str) -> Chain:
             value: float | int = int(arg) if arg.lstrip("-").isdigit() else float(arg)
         except ValueError as e:
             raise GendetectError(f"perturbation {part!r}: argument {arg!r} is not a number") from e
+        if name in _ARG_RANGES:
+            lo, hi, lo_ok = _ARG_RANGES[name]
+            if not ((value >= lo if lo_ok else value > lo) and value <= hi and math.isfinite(value)):
+                span = f"{lo:g} to {hi:g}" if lo_ok else f"above {lo:g} and at most {hi:g}"
+                raise GendetectError(f"perturbation {part!r}: argument {arg!r} is out of range; {name} takes {span}")
         steps.append(cls(value))
     return Chain(steps)
 
