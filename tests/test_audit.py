@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -151,10 +152,12 @@ def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from gendetect.cli import main
-    from gendetect.features import extractor_from_config
     from gendetect.detectors import detector_from_config
-    from gendetect.server.app import card_summary
+    from gendetect.features import extractor_from_config
     from gendetect.training import train_pipeline
+
+    pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
+    from gendetect.server.app import card_summary
 
     images = [(_framed(synthetic_image("real", 48, seed=i), (128, 128, 128)), "real") for i in range(12)]
     images += [(_framed(synthetic_image("fake", 48, seed=50 + i), (255, 255, 0)), "fake") for i in range(12)]
@@ -173,11 +176,11 @@ def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:
     assert "audit warning" in shown.stdout and "centre crops inside the frame" in shown.stdout
     assert "validation" in shown.stdout and "AUC" in shown.stdout and "uncalibrated score" in shown.stdout
     as_json = runner.invoke(main, ["model", str(model_dir), "--json"])
-    assert "border" in __import__("json").loads(as_json.stdout)["audit_warnings"][0]
+    assert "border" in json.loads(as_json.stdout)["audit_warnings"][0]
     scanned = runner.invoke(main, ["scan", str(tmp_path / "data" / "fake"), "-m", str(model_dir), "--format", "csv"])
     assert scanned.exit_code == 0, scanned.output
     assert scanned.stderr.count("SHORTCUT WARNING (border)") == 1  # once, not per image
     assert "SHORTCUT" not in scanned.stdout
-    card = card_summary(pipeline)
+    card = card_summary(pipeline)  # what /v1/models serves to the page
     assert card["calibrated"] is False and len(card["audit_warnings"]) == 1
     assert card["validation_groups"]["all"]["n_real"] == 12
