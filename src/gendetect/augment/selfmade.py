@@ -249,7 +249,10 @@ def _build(cfg: DecoderConfig) -> Any:
         dec += [act()]
         for _ in range(cfg.blocks - 1):
             dec += [nn.Conv2d(cout, cout, 3, padding=1), act()]
-    dec += [nn.Conv2d(widths[0], 3, 3, padding=1)]
+    last = nn.Conv2d(widths[0], 3, 3, padding=1)
+    nn.init.zeros_(last.weight)  # start as the bilinear skip alone: training only adds detail
+    nn.init.zeros_(last.bias)
+    dec += [last]
     return nn.Sequential(nn.Sequential(*enc), nn.Sequential(*dec))
 
 
@@ -267,15 +270,23 @@ def _shrink(batch: np.ndarray, stride: int) -> np.ndarray:
 def _forward(model: Any, cfg: DecoderConfig, batch: np.ndarray, device: str = "cpu") -> Any:
     """Model output for ``(N, H, W, 3)`` float pixels in [0, 255] (H, W multiples of the stride).
 
-    An sr decoder sees the area-shrunk image and adds its output to the bilinear up-sampling of it (a global skip,
-    as many super-resolution networks have), so it learns the detail and its reconstructions stay close.
+    Both kinds add their output to the bilinear up-sampling of the area-shrunk image (a global skip, as many
+    super-resolution networks have): the network learns the detail, which a few hundred CPU steps can, so its
+    reconstructions stay close to the photo while every pixel passes through its up-sampling layers. An ``ae``
+    encodes the full image with strided convolutions, an ``sr`` decoder sees only the shrunk image.
     """
-    if cfg.kind != "sr":
-        return model(_to_tensor(batch).to(device))
     torch = _require_torch()
     low = _to_tensor(_shrink(batch, cfg.stride)).to(device)
     base = torch.nn.functional.interpolate(low, scale_factor=cfg.stride, mode="bilinear", align_corners=False)
-    return base + model(low)
+    inp = _to_tensor(batch).to(device) if cfg.kind == "ae" else low
+    return base + model(inp)
+
+
+def _l1(model: Any, cfg: DecoderConfig, batch: np.ndarray, device: str) -> float:
+    """Mean absolute error (in [-1, 1] units) of the reconstructions of ``batch``."""
+    torch = _require_torch()
+    with torch.no_grad():
+        return float(torch.nn.functional.l1_loss(_forward(model, cfg, batch, device), _to_tensor(batch).to(device)))
 
 
 def _patches(arrays: list[np.ndarray], rng: np.random.Generator, n: int, patch: int) -> np.ndarray:
@@ -405,21 +416,20 @@ def train_decoder_zoo(
             torch.manual_seed(cfg.seed)
             model = _build(cfg).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=lr)
-            loss = None
+            held = _patches(arrays, np.random.default_rng([seed, k, 1]), 2 * batch_size, patch)
+            first = _l1(model, cfg, held, device)
             for _ in range(steps):
                 batch = _patches(arrays, rng, batch_size, patch)
-                target = _to_tensor(batch).to(device)
-                out = _forward(model, cfg, batch, device)
-                loss = torch.nn.functional.l1_loss(out, target)
+                loss = torch.nn.functional.l1_loss(_forward(model, cfg, batch, device), _to_tensor(batch).to(device))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+            losses.append((first, _l1(model, cfg, held, device)))
             model = model.cpu().eval()
-            losses.append(float(loss.detach()) if loss is not None else float("nan"))
-            logger.info("decoder zoo member %d %s: final L1 %.4f", k, cfg, losses[-1])
+            logger.info("decoder zoo member %d %s: L1 %.4f -> %.4f", k, cfg, *losses[-1])
             configs.append(cfg)
             models.append(model)
-    info = {"seed": seed, "steps": steps, "patch": patch, "batch_size": batch_size, "lr": lr, "final_l1": losses}
+    info = {"seed": seed, "steps": steps, "patch": patch, "batch_size": batch_size, "lr": lr, "l1_first_last": losses}
     return DecoderZoo(configs, models, info)
 
 
