@@ -6,6 +6,7 @@ from gendetect.detectors import (
     knn as knn,
     linear as linear,
     mlp as mlp,
+    tiled as tiled,
 )
 from gendetect.detectors.base import (
     DETECTORS as DETECTORS,

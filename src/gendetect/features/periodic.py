@@ -19,8 +19,9 @@ camera simulation (``gendetect.augment.benign``); the default detector is traine
 
 :class:`TiledFeatures` (``tiles``) cuts the whole image at native resolution into square tiles, computes a base
 extractor's features for each, and flags tiles without forensic signal (flat, blank, text-like: see
-:func:`tile_signal`). Its :meth:`~TiledFeatures.extract_one` returns a 2-D array, one row per tile, which
-:class:`gendetect.pipeline.DetectionPipeline` scores tile by tile and aggregates (its ``tile_rule``).
+:func:`tile_signal`). The ``tiled`` detector (:mod:`gendetect.detectors.tiled`) scores each tile with signal and
+averages their log-odds; :class:`gendetect.pipeline.DetectionPipeline` gives an image without any such tile the
+verdict ``uncertain`` (the no-signal guard).
 """
 
 from __future__ import annotations
@@ -153,14 +154,19 @@ TILE_META = ("x0", "y0", "x1", "y1", "signal", "texture", "flat")
 class TiledFeatures(FeatureExtractor):
     """Whole-image tiles at native resolution, each with a base extractor's features and a signal check.
 
-    ``extract_one`` returns a 2-D float32 array ``(n_tiles, len(TILE_META) + base.dim)``: the tile's box, whether
-    it carries forensic signal (``texture >= min_texture`` and ``flat <= max_flat``), its texture and flat share,
-    then the base features. An image smaller than ``min_side`` gives zero rows. :class:`DetectionPipeline`
-    scores the tiles with signal and aggregates them; :func:`split_tiles` takes such an array apart.
+    :meth:`extract_tiles` gives one row per tile, ``(n_tiles, tile_width)`` float32 with
+    ``tile_width = len(TILE_META) + base.dim``: the tile's box, whether it carries forensic signal
+    (``texture >= min_texture`` and ``flat <= max_flat``), its texture and flat share, then the base features
+    (zeros for a tile without signal). An image smaller than ``min_side`` has no tile.
+
+    :meth:`extract_one` packs those rows into one fixed-length vector of ``max_tiles`` slots (unused slots are
+    zeros, so their signal flag is 0), ``dim = max_tiles * tile_width``, so that every generic path (feature
+    store, training folds, evaluation protocols) handles a tiled model like any other. The ``tiled`` detector
+    unpacks it, scores each tile with signal and averages their log-odds; :func:`unpack_tiles` is the inverse.
 
     Args:
         base: config of the per-tile extractor (``{"name": ..., "params": {...}}``); it sees each tile as a whole
-            image, so its own crop should be at least ``tile``.
+            image, so its own crop should be at least ``tile``. Default: ``periodic`` at the tile size.
         tile: tile side in pixels (a multiple of 8).
         max_tiles: at most this many tiles per image (an evenly thinned grid above it).
         min_side: images (and tiles) smaller than this carry no measurable trace.
@@ -187,21 +193,35 @@ class TiledFeatures(FeatureExtractor):
         self.min_texture = min_texture
         self.max_flat = max_flat
         self._base = extractor_from_config(base or {"name": "periodic", "params": {"crop": tile}})
-        self.dim = self._base.dim
+        self.tile_width = len(TILE_META) + self._base.dim
+        self.dim = max_tiles * self.tile_width
 
-    def extract_one(self, image: Image.Image) -> np.ndarray:
+    def extract_tiles(self, image: Image.Image) -> np.ndarray:
+        """``(n_tiles, tile_width)`` float32 rows: box, signal flag, texture, flat share, base features."""
         rows = []
         for top, left, side in tile_boxes(image.height, image.width, self.tile, self.max_tiles, self.min_side):
             crop = image.crop((left, top, left + side, top + side))
             texture, flat = tile_signal(luminance(np.asarray(crop)))
             signal = float(texture >= self.min_texture and flat <= self.max_flat)
-            feats = self._base.extract_one(crop) if signal else np.zeros(self.dim, np.float32)
+            feats = self._base.extract_one(crop) if signal else np.zeros(self._base.dim, np.float32)
             rows.append(np.concatenate([[left, top, left + side, top + side, signal, texture, flat], feats]))
-        return np.asarray(rows, np.float32).reshape(len(rows), len(TILE_META) + self.dim)
+        return np.asarray(rows, np.float32).reshape(len(rows), self.tile_width)
+
+    def extract_one(self, image: Image.Image) -> np.ndarray:
+        rows = self.extract_tiles(image)
+        out = np.zeros((self.max_tiles, self.tile_width), np.float32)
+        out[: len(rows)] = rows
+        return out.ravel()
+
+
+def unpack_tiles(x: np.ndarray, tile_width: int) -> np.ndarray:
+    """The used tile rows ``(n, tile_width)`` of one packed :class:`TiledFeatures` vector (slots with a zero box
+    are unused: a real tile always has ``x1 > 0``)."""
+    rows = np.asarray(x).reshape(-1, tile_width)
+    return rows[rows[:, 2] > 0]
 
 
 def split_tiles(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(boxes (n, 4) int, signal (n,) bool, features (n, dim) float32)`` of a :class:`TiledFeatures` array."""
-    rows = np.asarray(rows, np.float32).reshape(-1, rows.shape[-1] if rows.ndim else 0)
+    """``(boxes (n, 4) int, signal (n,) bool, features (n, dim))`` of tile rows (:meth:`TiledFeatures.extract_tiles`)."""
     k = len(TILE_META)
     return rows[:, :4].astype(int), rows[:, 4] > 0.5, rows[:, k:]
