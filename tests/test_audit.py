@@ -145,7 +145,7 @@ def test_border_check_catches_the_cnndetection_frames() -> None:
 def test_text_strip_check_catches_the_wright_captions() -> None:
     records = read_records(SHARED_DATA / "wright-photos", hash=False)
     result = pixel_audit(records, checks=("text_strip",))["text_strip"]
-    assert result["warn"] and result["auc"] > 0.75, result
+    assert result["warn"] and result["auc"] > 0.9, result
 
 
 def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:

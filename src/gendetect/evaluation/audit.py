@@ -253,7 +253,7 @@ def border_features(image: Image.Image | np.ndarray) -> tuple[np.ndarray, np.nda
 def _strip_stats(L: np.ndarray) -> list[float]:
     """Text-panel statistics of a grey-level strip ``(rows, cols)`` float32 (0-255)."""
     if L.size == 0 or L.shape[0] < 2 or L.shape[1] < 3:
-        return [0.0] * 9
+        return [0.0] * 11
     row_mean, row_std = L.mean(1), L.std(1)
     gx = np.abs(np.diff(L, axis=1))
     strong = gx > 64  # the stroke edges of printed text on a uniform panel
@@ -261,6 +261,11 @@ def _strip_stats(L: np.ndarray) -> list[float]:
     on_panel = np.abs(np.median(L, axis=1) - background) < 24
     ink_rows = (strong.mean(1) > 0.02) & on_panel
     lines = int(np.count_nonzero(np.diff(ink_rows.astype(np.int8)) == 1) + int(ink_rows[0]))
+    # the longest horizontal run of "ink" (far from the panel's grey level) in each row: underlines, rules, banners
+    ink = (np.abs(L - background) > 96).astype(np.int32)
+    count = np.cumsum(ink, axis=1)
+    run = count - np.maximum.accumulate(np.where(ink == 0, count, 0), axis=1)
+    longest = run.max(1) / L.shape[1]
     return [
         float(np.mean(row_mean < 24)),  # near-black rows
         float(np.mean(row_std < 4)),  # near-uniform rows
@@ -271,15 +276,17 @@ def _strip_stats(L: np.ndarray) -> list[float]:
         min(lines, 20) / 10.0,  # text-like lines
         float(L.mean()) / 255.0,
         math.log1p(float(L.std())),
+        float(longest.max()),  # the longest ink run, as a fraction of the width
+        float(np.mean(longest > 0.05)),  # rows holding an ink run longer than 5% of the width
     ]
 
 
 def strip_features(image: Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(features of the bottom and top quarters (18,), the same of the centred quarter (9,))``, float64.
+    """``(features of the bottom and top quarters (22,), the same of the centred quarter (11,))``, float64.
 
-    Computed on a copy whose longer side is at most :data:`STRIP_SIDE`; see :func:`_strip_stats` for the nine
+    Computed on a copy whose longer side is at most :data:`STRIP_SIDE`; see :func:`_strip_stats` for the eleven
     statistics per strip (near-black and near-uniform rows, dark and bright pixels, high-contrast edge density,
-    text-like rows and lines, mean and spread).
+    text-like rows and lines, mean and spread, and long horizontal ink runs: underlines, rules, banners).
     """
     im = image if isinstance(image, Image.Image) else Image.fromarray(_as_array(image))
     L = _luma(_shrink(im, STRIP_SIDE))
