@@ -250,3 +250,27 @@ def test_item_fn_runs_next_to_decoding(tmp_path: Path, jobs: int) -> None:
     items = list(iter_features(files, _MeanExtractor(), jobs=jobs, item_fn=_file_size))
     assert [i.extra for i in items[:21]] == [os.path.getsize(f) for f in files[:21]]
     assert isinstance(items[21].extra, RuntimeError) and items[21].ok
+
+
+def test_large_files_decode_from_the_file_with_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from gendetect import imageio
+    from gendetect.errors import ImageLoadError
+
+    rng = np.random.default_rng(1)
+    png, jpg = tmp_path / "a.png", tmp_path / "b.jpg"
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(png)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(jpg, quality=90)
+    truncated = tmp_path / "c.jpg"
+    truncated.write_bytes(jpg.read_bytes()[:300])
+    plain = [imageio.load_image_with_info(p) for p in (png, jpg)]
+    read_bytes = imageio.read_bytes
+    monkeypatch.setattr(imageio, "STREAM_FROM_BYTES", 0)
+    monkeypatch.setattr(imageio, "read_bytes", lambda *a, **k: pytest.fail("streamed files are not read whole"))
+    for (im, info), p in zip(plain, (png, jpg)):
+        im2, info2 = imageio.load_image_with_info(p)
+        assert info2 == info and info2.sha256 == hashlib.sha256(read_bytes(p)).hexdigest()
+        np.testing.assert_array_equal(np.asarray(im2), np.asarray(im))
+    with pytest.raises(ImageLoadError, match="truncated"):
+        imageio.load_image_with_info(truncated)

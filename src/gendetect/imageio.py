@@ -3,7 +3,8 @@
 Every decoder path in gendetect goes through :func:`load_image_with_info` (or :func:`probe_image` for the header
 alone):
 
-* the file is read once; its sha256 is taken from those bytes;
+* the file is read once; its sha256 is taken from those bytes (a file above :data:`STREAM_FROM_BYTES` is hashed in
+  chunks and decoded from the file itself, so a 150 MB PNG does not also sit in memory as bytes);
 * the pixel count in the header is checked against ``max_pixels`` **before** decoding, so a 20,000 x 20,000
   decompression bomb is refused in microseconds without allocating gigabytes. Pillow's own global guard
   (``PIL.Image.MAX_IMAGE_PIXELS``) is left untouched; when it fires first, the size is still reported, and an
@@ -464,7 +465,7 @@ def _jpeg_sof(data: bytes) -> int | None:
     return None
 
 
-def _check_jpeg_size(im: Image.Image, data: bytes, name: str) -> None:
+def _check_jpeg_size(im: Image.Image, data: bytes, name: str, size: int | None = None) -> None:
     """Refuse a JPEG too small to hold the pixels its header declares (libjpeg pads the rest and says nothing).
 
     A Huffman-coded JPEG spends at least one bit per 8x8 block of the first component (a DC code, in baseline
@@ -475,10 +476,11 @@ def _check_jpeg_size(im: Image.Image, data: bytes, name: str) -> None:
         return
     w, h = im.size
     blocks = math.ceil(w / 8) * math.ceil(h / 8)
-    if len(data) * 8 >= blocks or _jpeg_sof(data) in _ARITHMETIC_SOF:
+    size = len(data) if size is None else size  # ``data`` may be the file's head only (a streamed large file)
+    if size * 8 >= blocks or _jpeg_sof(data) in _ARITHMETIC_SOF:
         return
     raise ImageLoadError(
-        f"{name}: truncated JPEG: {len(data):,} bytes cannot hold the {w}×{h} pixels its header declares (at least "
+        f"{name}: truncated JPEG: {size:,} bytes cannot hold the {w}×{h} pixels its header declares (at least "
         f"{blocks // 8:,} bytes are needed)"
     )
 
@@ -531,14 +533,53 @@ def load_image_with_info(
         ImageLoadError: the file is missing or unreadable, not an image, truncated or corrupt, or too large.
     """
     name = _name(source)
+    if isinstance(source, str | os.PathLike) and _file_size(source) > STREAM_FROM_BYTES:
+        # a large file: hashed in chunks and decoded from the file itself, never held whole in memory (issue 17)
+        with _open_file(Path(source)) as f:
+            size = os.fstat(f.fileno()).st_size
+            digest = _sha256_of(f) if hash else None
+            head = f.read(_HEAD_BYTES)
+            f.seek(0)
+            return _decode_opened(f, head, size, digest, name, max_pixels)
     data = read_bytes(source)
     if not data:
         raise ImageLoadError(f"{name}: empty file")
+    digest = hashlib.sha256(data).hexdigest() if hash else None
+    return _decode_opened(io.BytesIO(data), data, len(data), digest, name, max_pixels)
+
+
+STREAM_FROM_BYTES = 16 * 2**20  # files larger than this are decoded from the file instead of a copy of its bytes
+_HEAD_BYTES = 2**20  # what the JPEG checks read of a streamed file (the segments before its first scan)
+
+
+def _file_size(path: str | os.PathLike) -> int:
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0  # the regular read path reports the error
+
+
+def _sha256_of(f: IO[bytes], chunk: int = 2**20) -> str:
+    """sha256 of a whole file, read sequentially in chunks; leaves the file at its start."""
+    h = hashlib.sha256()
+    f.seek(0)
+    while block := f.read(chunk):
+        h.update(block)
+    f.seek(0)
+    return h.hexdigest()
+
+
+def _decode_opened(
+    fp: IO[bytes], head: bytes, size: int, digest: str | None, name: str, max_pixels: int
+) -> tuple[Image.Image, ImageInfo]:
+    """Decode the image file open as ``fp`` (``head``: its first bytes, or all of them; ``size``: its length)."""
+    if size == 0:
+        raise ImageLoadError(f"{name}: empty file")
     with _decoder_errors(name):
-        _prepare(data[:4096], name)
-        im = _open(io.BytesIO(data), name, max_pixels)
-        info, orientation = _info(im, len(data), hashlib.sha256(data).hexdigest() if hash else None)
-        _check_jpeg_size(im, data, name)
+        _prepare(head[:4096], name)
+        im = _open(fp, name, max_pixels)
+        info, orientation = _info(im, size, digest)
+        _check_jpeg_size(im, head, name, size)
         _keep_truncated_images_off()
         try:
             with warnings.catch_warnings():
