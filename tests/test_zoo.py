@@ -430,3 +430,57 @@ def test_code_head_pickle_is_read_without_running_code(tmp_path: Path) -> None:
     (tmp_path / "evil.sav").write_bytes(pickle.dumps(Evil()))
     with pytest.raises(ModelFormatError, match="refusing builtins.print"):
         read_sklearn_linear(tmp_path / "evil.sav")
+
+
+# -- RINE ------------------------------------------------------------------------------------------------------------
+def _official_rine_head(blocks: int, width: int, nproj: int, proj_dim: int) -> dict[str, torch.Tensor]:
+    """RINE's checkpoint layout (the non-CLIP state dict of its Model): alpha, proj1/proj2 Linears at Sequential
+    indices 1, 4, ... (after a leading Dropout), head Linears at 0, 3, 6."""
+    g = torch.Generator().manual_seed(0)
+    sd = {"alpha": torch.randn(1, blocks, proj_dim, generator=g)}
+    for name, first in (("proj1", width), ("proj2", proj_dim)):
+        for i in range(nproj):
+            sd[f"{name}.{1 + 3 * i}.weight"] = torch.randn(proj_dim, first if i == 0 else proj_dim, generator=g) * 0.3
+            sd[f"{name}.{1 + 3 * i}.bias"] = torch.randn(proj_dim, generator=g) * 0.1
+    for idx, out_dim in ((0, proj_dim), (3, proj_dim), (6, 1)):
+        sd[f"head.{idx}.weight"] = torch.randn(out_dim, proj_dim, generator=g) * 0.3
+        sd[f"head.{idx}.bias"] = torch.randn(out_dim, generator=g) * 0.1
+    return sd
+
+
+def test_rine_head_on_tiny_clip_matches_a_hand_written_forward(tmp_path: Path) -> None:
+    pytest.importorskip("open_clip", reason="open_clip_torch is not installed")
+    from gendetect.features.clip import OpenClipExtractor
+
+    sd = _official_rine_head(blocks=2, width=64, nproj=2, proj_dim=16)  # test-tiny-clip: 2 blocks of width 64
+    torch.save(sd, tmp_path / "model_4class_trainable.pth")
+    tiny = {"clip_model": "test-tiny-clip", "pretrained": "random", "nproj": 2, "proj_dim": 16}
+    entry = get_entry("rine").with_params(arch_params=tiny, crop=32)
+    out = export_model(entry, tmp_path / "rine", paths={"checkpoint": tmp_path / "model_4class_trainable.pth"})
+    images = _images(tmp_path, ((40, 50), (33, 35)))
+    _scan_dir(out, images)  # end to end through the CLI (its random tiny CLIP differs from the one below)
+
+    torch.manual_seed(0)
+    model = load_model(out)
+    model.extractor._load()  # the tiny CLIP is built (randomly, seeded) now, as the reference below
+    torch.manual_seed(0)
+    visual = OpenClipExtractor(model="test-tiny-clip", pretrained="random")._net.visual.eval()
+    tokens: list[torch.Tensor] = []
+    for block in visual.transformer.resblocks:  # the CLS token after each block's ln_2, as RINE's hooks take it
+        block.ln_2.register_forward_hook(lambda _m, _i, o: tokens.append(o[:, 0]))
+    clip_norm = T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+    x = torch.stack([clip_norm(T.ToTensor()(T.CenterCrop(32)(Image.open(p).convert("RGB")))) for p in images])
+    with torch.no_grad():
+        visual(x)
+        h = torch.stack(tokens, dim=1)
+        for i in (1, 4):
+            h = F.relu(F.linear(h, sd[f"proj1.{i}.weight"], sd[f"proj1.{i}.bias"]))
+        z = (torch.softmax(sd["alpha"], dim=1) * h).sum(1)
+        for i in (1, 4):
+            z = F.relu(F.linear(z, sd[f"proj2.{i}.weight"], sd[f"proj2.{i}.bias"]))
+        z = F.relu(F.linear(z, sd["head.0.weight"], sd["head.0.bias"]))
+        z = F.relu(F.linear(z, sd["head.3.weight"], sd["head.3.bias"]))
+        ref = torch.sigmoid(F.linear(z, sd["head.6.weight"], sd["head.6.bias"])).ravel().numpy()
+    got = model.predict_proba([Image.open(p).convert("RGB") for p in images])
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    assert (out / "network.safetensors").stat().st_size < 100_000  # the head only, not CLIP

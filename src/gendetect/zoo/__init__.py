@@ -123,8 +123,9 @@ def export_model(
 
         net = build_net(params["arch"], params["weights"], params.get("arch_params"))
         net = getattr(net, "vit", net)  # CoDE: the transformers model inside the CLS read-out
+        weights = net.exported_state() if hasattr(net, "exported_state") else net.state_dict()  # RINE: its head
         out.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().float().contiguous() for k, v in net.state_dict().items()}, str(out / NETWORK_FILE))
+        save_file({k: v.detach().float().contiguous() for k, v in weights.items()}, str(out / NETWORK_FILE))
         params["weights"] = str((out / NETWORK_FILE).resolve())
     return write_model_dir(out, config, state, card=e.card())
 

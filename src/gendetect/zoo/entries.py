@@ -386,6 +386,72 @@ CODE = ZooEntry(
     extras="clip",
 )
 
-ENTRIES = (UNIVFD, NPR, CNNDETECTION, CNNDETECTION_01, COMMFOR, COMMFOR_224, CODE)
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
-# Left out (see the README's zoo section): DNF, RINE, FatFormer, SPAI, B-Free, AIDE: not verified in this session.
+
+def _rine(name: str, setting: str, nproj: int, proj_dim: int, trained_on: str, seen: bool) -> ZooEntry:
+    return ZooEntry(
+        name=name,
+        title="Leveraging Representations from Intermediate Encoder-blocks for Synthetic Image Detection",
+        authors="Koutlis and Papadopoulos",
+        venue="ECCV",
+        year=2024,
+        repository="https://github.com/mever-team/rine",
+        licence="not stated: the repository has no LICENSE file in the stored index (all rights reserved by "
+        "default); CLIP weights: MIT",
+        trained_on=trained_on,
+        backbone="CLIP ViT-L/14, OpenAI weights (open_clip ViT-L-14/openai, frozen): the CLS token after ln_2 of "
+        "each of the 24 blocks",
+        preprocessing="CenterCrop(224) without resizing, CLIP mean/std (src/utils.py transforms_test_1, used by "
+        "demo.py and validation.py); P(fake) = sigmoid(logit)",
+        reported="not recorded: the paper's tables were not available here (scripts/validation.py prints them)",
+        files=(
+            WeightFile(
+                "checkpoint",
+                f"rine/model_{setting}_trainable.pth",
+                url=f"https://github.com/mever-team/rine/raw/main/ckpt/model_{setting}_trainable.pth",
+                size="a few MB",
+            ),
+            WeightFile(
+                "backbone", "open_clip_model.safetensors", repo="timm/vit_large_patch14_clip_224.openai", size="1.7 GB"
+            ),
+        ),
+        make_config=net_config,
+        params={
+            "arch": "rine",
+            "arch_params": {"clip_model": "ViT-L-14", "pretrained": "openai", "nproj": nproj, "proj_dim": proj_dim},
+            "crop": 224,
+            "mean": CLIP_MEAN,
+            "std": CLIP_STD,
+        },
+        verified=(
+            "src/models.py: hooks on every clip.visual module named '*ln_2*', stacked at token 0 -> (N, 24, 1024); "
+            "proj1 = [Dropout] + nproj x [Linear, ReLU, Dropout]; z = sum(softmax(alpha, dim=1) * proj1(g)); "
+            "proj2 likewise; head = Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear(proj_dim, 1)",
+            "src/utils.py: checkpoints hold the non-CLIP state dict (alpha, proj1, proj2, head); "
+            f"get_our_trained_model('{setting.removesuffix('class')}'): nproj {nproj}, proj_dim {proj_dim}",
+            "src/utils.py transforms_test_1: CenterCrop(224) + ToTensor + CLIP Normalize; demo.py: sigmoid(logit)",
+        ),
+        unverified=(
+            ("ckpt/model_2class_trainable.pth is in the stored index; " if not seen else "")
+            + f"ckpt/model_{setting}_trainable.pth is named by src/utils.py and the README"
+            + ("" if seen else ", not seen in the stored index"),
+            "sha256 unknown (none published); open_clip's OpenAI ViT-L/14 is assumed equal to the `clip` package "
+            "(same weights, QuickGELU, same ln_2 placement) but not checked against real features here",
+            "validation.py scores Synthbuster with TenCrop(224) and the mean logit; this entry uses the single "
+            "centre crop of its ProGAN evaluation",
+        ),
+        cost="CPU: as univfd (a CLIP ViT-L/14 forward, ~1.1 s/image) plus a small head; " + _NO_GPU,
+        extras="clip",
+    )
+
+
+RINE = _rine("rine", "4class", 2, 1024, "ProGAN + LSUN, 4 classes (car, cat, chair, horse)", seen=False)
+RINE_LDM = _rine(
+    "rine-ldm", "ldm", 4, 1024, "latent-diffusion images and reals (grip-unina's LDM training set)", seen=False
+)
+
+ENTRIES = (UNIVFD, NPR, CNNDETECTION, CNNDETECTION_01, COMMFOR, COMMFOR_224, CODE, RINE, RINE_LDM)
+
+# Left out (see the README's zoo section): DNF, FatFormer, SPAI, B-Free, AIDE: not verified in this session.

@@ -224,6 +224,95 @@ class CoDEArch:
         return CLSFeatures(vit.float())
 
 
+# -- RINE (Koutlis and Papadopoulos, ECCV 2024) -----------------------------------------------------------------
+def _mlp(width_in: int, width: int, n: int) -> nn.Sequential:
+    """Dropout, then ``n`` x (Linear, ReLU, Dropout): RINE's projection layout (Linears at indices 1, 4, 7...)."""
+    layers: list[nn.Module] = [nn.Dropout()]
+    for i in range(n):
+        layers += [nn.Linear(width_in if i == 0 else width, width), nn.ReLU(), nn.Dropout()]
+    return nn.Sequential(*layers)
+
+
+class RINEHead(nn.Module):
+    """RINE's trainable part on the CLS tokens of every CLIP block: ``(N, blocks, width)`` -> logit ``(N, 1)``.
+
+    ``proj1`` projects each block's token, the Trainable Importance Estimator ``alpha`` (1, blocks, proj_dim)
+    weights the blocks (softmax over blocks) before they are summed, then ``proj2`` and a 3-layer ``head``.
+    """
+
+    def __init__(self, blocks: int, width: int, nproj: int, proj_dim: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(1, blocks, proj_dim))
+        self.proj1 = _mlp(width, proj_dim, nproj)
+        self.proj2 = _mlp(proj_dim, proj_dim, nproj)
+        self.head = nn.Sequential(
+            nn.Linear(proj_dim, proj_dim),
+            nn.ReLU(),
+            nn.Dropout(),
+            nn.Linear(proj_dim, proj_dim),
+            nn.ReLU(),
+            nn.Dropout(),
+            nn.Linear(proj_dim, 1),
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        z = (torch.softmax(self.alpha, dim=1) * self.proj1(tokens)).sum(dim=1)
+        return self.head(self.proj2(z))
+
+
+class RINENet(nn.Module):
+    """CLIP's image tower, read after the second LayerNorm (``ln_2``, the MLP's input) of every block at the CLS
+    token, as RINE hooks it, then :class:`RINEHead`. Only the head is RINE's checkpoint; CLIP comes through the
+    weights resolver (open_clip)."""
+
+    def __init__(self, visual: nn.Module, head: RINEHead) -> None:
+        super().__init__()
+        self.visual = visual
+        self.rine = head
+        self._tokens: list[torch.Tensor] = []
+        batch_first = getattr(visual.transformer, "batch_first", True)
+        for block in visual.transformer.resblocks:
+            block.ln_2.register_forward_hook(
+                lambda _m, _i, out: self._tokens.append(out[:, 0] if batch_first else out[0])
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._tokens = []
+        self.visual(x)
+        tokens, self._tokens = torch.stack(self._tokens, dim=1), []
+        return self.rine(tokens.float())
+
+    def exported_state(self) -> dict[str, torch.Tensor]:
+        """What ``gendetect models export`` writes: RINE's head only (CLIP stays with the resolver)."""
+        return self.rine.state_dict()
+
+
+@NETS.register("rine")
+class RINEArch:
+    """RINE: a frozen CLIP (``clip_model``/``pretrained``, open_clip) + the released head checkpoint.
+
+    The official checkpoint is ``{k: v for k, v in model.state_dict().items() if "clip" not in k}``: ``alpha``,
+    ``proj1.*``, ``proj2.*``, ``head.*``, loaded strictly into :class:`RINEHead`.
+    """
+
+    @staticmethod
+    def load(
+        weights: str | os.PathLike,
+        clip_model: str = "ViT-L-14",
+        pretrained: str = "openai",
+        nproj: int = 2,
+        proj_dim: int = 1024,
+    ) -> nn.Module:
+        state = strip_prefix(read_checkpoint(weights), "module.")
+        state = {k.removeprefix("rine."): v for k, v in state.items()}  # our exported network.safetensors
+        from gendetect.features.clip import OpenClipExtractor
+
+        visual = OpenClipExtractor(model=clip_model, pretrained=pretrained, preprocess="center-crop")._net.visual
+        blocks, width = len(visual.transformer.resblocks), visual.transformer.width
+        head = load_strict(RINEHead(blocks, width, nproj, proj_dim), state, os.fspath(weights))
+        return RINENet(visual, head)
+
+
 def build_net(arch: str, weights: str | os.PathLike, arch_params: dict[str, Any] | None = None) -> nn.Module:
     """The network ``arch`` with the weights of the checkpoint ``weights`` (official format or converted), in
     eval mode; raises :class:`~gendetect.errors.ModelFormatError` unless every key fits."""
