@@ -136,3 +136,11 @@ def test_audit_protocol_reports_the_pixel_checks(tree: Path, tmp_path: Path) -> 
     assert all(row[3] == "no" for row in pixel["rows"])  # synthetic data: no frame, caption or art
     md = write_report(report, tmp_path)["md"].read_text()
     assert "| border / frame |" in md and "| text_strip |" in md
+
+
+def test_html_without_the_markdown_package_shows_preformatted_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "markdown", None)  # import markdown now raises ImportError
+    out = markdown_to_html("**bold** <script>")
+    assert out.startswith("<pre>**bold** &lt;script>") and "gendetect[report]" in out
