@@ -57,8 +57,9 @@ def compare_models(
         try:
             report = run_protocol(config, records=list(records))
         except (GendetectError, ImportError) as e:
-            logger.warning("compare: %s could not run: %s", name, e)
-            results[name] = {"error": str(e).splitlines()[0], "detail": str(e)}
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            logger.warning("compare: %s not run: %s (the report's 'detail' says how to fix it)", name, first)
+            results[name] = {"error": first, "detail": str(e)}
             continue
         data_block = data_block or report["data"]
         m = report["metrics"]

@@ -201,6 +201,9 @@ UNIVFD = ZooEntry(
         "open_clip's OpenAI ViT-L/14 equals the `clip` package the authors used (same weights, QuickGELU): "
         "not checked against their features here (the backbone cannot be downloaded here)",
         "backbone revision not pinned: the commit of timm/vit_large_patch14_clip_224.openai is unknown here",
+        "the openclip extractor's centre crop puts the window at floor((H - 224) / 2) and reflect-pads images "
+        "smaller than 224; torchvision's CenterCrop rounds the offset half to even and pads with zeros: a one-pixel "
+        "shift on odd margins, and different borders on small images",
     ),
     cost="CPU: ~1.1 s/image (ViT-L/14, 2 cores, fp32, from the CLIP extractor's figures); " + _NO_GPU,
     extras="clip",
