@@ -184,3 +184,10 @@ def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:
     card = card_summary(pipeline)  # what /v1/models serves to the page
     assert card["calibrated"] is False and len(card["audit_warnings"]) == 1
     assert card["validation_groups"]["all"]["n_real"] == 12
+
+
+def test_unknown_pixel_check_lists_the_valid_ones() -> None:
+    from gendetect.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="border, text_strip, content"):
+        pixel_audit([], checks=("frames",))

@@ -346,7 +346,12 @@ def _content_model() -> dict[str, Any]:
     text = (resources.files("gendetect.evaluation") / CONTENT_MODEL_FILE).read_text(encoding="utf-8")
     model = json.loads(text)
     if tuple(model["features"]) != CONTENT_FEATURES:
-        raise ValueError(f"{CONTENT_MODEL_FILE} was fitted on other features: {model['features']}")
+        from gendetect.errors import ModelFormatError
+
+        raise ModelFormatError(
+            f"{CONTENT_MODEL_FILE} was fitted on features {model['features']}, but this version computes "
+            f"{list(CONTENT_FEATURES)}; refit it with `python scripts/fit_content_model.py`."
+        )
     return model
 
 
@@ -505,12 +510,12 @@ def pixel_audit(
     ``message`` naming the leak and the fix; ``content`` adds ``illustration_fraction`` per class. Unreadable
     images are left out (``n`` says how many were used).
     """
-    from gendetect.errors import GendetectError
+    from gendetect.errors import GendetectError, UnknownNameError
     from gendetect.imageio import load_image
 
     unknown = set(checks) - set(PIXEL_CHECKS)
     if unknown:
-        raise ValueError(f"unknown pixel checks {sorted(unknown)}; valid: {list(PIXEL_CHECKS)}")
+        raise UnknownNameError(f"Unknown pixel checks {sorted(unknown)}; valid checks: {', '.join(PIXEL_CHECKS)}.")
     recs = _sample(_usable(records), max_images, seed)
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("ring", "ring_base", "strip", "strip_base", "content")}
     labels = []
