@@ -1,8 +1,9 @@
 """Peak memory of decoding one high-bit-depth image: a 16-bit greyscale PNG of SIZE x SIZE (a ramp, so it
 compresses to a small file yet has a full value range).
 
-Each decode runs in a fresh child process; the figure is the child's peak resident set size (ru_maxrss) minus its
-resident size just before decoding, in MiB and in bytes per pixel.
+Each decode runs in a fresh child process; the figure is the child's peak resident set size (VmHWM, reset through
+/proc/self/clear_refs just before decoding, so imports do not count) minus its resident size at that moment, in MiB
+and in bytes per pixel. Linux only.
 
     python benchmarks/hibit_memory.py                   # 10900 x 10900 (the case of issue 16), 16-bit grey
     python benchmarks/hibit_memory.py --size 3000 --mode F   # a 32-bit float TIFF instead
@@ -22,16 +23,18 @@ import numpy as np
 from PIL import Image
 
 _CHILD = r"""
-import json, resource, sys
+import json, sys
 from gendetect.imageio import load_image_with_info
 path = sys.argv[1]
 import gendetect, PIL.PngImagePlugin, PIL.TiffImagePlugin  # imports done before the baseline
-def rss_kib():
+def status_kib(key):
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-before = rss_kib()
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current resident size, so that imports do not count
+before = status_kib("VmRSS")
 im, info = load_image_with_info(path, max_pixels=200_000_000, hash=False)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status_kib("VmHWM")
 print(json.dumps({"before_kib": before, "peak_kib": peak, "mode": info.mode, "size": im.size, "out": im.mode,
                   "gendetect": gendetect.__file__}))
 """
