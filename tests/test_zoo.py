@@ -86,6 +86,16 @@ def test_models_list_show_and_unknown_names() -> None:
         get_entry("nrp")
 
 
+def test_the_readme_documents_the_zoo() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = ("models list", "models show", "models pull", "models export", "evaluate --compare-models")
+    assert "## Published detectors (model zoo)" in readme
+    for command in commands:
+        assert f"gendetect {command}" in readme, command
+    for name in ZOO.list():  # every entry has a row in the table
+        assert f"| `{name}` |" in readme, name
+
+
 @pytest.mark.parametrize("name", sorted(ZOO.list()))
 def test_offline_scan_fails_fast_naming_the_missing_weights(name: str, tmp_path: Path) -> None:
     image = _images(tmp_path, ((32, 32),))[0]
