@@ -457,4 +457,4 @@ RINE_LDM = _rine(
 
 ENTRIES = (UNIVFD, NPR, CNNDETECTION, CNNDETECTION_01, COMMFOR, COMMFOR_224, CODE, RINE, RINE_LDM)
 
-# Left out (see the README's zoo section): DNF, FatFormer, SPAI, B-Free, AIDE: not verified in this session.
+# Left out (the README's zoo section says why): DNF, B-Free, FatFormer, SPAI, AIDE.
