@@ -47,15 +47,18 @@ def real_files(data: Path) -> dict[str, list[Path]]:
 
 def false_matches(files: dict[str, list[Path]]) -> dict:
     per_check: Counter = Counter()
+    any_finding: Counter = Counter()
     skipped: Counter = Counter()
     examples: dict[str, list[str]] = defaultdict(list)
     min_ber = {name: 1.0 for name in WATERMARKS}
     n = 0
     t0 = time.perf_counter()
-    for folder, paths in files.items():
+    for paths in files.values():
         for p in paths:
             n += 1
             report = collect(p)
+            for check in {f.check for f in report.findings}:
+                any_finding[check] += 1
             for f in report.findings:
                 if f.indicates == "fake":
                     per_check[f.check] += 1
@@ -72,6 +75,7 @@ def false_matches(files: dict[str, list[Path]]) -> dict:
         "seconds_per_image": (time.perf_counter() - t0) / max(n, 1),
         "false_matches": {c: per_check.get(c, 0) for c in DEFAULT_CHECKS},
         "skipped": dict(skipped),
+        "any_finding": {c: any_finding.get(c, 0) for c in DEFAULT_CHECKS},
         "examples": dict(examples),
         "min_ber_on_reals": min_ber,
     }
@@ -129,7 +133,11 @@ def survival(carriers: list[Path]) -> dict:
                 d = next(d for d in decode(out) if d.watermark == wm)
                 bers.append(d.ber)
                 hits += d.ber <= MATCH_BER[wm]
-            table[style][t] = {"n": len(bers), "matched": hits / max(len(bers), 1), "median_ber": float(np.median(bers)) if bers else float("nan")}
+            table[style][t] = {
+                "n": len(bers),
+                "matched": hits / max(len(bers), 1),
+                "median_ber": float(np.median(bers)) if bers else float("nan"),
+            }
     return table
 
 
@@ -144,12 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labelled reals under {args.data}", file=sys.stderr)
         return 1
     fm = false_matches(files)
-    print(f"False matches on {fm['n_real']} real photos ({', '.join(f'{k} {len(v)}' for k, v in files.items())}); "
-          f"{fm['seconds_per_image'] * 1000:.0f} ms per image for all checks")
+    print(
+        f"False matches on {fm['n_real']} real photos ({', '.join(f'{k} {len(v)}' for k, v in files.items())}); "
+        f"{fm['seconds_per_image'] * 1000:.0f} ms per image for all checks"
+    )
     for check in DEFAULT_CHECKS:
         k = fm["false_matches"][check]
         skipped = fm["skipped"].get(check, 0)
-        print(f"  {check:11} {k:4d} / {fm['n_real']}  = {k / fm['n_real']:.4f}   (skipped on {skipped})")
+        print(
+            f"  {check:11} {k:4d} / {fm['n_real']}  = {k / fm['n_real']:.4f}   (any finding on {fm['any_finding'][check]},"
+            f" skipped on {skipped})"
+        )
         for ex in fm["examples"].get(check, []):
             print(f"      e.g. {ex}")
     print("Lowest watermark BER on any real photo (match needs BER <= threshold):")

@@ -50,7 +50,9 @@ class Tiled(Untiled):
 
     def score_tiles(self, image: Image.Image) -> SimpleNamespace:
         w, h = image.size
-        boxes = np.array([[0, 0, w // 2, h // 2], [w // 2, 0, w, h // 2], [0, h // 2, w // 2, h], [w // 2, h // 2, w, h]])
+        boxes = np.array(
+            [[0, 0, w // 2, h // 2], [w // 2, 0, w, h // 2], [0, h // 2, w // 2, h], [w // 2, h // 2, w, h]]
+        )
         return SimpleNamespace(boxes=boxes, p_fake=np.array([0.95, 0.05, 0.9, np.nan]), p_image=0.7)
 
 

@@ -109,8 +109,8 @@ class Explanation:
             "",
             f"**Verdict: {self.verdict}**, decided by **{self.verdict_source}** ({self.rule}).",
             "",
-            f"The pixel detector ({self.model}) gives {p} (fake above {self.threshold:.3g}): "
-            f"pixel verdict {self.pixel_verdict}.",
+            (f"The pixel detector ({self.model}) gives {p} (fake above {self.threshold:.3g}): "
+            f"pixel verdict {self.pixel_verdict}."),
             "",
             "## What the file says",
             "",
@@ -119,10 +119,14 @@ class Explanation:
             lines += ["| check | finding | strength | points to | why |", "|---|---|---|---|---|"]
             for f in self.findings:
                 reason = f["reason"].replace("|", "\\|")
-                lines.append(f"| {f['check']} | {f['summary']} | {f['strength']} | {f['indicates'] or '-'} | {reason} |")
+                lines.append(
+                    f"| {f['check']} | {f['summary']} | {f['strength']} | {f['indicates'] or '-'} | {reason} |"
+                )
         else:
-            lines.append("Nothing: no generator metadata, C2PA manifest or watermark. Metadata is easy to strip, so "
-                         "its absence proves nothing; the verdict rests on the pixels.")
+            lines.append(
+                "Nothing: no generator metadata, C2PA manifest or watermark. Metadata is easy to strip, so "
+                "its absence proves nothing; the verdict rests on the pixels."
+            )
         if self.skipped:
             lines += ["", "Not checked: " + "; ".join(f"{k} ({v})" for k, v in self.skipped.items()) + "."]
         finite = self.tile_p_fake[np.isfinite(self.tile_p_fake)]
@@ -181,13 +185,19 @@ def draw_score_map(image: Image.Image, boxes: np.ndarray, p_fake: np.ndarray, th
     draw = ImageDraw.Draw(overlay)
     font = _font(max(10, min(18, base.width // 30)))
     for box, p in zip(boxes, p_fake):
-        x0, y0, x1, y1 = (int(round(v * scale)) for v in box)
+        x0, y0, x1, y1 = (round(v * scale) for v in box)
         fill = (128, 128, 128, 90) if not np.isfinite(p) else (*_colour(p), 110)
         draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=fill, outline=(255, 255, 255, 160))
         if x1 - x0 >= 36 and y1 - y0 >= 18:
             label = "-" if not np.isfinite(p) else f"{p:.2f}"
-            draw.text((x0 + 3, y0 + 2), label, fill=(255, 255, 255, 255), font=font, stroke_width=2,
-                      stroke_fill=(0, 0, 0, 255))
+            draw.text(
+                (x0 + 3, y0 + 2),
+                label,
+                fill=(255, 255, 255, 255),
+                font=font,
+                stroke_width=2,
+                stroke_fill=(0, 0, 0, 255),
+            )
     shown = Image.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
     legend_h = 34
     canvas = Image.new("RGB", (shown.width, shown.height + legend_h), (255, 255, 255))
@@ -205,7 +215,9 @@ def draw_score_map(image: Image.Image, boxes: np.ndarray, p_fake: np.ndarray, th
     return canvas
 
 
-def residual_spectrum(image: Image.Image, size: int = SPECTRUM_SIZE, tile: int = 128) -> tuple[np.ndarray, dict[str, float]]:
+def residual_spectrum(
+    image: Image.Image, size: int = SPECTRUM_SIZE, tile: int = 128
+) -> tuple[np.ndarray, dict[str, float]]:
     """``(log-magnitude spectrum (tile, tile) float, peaks)`` of the Laplacian residual of the luma.
 
     The magnitude is averaged over Hann-windowed ``tile`` x ``tile`` patches of a centre crop of at most ``size``
@@ -247,8 +259,17 @@ def residual_spectrum(image: Image.Image, size: int = SPECTRUM_SIZE, tile: int =
 
 def _peak_points(f: float, m: int) -> list[tuple[int, int]]:
     """Indices of frequency ``f`` (cycles/pixel) on both axes and diagonals of an fftshifted ``m`` x ``m`` array."""
-    c, k = m // 2, int(round(f * m))
-    pts = [(c, c + k), (c, c - k), (c + k, c), (c - k, c), (c + k, c + k), (c - k, c - k), (c + k, c - k), (c - k, c + k)]
+    c, k = m // 2, round(f * m)
+    pts = [
+        (c, c + k),
+        (c, c - k),
+        (c + k, c),
+        (c - k, c),
+        (c + k, c + k),
+        (c - k, c - k),
+        (c + k, c - k),
+        (c - k, c + k),
+    ]
     return list(dict.fromkeys((min(max(y, 0), m - 1), min(max(x, 0), m - 1)) for y, x in pts))
 
 

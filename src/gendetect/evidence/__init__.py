@@ -28,9 +28,11 @@ from typing import Any
 
 from PIL import Image
 
-from gendetect.evidence import c2pa as _c2pa  # noqa: F401 - registers the check
-from gendetect.evidence import metadata as _metadata  # noqa: F401 - registers the checks
-from gendetect.evidence import watermark as _watermark  # noqa: F401 - registers the check
+from gendetect.evidence import (
+    c2pa as _c2pa,  # noqa: F401 - registers the check
+    metadata as _metadata,  # noqa: F401 - registers the checks
+    watermark as _watermark,  # noqa: F401 - registers the check
+)
 from gendetect.evidence.base import CHECKS, STRENGTHS, Check, EvidenceContext, Finding, Skip
 from gendetect.evidence.policy import VERDICT_SOURCES, FusedVerdict, fuse, summarize
 from gendetect.imageio import DEFAULT_MAX_PIXELS
@@ -100,7 +102,7 @@ def collect(
             report.findings.extend(check.run(ctx))
         except Skip as e:
             report.skipped[check.name] = str(e)
-        except Exception as e:  # noqa: BLE001 - one check's failure must not fail a scan; it is recorded
+        except Exception as e:
             logger.debug("evidence check %s failed on %s", check.name, ctx.name, exc_info=True)
             report.skipped[check.name] = f"failed: {type(e).__name__}: {e}"
     return report

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import logging
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -153,7 +154,8 @@ class Check(ABC):
 
     def unavailable(self) -> str | None:
         """Why the check cannot run here (a missing library), or ``None`` when it can."""
-        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        # a module already imported is there (and find_spec raises ValueError for cv2, whose __spec__ is None)
+        missing = [m for m in self.requires if m not in sys.modules and importlib.util.find_spec(m) is None]
         if missing:
             return f"needs {', '.join(missing)} ({EXTRA_HINT})"
         return None
@@ -163,7 +165,7 @@ class Check(ABC):
         """The findings in ``ctx``'s file; an empty list when there are none. Raise :class:`Skip` to skip."""
 
 
-class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error condition
+class Skip(Exception):
     """Raised by a check that does not apply to this file (too small, unsupported format); the message says why."""
 
 

@@ -54,8 +54,9 @@ def reader_settings() -> dict[str, Any]:
         try:
             pem = open(anchors, encoding="utf-8").read()  # noqa: SIM115 - read once, closed by GC is fine here
         except OSError as e:
-            logger.warning("%s=%s is unreadable (%s); C2PA signers are not checked against a trust list", TRUST_ENV,
-                           anchors, e)
+            logger.warning(
+                "%s=%s is unreadable (%s); C2PA signers are not checked against a trust list", TRUST_ENV, anchors, e
+            )
         else:
             settings["verify"]["verify_trust"] = True
             settings["trust"] = {"trust_anchors": pem}
@@ -138,15 +139,18 @@ def findings_from_store(store: dict[str, Any], check: str = "c2pa") -> list[Find
         "claim_generator": s["claim_generator"],
         "signer": s["signer"],
         "signed_at": s["signed_at"],
-        "actions": [f"{a['action']}" + (f" ({a['digital_source_type']})" if "digital_source_type" in a else "")
-                    for a in s["actions"]],
+        "actions": [
+            f"{a['action']}" + (f" ({a['digital_source_type']})" if "digital_source_type" in a else "")
+            for a in s["actions"]
+        ],
         "failures": s["failures"],
     }
     types = [t for t, _ in s["source_types"]]
     ai = [t for t in types if t in AI_SOURCE_TYPES]
     capture = [t for t in types if t in CAPTURE_SOURCE_TYPES]
     trust_note = (
-        "the signer chains to a configured trust anchor" if trusted
+        "the signer chains to a configured trust anchor"
+        if trusted
         else "the signer's certificate was not checked against a trust list (set $GENDETECT_C2PA_TRUST_ANCHORS)"
     )
     if not valid:
@@ -156,7 +160,11 @@ def findings_from_store(store: dict[str, Any], check: str = "c2pa") -> list[Find
         if ai:
             return [
                 Finding(
-                    check, "c2pa-invalid", "weak", "fake", f"C2PA invalid, declares {ai[0]}",
+                    check,
+                    "c2pa-invalid",
+                    "weak",
+                    "fake",
+                    f"C2PA invalid, declares {ai[0]}",
                     f"A C2PA manifest from {who} declares {ai[0]} but does not validate ({codes}): {what}. "
                     "A declaration that no longer validates is an unsigned hint.",
                     details={**details, "digital_source_type": ai[0]},
@@ -164,7 +172,11 @@ def findings_from_store(store: dict[str, Any], check: str = "c2pa") -> list[Find
             ]
         return [
             Finding(
-                check, "c2pa-invalid", "info", None, "C2PA manifest invalid",
+                check,
+                "c2pa-invalid",
+                "info",
+                None,
+                "C2PA manifest invalid",
                 f"A C2PA manifest from {who} does not validate ({codes}): {what}. What it says cannot be relied on.",
                 details=details,
             )
@@ -172,29 +184,44 @@ def findings_from_store(store: dict[str, Any], check: str = "c2pa") -> list[Find
     if ai:
         return [
             Finding(
-                check, "ai-declaration", "conclusive", "fake", f"C2PA ({s['state']}): {ai[0]} by {who}",
+                check,
+                "ai-declaration",
+                "conclusive",
+                "fake",
+                f"C2PA ({s['state']}): {ai[0]} by {who}",
                 f"A C2PA manifest signed by {signer} ({who}) declares the image {AI_SOURCE_TYPES[ai[0]]} "
                 f"(digitalSourceType {ai[0]}); the signature and the hash of these bytes validate, and {trust_note}.",
-                signed=True, details={**details, "digital_source_type": ai[0]},
+                signed=True,
+                details={**details, "digital_source_type": ai[0]},
             )
         ]
     if capture:
         return [
             Finding(
-                check, "capture-declaration", "strong", "real", f"C2PA ({s['state']}): {capture[0]} by {who}",
+                check,
+                "capture-declaration",
+                "strong",
+                "real",
+                f"C2PA ({s['state']}): {capture[0]} by {who}",
                 f"A C2PA manifest signed by {signer} ({who}) declares the image {CAPTURE_SOURCE_TYPES[capture[0]]} "
                 f"(digitalSourceType {capture[0]}); the signature validates and {trust_note}. Camera-origin "
                 "evidence, but not on its own proof that the scene is real: a camera can photograph a screen.",
-                signed=True, details={**details, "digital_source_type": capture[0]},
+                signed=True,
+                details={**details, "digital_source_type": capture[0]},
             )
         ]
     acts = ", ".join(details["actions"][:5]) or "no actions"
     return [
         Finding(
-            check, "c2pa-manifest", "info", None, f"C2PA ({s['state']}) by {who}",
+            check,
+            "c2pa-manifest",
+            "info",
+            None,
+            f"C2PA ({s['state']}) by {who}",
             f"A valid C2PA manifest signed by {signer} ({who}) records {acts}, without declaring AI origin or a "
             f"capture; {trust_note}.",
-            signed=True, details=details,
+            signed=True,
+            details=details,
         )
     ]
 
@@ -222,13 +249,21 @@ class C2paCheck(Check):
             if "remote" in text.lower():
                 return [
                     Finding(
-                        self.name, "c2pa-remote", "info", None, "C2PA manifest is remote (not fetched)",
+                        self.name,
+                        "c2pa-remote",
+                        "info",
+                        None,
+                        "C2PA manifest is remote (not fetched)",
                         f"The file points to a remote C2PA manifest, which gendetect does not fetch (offline): {text}",
                     )
                 ]
             return [
                 Finding(
-                    self.name, "c2pa-invalid", "info", None, "C2PA data unreadable",
+                    self.name,
+                    "c2pa-invalid",
+                    "info",
+                    None,
+                    "C2PA data unreadable",
                     f"The file has C2PA data that cannot be read ({text}): damaged, or edited after signing.",
                     details={"failures": [text[:200]]},
                 )
@@ -250,7 +285,11 @@ class C2paCheck(Check):
             return []
         return [
             Finding(
-                self.name, "c2pa-stripped", "info", None, "C2PA manifest stripped",
+                self.name,
+                "c2pa-stripped",
+                "info",
+                None,
+                "C2PA manifest stripped",
                 f"The XMP references a C2PA manifest ({refs[0][:100]}) that is no longer in the file: it was removed, "
                 "typically by re-saving. What it said is unknown; its absence proves nothing.",
                 details={"reference": refs[0][:300]},

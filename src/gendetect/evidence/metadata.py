@@ -72,15 +72,26 @@ def source_type_finding(check: str, value: str, *, signed: bool, where: str) -> 
                 "generators themselves."
             )
         return Finding(
-            check, "ai-declaration", "conclusive" if signed else "strong", "fake", f"{where}: {name}", reason,
-            signed=signed, details=details,
+            check,
+            "ai-declaration",
+            "conclusive" if signed else "strong",
+            "fake",
+            f"{where}: {name}",
+            reason,
+            signed=signed,
+            details=details,
         )
     if name in SYNTHETIC_SOURCE_TYPES:
         return Finding(
-            check, "synthetic-declaration", "weak", "fake", f"{where}: {name}",
+            check,
+            "synthetic-declaration",
+            "weak",
+            "fake",
+            f"{where}: {name}",
             f"{where} declares the image {SYNTHETIC_SOURCE_TYPES[name]} (IPTC digitalSourceType {name}): not a "
             "photograph, though not declared generative AI.",
-            signed=signed, details=details,
+            signed=signed,
+            details=details,
         )
     if name in CAPTURE_SOURCE_TYPES:
         reason = f"{where} declares the image {CAPTURE_SOURCE_TYPES[name]} (IPTC digitalSourceType {name})."
@@ -90,12 +101,24 @@ def source_type_finding(check: str, value: str, *, signed: bool, where: str) -> 
             else " It is unsigned, so it is context only."
         )
         return Finding(
-            check, "capture-declaration", "strong" if signed else "info", "real", f"{where}: {name}", reason,
-            signed=signed, details=details,
+            check,
+            "capture-declaration",
+            "strong" if signed else "info",
+            "real",
+            f"{where}: {name}",
+            reason,
+            signed=signed,
+            details=details,
         )
     return Finding(
-        check, "source-type", "info", None, f"{where}: {name}",
-        f"{where} gives the IPTC digitalSourceType {name}.", signed=signed, details=details,
+        check,
+        "source-type",
+        "info",
+        None,
+        f"{where}: {name}",
+        f"{where} gives the IPTC digitalSourceType {name}.",
+        signed=signed,
+        details=details,
     )
 
 
@@ -133,7 +156,7 @@ def parse_a1111(text: str) -> dict[str, str] | None:
     lines = text.strip().splitlines()
     if not lines:
         return None
-    fields = dict((k.strip(), v.strip().strip('"')) for k, v in _A1111_FIELD.findall(lines[-1]))
+    fields = {k.strip(): v.strip().strip('"') for k, v in _A1111_FIELD.findall(lines[-1])}
     if "Steps" not in fields or not ({"Sampler", "Seed", "CFG scale"} & fields.keys()):
         return None
     prompt_lines = [ln for ln in lines[:-1] if not ln.startswith("Negative prompt:")]
@@ -379,7 +402,11 @@ class ExifCheck(Check):
             camera = " ".join(dict.fromkeys(x for x in (make, model) if x))
             out.append(
                 Finding(
-                    self.name, "camera", "info", "real", f"camera: {_short(camera, 60)}",
+                    self.name,
+                    "camera",
+                    "info",
+                    "real",
+                    f"camera: {_short(camera, 60)}",
                     f"EXIF names a camera ({camera}). EXIF is unsigned and survives many edits, and is easy to copy "
                     "onto any image: context, not proof of a capture.",
                     details={"make": make, "model": model, "datetime_original": _text(tags.get(0x9003))},
@@ -390,7 +417,11 @@ class ExifCheck(Check):
             if gen is not None:
                 out.append(
                     Finding(
-                        self.name, "generator-software", "weak", "fake", f"software: {_short(software, 60)}",
+                        self.name,
+                        "generator-software",
+                        "weak",
+                        "fake",
+                        f"software: {_short(software, 60)}",
                         f"The file's Software field names a generator ({software}). A name alone is a weak, "
                         "unsigned hint.",
                         details={"software": software, "generator": gen},
@@ -399,7 +430,11 @@ class ExifCheck(Check):
             else:
                 out.append(
                     Finding(
-                        self.name, "software", "info", None, f"software: {_short(software, 60)}",
+                        self.name,
+                        "software",
+                        "info",
+                        None,
+                        f"software: {_short(software, 60)}",
                         f"Last written by {software}: the pixels may have been edited or re-encoded since capture "
                         "or generation.",
                         details={"software": software},
@@ -467,7 +502,11 @@ class XmpCheck(Check):
             if gen is not None:
                 out.append(
                     Finding(
-                        self.name, "generator-software", "weak", "fake", f"creator tool: {_short(tool, 60)}",
+                        self.name,
+                        "generator-software",
+                        "weak",
+                        "fake",
+                        f"creator tool: {_short(tool, 60)}",
                         f"XMP CreatorTool names a generator ({tool}). A name alone is a weak, unsigned hint.",
                         details={"software": tool, "generator": gen},
                     )
@@ -475,7 +514,11 @@ class XmpCheck(Check):
             else:
                 out.append(
                     Finding(
-                        self.name, "software", "info", None, f"creator tool: {_short(tool, 60)}",
+                        self.name,
+                        "software",
+                        "info",
+                        None,
+                        f"creator tool: {_short(tool, 60)}",
                         f"XMP says the file was made or last saved with {tool}.",
                         details={"software": tool},
                     )

@@ -66,9 +66,12 @@ def fuse(pixel_verdict: str | None, findings: Sequence[Finding]) -> FusedVerdict
     weak = [f for f in fake if f.strength == "weak"]
     if weak and pixel_verdict == "real":
         return FusedVerdict("uncertain", "metadata", f"uncertain: pixels say real, but {weak[0].summary}")
-    return FusedVerdict(pixel_verdict, "pixels", "the pixel detector's verdict" + (
-        "; the file's evidence does not change it" if findings else "; the file says nothing about its origin"
-    ))
+    return FusedVerdict(
+        pixel_verdict,
+        "pixels",
+        "the pixel detector's verdict"
+        + ("; the file's evidence does not change it" if findings else "; the file says nothing about its origin"),
+    )
 
 
 def summarize(findings: Sequence[Finding], *, limit: int = 3) -> str:
