@@ -68,8 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         configs["local --jobs 1"] = {"engine": "local", "jobs": 1}
         configs["local --jobs 2"] = {"engine": "local", "jobs": 2}
     if args.only in ("ray", "all"):
-        import ray
+        import logging
 
+        import ray
+        import ray.data
+
+        logging.getLogger("ray").setLevel(logging.WARNING)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        if hasattr(ctx, "enable_rich_progress_bars"):
+            ctx.enable_rich_progress_bars = False
         if args.address:
             ray.init(address=args.address, log_to_driver=False)
         else:
@@ -92,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 n = run.write_parquet(out / "scan.parquet")
                 times[name].append(time.perf_counter() - t0)
                 assert n == len(files)
-            print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()) + f"; load {_load()}")
+            done = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
+            print(f"  round {r + 1}: {done}; load {_load()}")
     if args.only in ("ray", "all"):
         import ray
 

@@ -14,6 +14,7 @@ shared machine the load says how much to trust the figures: a ratio measured int
     python benchmarks/scan_throughput.py --images DIR         # your own folder
     python benchmarks/scan_throughput.py -n 200 -r 3 --jobs 2 # smaller, quicker
     python benchmarks/scan_throughput.py --skip-jobs          # part 1 only
+    python benchmarks/scan_throughput.py --no-evidence        # pixels only (no metadata/C2PA/watermark checks)
 """
 
 from __future__ import annotations
@@ -53,14 +54,17 @@ def _timed(fn) -> tuple[float, float]:  # noqa: ANN001
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def part1(files: list[str], model, rounds: int) -> None:  # noqa: ANN001
+def part1(files: list[str], model, rounds: int, evidence: bool) -> None:  # noqa: ANN001
+    import inspect
+
     from gendetect import scan
     from gendetect.imageio import load_image_with_info
 
     ext = model.extractor
+    kw = {} if evidence or "evidence" not in inspect.signature(scan).parameters else {"evidence": False}
 
     def run_scan() -> None:
-        rows = list(scan(files, model))
+        rows = list(scan(files, model, **kw))
         assert len(rows) == len(files)
 
     def run_floor() -> None:
@@ -74,21 +78,23 @@ def part1(files: list[str], model, rounds: int) -> None:  # noqa: ANN001
         res["scan"].append(_timed(run_scan))
         res["floor"].append(_timed(run_floor))
     n = len(files)
-    print(f"part 1: scan() vs decode + extract, {n} images, {rounds} interleaved rounds; load {_load()}")
+    what = "scan()" + (" with evidence=False" if kw else "")
+    print(f"part 1: {what} vs decode + extract, {n} images, {rounds} interleaved rounds; load {_load()}")
     med = {}
     for name, runs in res.items():
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         med[name] = (wall, cpu)
-        print(f"  {name:6} wall {wall:7.2f} s ({n / wall:6.1f} img/s)   CPU {cpu:7.2f} s ({n / cpu:6.1f} img/s per core)")
+        print(f"  {name:6} wall {wall:7.2f} s ({n / wall:6.1f} img/s)   CPU {cpu:7.2f} s ({n / cpu:6.1f} img/s/core)")
     ratios = [f[1] / s[1] for s, f in zip(res["scan"], res["floor"])]
+    per_round = ", ".join(f"{r:.3f}" for r in ratios)
     print(
-        f"  ratio floor/scan, CPU: median {statistics.median(ratios):.3f} (per round {', '.join(f'{r:.3f}' for r in ratios)})"
+        f"  ratio floor/scan, CPU: median {statistics.median(ratios):.3f} (per round {per_round})"
         f"; wall: {med['floor'][0] / med['scan'][0]:.3f}   target >= 0.9"
     )
 
 
-def part2(folder: Path, n: int, jobs: int, rounds: int) -> None:
+def part2(folder: Path, n: int, jobs: int, rounds: int, extra: list[str]) -> None:
     exe = [sys.executable, "-m", "gendetect.cli"]
     if Path(sys.executable).with_name("gendetect").exists():
         exe = [str(Path(sys.executable).with_name("gendetect"))]
@@ -98,13 +104,14 @@ def part2(folder: Path, n: int, jobs: int, rounds: int) -> None:
             for j in (1, jobs):
                 t0 = time.perf_counter()
                 subprocess.run(
-                    [*exe, "scan", str(folder), "--no-progress", "-j", str(j), "-o", f"{tmp}/out.csv"],
+                    [*exe, "scan", str(folder), "--no-progress", "-j", str(j), "-o", f"{tmp}/out.csv", *extra],
                     check=True,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
                 res[j].append(time.perf_counter() - t0)
-    print(f"part 2: gendetect scan -j 1 vs -j {jobs}, {n} images, {rounds} interleaved rounds; load {_load()}")
+    what = " ".join(["gendetect scan", *extra])
+    print(f"part 2: {what} -j 1 vs -j {jobs}, {n} images, {rounds} interleaved rounds; load {_load()}")
     for j, runs in res.items():
         print(f"  --jobs {j}: median wall {statistics.median(runs):6.2f} s ({', '.join(f'{r:.2f}' for r in runs)})")
     ratios = [a / b for a, b in zip(res[1], res[jobs])]
@@ -123,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-r", "--rounds", type=int, default=3, help="interleaved repetitions (>= 3)")
     parser.add_argument("--skip-jobs", action="store_true", help="part 1 only")
     parser.add_argument("--skip-floor", action="store_true", help="part 2 only")
+    parser.add_argument(
+        "--no-evidence", action="store_true", help="scan without the evidence checks (metadata, C2PA, watermark)"
+    )
     args = parser.parse_args(argv)
     rounds = max(3, args.rounds)
 
@@ -140,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model: {model.name}  extractor: {model.extractor!r}; allocator tuned: {tuned}")
         print(f"images: {len(files)} from {folder if args.images else 'procedural 512x384 JPEG photos'}")
         if not args.skip_floor:
-            part1(files, model, rounds)
+            part1(files, model, rounds, evidence=not args.no_evidence)
         if not args.skip_jobs:
-            part2(folder, len(files), args.jobs, rounds)
+            part2(folder, len(files), args.jobs, rounds, ["--no-evidence"] if args.no_evidence else [])
     return 0
 
 

@@ -47,14 +47,15 @@ finally:
 """
 
 
-def _run(args: list[str] | None, tmp: Path) -> tuple[float, float, float, str]:
+def _run(args: list[str] | None, tmp: Path, src: Path | None = None) -> tuple[float, float, float, str]:
     """(cpu_s, wall_s, peak_rss_mib, heavy modules) of one ``gendetect ARGS`` (None: the bare interpreter) in a
     fresh interpreter; CPU is the child's own, from wait4."""
     marker = tmp / "probe.json"
     marker.unlink(missing_ok=True)
     cmd = [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + _PROBE, str(marker), *(args or [])]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
@@ -69,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-r", "--rounds", type=int, default=5, help="interleaved repetitions (>= 3)")
     parser.add_argument("--image", type=Path, default=None, help="image to scan (default: a 512x512 JPEG)")
     parser.add_argument("--json", action="store_true", help="print the medians as JSON too")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another source tree's src/ folder (e.g. from `git archive OLD src | tar -x -C /tmp/old`), run "
+        "interleaved with this one",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -81,20 +89,23 @@ def main(argv: list[str] | None = None) -> int:
             rng = np.random.default_rng(0)
             image = tmp / "one.jpg"
             Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(image, quality=90)
-        cases = {
+        base_cases = {
             "gendetect --help": ["--help"],
             "gendetect scan one.jpg": ["scan", str(image), "--no-progress"],
             "python (bare interpreter)": None,
         }
+        cases: dict[str, tuple[list[str] | None, Path | None]] = {k: (v, None) for k, v in base_cases.items()}
+        if args.baseline:
+            cases.update({f"{k} [baseline]": (v, args.baseline) for k, v in base_cases.items() if v})
         results: dict[str, list[tuple[float, float, float, str]]] = {k: [] for k in cases}
         load_before = os.getloadavg()
         for _ in range(max(3, args.rounds)):
-            for name, cmd in cases.items():
-                results[name].append(_run(cmd, tmp))
+            for name, (cmd, src) in cases.items():
+                results[name].append(_run(cmd, tmp, src))
         load_after = os.getloadavg()
 
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
-    print(f"{'case':26} {'CPU s':>7} {'wall s':>7} {'peak RSS MiB':>13}  heavy modules imported")
+    print(f"{'case':37} {'CPU s':>7} {'wall s':>7} {'peak RSS MiB':>13}  heavy modules imported")
     summary = {}
     for name, runs in results.items():
         cpu = statistics.median(r[0] for r in runs)
@@ -102,7 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         rss = statistics.median(r[2] for r in runs)
         heavy = runs[-1][3] or "-"
         summary[name] = {"cpu_s": cpu, "wall_s": wall, "peak_rss_mib": rss, "heavy": heavy}
-        print(f"{name:26} {cpu:7.3f} {wall:7.3f} {rss:13.0f}  {heavy}")
+        print(f"{name:37} {cpu:7.3f} {wall:7.3f} {rss:13.0f}  {heavy}")
+    if args.baseline:
+        for name in base_cases:
+            if f"{name} [baseline]" in summary:
+                before, after = summary[f"{name} [baseline]"], summary[name]
+                print(
+                    f"{name}: CPU {before['cpu_s']:.3f} -> {after['cpu_s']:.3f} s "
+                    f"({before['cpu_s'] / after['cpu_s']:.1f}x less), peak RSS {before['peak_rss_mib']:.0f} -> "
+                    f"{after['peak_rss_mib']:.0f} MiB"
+                )
     target = summary["gendetect scan one.jpg"]["cpu_s"]
     print(f"target: gendetect scan one.jpg <= 0.5 s CPU: {target:.3f} s -> {'met' if target <= 0.5 else 'MISSED'}")
     if args.json:
