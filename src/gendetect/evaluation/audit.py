@@ -664,8 +664,8 @@ def shortcut_audit(
     flagged += [c for c in PIXEL_CHECKS if result.get(c, {}).get("warn")]
     result["flagged_checks"] = flagged
     result["warnings"] = [result["message"] if c == "file_facts" else result[c]["message"] for c in flagged]
-    for message in result["warnings"]:
-        logger.warning(message)
+    if flagged:  # one line here; the messages (leak and fix) are in result["warnings"], which the CLI prints
+        logger.warning("shortcut audit: %s warn; the audit's 'warnings' name the leak and the fix", ", ".join(flagged))
     return result
 
 
