@@ -151,6 +151,25 @@ def test_non_utf8_file_names_are_written_escaped_with_their_bytes(suffix: str, t
     assert bytes.fromhex(row["path_bytes"]) == raw
 
 
+@posix_only
+def test_non_utf8_names_in_a_sharded_scan_and_its_rerun(tmp_path: Path) -> None:
+    images = tmp_path / "in"
+    images.mkdir()
+    raw = os.fsencode(images) + b"/caf\xe9.png"
+    try:
+        Path(os.fsdecode(raw)).write_bytes(_encode(_rgb(), "PNG"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses non-UTF-8 names")
+    _rgb(seed=1).save(images / "ok.png")
+    out = tmp_path / "r.csv"
+    for _ in range(2):  # the rerun resumes from the shards instead of failing on them
+        result = CliRunner().invoke(main, ["scan", str(images), "--engine", "local", "-o", str(out), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+        assert sorted(r["status"] for r in rows) == ["ok", "ok"]
+        assert {bytes.fromhex(r["path_bytes"]) for r in rows if r["path_bytes"]} == {raw}
+
+
 # -- 4. the table shows names literally --------------------------------------------------------------------------
 def test_table_escapes_rich_markup_in_paths(tmp_path: Path) -> None:
     (tmp_path / "mk[").mkdir()

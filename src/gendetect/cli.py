@@ -203,9 +203,10 @@ def scan(
             captions=captions,
         )
         if fmt == "parquet":  # the final table straight from the shard files, atomically, without Python dicts
-            _write_sharded_parquet(run, problems, pipeline, threshold, output)
+            _write_sharded_parquet(run, problems, pipeline, threshold, output, skipped)
             return
-        rows = run.to_pylist()
+        # other formats: streamed from the shard files one shard at a time (flat memory)
+        _stream_scan((_ShardRow(d) for d in run.rows()), problems, fmt, output, pipeline, threshold, skipped, len(run))
     else:
         rows_iter: Iterable = scan_files(
             files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions, evidence=evidence
@@ -214,16 +215,6 @@ def scan(
         if track is not None:
             rows_iter = track(rows_iter, len(files))
         _stream_scan(rows_iter, problems, fmt, output, pipeline, threshold, skipped, len(files))
-        return
-    for p in problems:
-        p.model, p.threshold = pipeline.name, pipeline.threshold if threshold is None else threshold
-    rows += [p.to_dict() for p in problems]
-
-    _write_rows(rows, fmt, output)
-    counts = Counter(r["verdict"] or "error" for r in rows)
-    _print_summary(counts, len(rows), pipeline, threshold, output, skipped)
-    if rows and counts.get("error", 0) == len(rows):
-        sys.exit(1)
 
 
 def _output_format(output: Path | None, fmt: str | None) -> str:
@@ -258,22 +249,32 @@ def _stream_scan(
         p.model, p.threshold = pipeline.name, thr
     counts: Counter[str] = Counter()
     interrupted = False
-    with RowWriter(output, fmt) as writer:
-        try:
-            for row in rows:
-                d = row.to_dict()
-                writer.write(d)
-                counts[d["verdict"] or "error"] += 1
-        except KeyboardInterrupt:
-            interrupted = True
-            close = getattr(rows, "close", None)
-            if close is not None:
-                close()  # stop the workers now
-        for p in problems:
-            writer.write(p.to_dict())
-            counts["error"] += 1
-        if interrupted:
-            writer.close(complete=False)
+    writer = RowWriter(output, fmt)
+    try:
+        with writer:
+            try:
+                for row in rows:
+                    d = row.to_dict()
+                    writer.write(d)
+                    counts[d["verdict"] or "error"] += 1
+            except KeyboardInterrupt:
+                interrupted = True
+                close = getattr(rows, "close", None)
+                if close is not None:
+                    close()  # stop the workers now
+            for p in problems:
+                writer.write(p.to_dict())
+                counts["error"] += 1
+            if interrupted:
+                writer.close(complete=False)
+    except BaseException:
+        if output is not None and writer.rows_written:
+            err_console.print(
+                f"[bold yellow]the scan failed; {_markup_safe(output)} holds the {writer.rows_written} rows written "
+                "before (a partial result)[/bold yellow]",
+                highlight=False,
+            )
+        raise
     n = writer.rows_written
     _print_summary(counts, n, pipeline, threshold, output, skipped)
     if interrupted:
@@ -322,7 +323,16 @@ def _markup_safe(value: Any) -> str:
     return escape(str(json_safe(value)))
 
 
-def _write_sharded_parquet(run: Any, problems: list[Any], pipeline: Any, threshold: float | None, output: Path) -> None:
+class _ShardRow(dict):
+    """A row read back from a shard file, for :func:`_stream_scan` (which takes ScanRow-like objects)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return self
+
+
+def _write_sharded_parquet(
+    run: Any, problems: list[Any], pipeline: Any, threshold: float | None, output: Path, skipped: dict[str, int]
+) -> None:
     """``--engine ... -o X.parquet``: concatenate the shard files into X.parquet (temporary file + rename), then
     print the summary from the verdict column; memory stays flat whatever the number of images (issue 17)."""
     from gendetect.provenance import provenance
@@ -334,13 +344,7 @@ def _write_sharded_parquet(run: Any, problems: list[Any], pipeline: Any, thresho
     n = run.write_parquet(output, extra_rows=[p.to_dict() for p in problems], metadata=meta)
     counts = Counter({k or "error": v for k, v in run.value_counts("verdict").items()})
     counts.update(p.verdict or "error" for p in problems)
-    err_console.print(
-        f"{n} scanned: {counts.get('fake', 0)} fake, {counts.get('uncertain', 0)} uncertain, "
-        f"{counts.get('real', 0)} real, {counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if "
-        f"P(fake) > {thr:.3g}{_band(pipeline, thr)})[/dim]",
-        highlight=False,
-    )
-    err_console.print(f"results written to {output}", highlight=False)
+    _print_summary(counts, n, pipeline, threshold, output, skipped)
     if n and counts.get("error", 0) == n:
         sys.exit(1)
 

@@ -191,7 +191,7 @@ def safe_row(row: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if key == "path" and value is not None:
             text, raw = escape_path(value)
-            out["path"], out["path_bytes"] = text, raw
+            out["path"], out["path_bytes"] = text, raw or row.get("path_bytes")  # an escaped row keeps its bytes
         elif key != "path_bytes":
             out[_safe_text(str(key))] = json_safe(value)
     if "path" in row and row["path"] is None:

@@ -218,6 +218,9 @@ class ShardStore:
     ) -> None:
         """Write the shard's rows, then its ``done.json``: a shard counts only when complete."""
         tmp = self.path(index, f"parquet.tmp{os.getpid()}")
+        from gendetect.output import safe_row  # non-UTF-8 names: escaped text + path_bytes, never a crash (issue 16)
+
+        rows = [safe_row(r) for r in rows]
         columns = list(dict.fromkeys(k for r in rows for k in r))  # every key of every row, not just the first's
         table = pa.Table.from_pylist([{k: r.get(k) for k in columns} for r in rows]) if rows else pa.table({})
         pq.write_table(table, tmp)
