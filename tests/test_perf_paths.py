@@ -274,3 +274,28 @@ def test_large_files_decode_from_the_file_with_the_same_result(tmp_path: Path, m
         np.testing.assert_array_equal(np.asarray(im2), np.asarray(im))
     with pytest.raises(ImageLoadError, match="truncated"):
         imageio.load_image_with_info(truncated)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_cli_sharded_scan_writes_from_the_shards(tmp_path: Path, suffix: str) -> None:
+    from click.testing import CliRunner
+
+    from gendetect.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    files = _synthetic(data, [f"{i:02d}.png" for i in range(5)])
+    out = tmp_path / f"out.{suffix}"
+    args = ["scan", str(data), str(tmp_path / "missing.png"), "--engine", "local", "--shard-size", "2", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    if suffix == "parquet":
+        import pyarrow.parquet as pq
+
+        paths = pq.read_table(out).column("path").to_pylist()
+    else:
+        import csv
+
+        paths = [r["path"] for r in csv.DictReader(out.open())]
+    assert paths == [*files, str(tmp_path / "missing.png")]
+    assert "6 scanned" in result.output
