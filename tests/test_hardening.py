@@ -434,6 +434,22 @@ def test_tsv_output(tmp_path: Path) -> None:
     assert row["status"] == "ok" and 0 <= float(row["p_fake"]) <= 1
 
 
+@pytest.mark.parametrize("name", ["r.html", "r.md"])
+def test_evaluate_to_a_report_file_writes_that_file(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendetect.evaluation import protocols
+
+    report = {
+        "protocol": "per-generator",
+        "tables": [{"title": "overall", "columns": ["group", "auc"], "rows": [["all", 0.9]]}],
+        "data": {"n_unreadable": 0},
+    }
+    monkeypatch.setattr(protocols, "run_protocol", lambda config: report)  # the writing is under test, not the metrics
+    out = tmp_path / name
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(tmp_path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "per-generator" in out.read_text()  # a file, not a folder named r.html
+
+
 def test_evaluate_output_suffixes(tmp_path: Path) -> None:
     from gendetect.cli import _report_kind
 
