@@ -240,6 +240,10 @@ class C2paCheck(Check):
         mime = _MIME.get(fmt or "")
         if fmt is not None and mime is None:
             raise Skip(f"C2PA is not read from {fmt} files")
+        if b"jumb" not in ctx.data and b"c2pa" not in ctx.data:
+            # every embedded manifest store is a JUMBF superbox ("jumb") labelled "c2pa": without either byte string
+            # there is nothing for the reader to find, and the reader costs milliseconds per file
+            return self._stripped(ctx)
         try:
             reader = c2pa.Reader.try_create(mime, io.BytesIO(ctx.data), context=_context())
         except c2pa.C2paError as e:
@@ -283,6 +287,19 @@ class C2paCheck(Check):
         refs = _xmp_values(xmp, "provenance")
         if not refs:
             return []
+        if refs[0].lower().startswith(("http://", "https://")):
+            return [
+                Finding(
+                    self.name,
+                    "c2pa-remote",
+                    "info",
+                    None,
+                    "C2PA manifest is remote (not fetched)",
+                    f"The XMP points to a remote C2PA manifest ({refs[0][:100]}), which gendetect does not fetch "
+                    "(it runs offline); its content and validity are unknown.",
+                    details={"reference": refs[0][:300]},
+                )
+            ]
         return [
             Finding(
                 self.name,
