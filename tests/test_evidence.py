@@ -518,3 +518,16 @@ def test_detect_endpoint_returns_findings(tmp_path: Path) -> None:
     r = client.post("/v1/detect", files=[("files", ("s.png", strip(data), "image/png"))])
     (item,) = r.json()["results"]
     assert item["verdict_source"] == "pixels" and item["findings"] == []
+
+
+def test_sharded_scan_carries_the_evidence_and_honours_no_evidence(evidence_folder: Path, tmp_path: Path) -> None:
+    from gendetect.pipeline import expand_inputs
+    from gendetect.scale import run_scan
+
+    files, _ = expand_inputs([evidence_folder])
+    rows = {Path(r["path"]).name: r for r in run_scan(files, None, tmp_path / "on", shard_size=2)}
+    assert (
+        rows["a1111.png"]["verdict_source"] == "metadata" and rows["a1111-stripped.png"]["verdict_source"] == "pixels"
+    )
+    off = run_scan(files, None, tmp_path / "off", shard_size=2, evidence=False)
+    assert {r["verdict_source"] for r in off} == {"pixels"}

@@ -201,6 +201,7 @@ def scan(
             threshold=threshold,
             device=device,
             captions=captions,
+            evidence=evidence,
         )
         if fmt == "parquet":  # the final table straight from the shard files, atomically, without Python dicts
             _write_sharded_parquet(run, problems, pipeline, threshold, output, skipped)

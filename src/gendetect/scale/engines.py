@@ -38,11 +38,14 @@ def score_shard(
     threshold: float | None,
     jobs: int = 1,
     captions: dict[str, str | None] | None = None,
+    evidence: bool = True,
 ) -> list[dict[str, Any]]:
     """The rows of one shard of files, in order."""
     files = [str(f) for f in shard.items]
     caps = [captions.get(f) for f in files] if captions is not None else None
-    rows = scan(files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=caps)
+    rows = scan(
+        files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=caps, evidence=evidence
+    )
     return [r.to_dict() for r in rows]
 
 
@@ -62,10 +65,12 @@ class ScanTask(ShardTask):
         device: str | None = None,
         captions: dict[str, str | None] | None = None,
         pipeline: DetectionPipeline | None = None,
+        evidence: bool = True,
     ) -> None:
         self.model_dir, self.model_version = model_dir, model_version
         self.max_pixels, self.threshold, self.jobs, self.device = max_pixels, threshold, jobs, device
         self.captions = captions
+        self.evidence = evidence  # read the files' evidence (gendetect.evidence) into the rows
         self.num_gpus = 1.0 if device and device.startswith("cuda") else 0.0
         self._pipeline = pipeline
 
@@ -77,6 +82,7 @@ class ScanTask(ShardTask):
             "threshold": self.threshold,
             "max_pixels": self.max_pixels,
             "captions_sha256": hashlib.sha256(caps.encode()).hexdigest()[:16] if caps else None,
+            **({} if self.evidence else {"evidence": False}),  # absent when on: earlier runs still resume
         }
 
     def setup(self) -> None:
@@ -99,6 +105,7 @@ class ScanTask(ShardTask):
             threshold=self.threshold,
             jobs=self.jobs,
             captions=self.captions,
+            evidence=self.evidence,
         )
 
     def __getstate__(self) -> dict[str, Any]:  # actors load the model from model_dir
@@ -131,6 +138,7 @@ def run_scan_sharded(
     device: str | None = None,
     captions: Sequence[str | None] | None = None,
     progress: Any = None,
+    evidence: bool = True,
 ) -> ShardedRun:
     """Scan ``files`` in shards under ``out_dir`` on ``engine``; returns the run (rows are read from its shards).
 
@@ -141,6 +149,7 @@ def run_scan_sharded(
         device: run a torch extractor there ("cuda": one GPU per Ray actor).
         captions: one caption per file, for caption-aware models.
         progress: ``progress(done, total)`` after each shard on the local engine.
+        evidence: read each file's evidence and fuse it into the verdict (see :mod:`gendetect.evidence`).
     """
     pipeline = load_model(model, device=device)
     files = [str(f) for f in files]
@@ -158,6 +167,7 @@ def run_scan_sharded(
             device=device,
             captions=caption_map,
             pipeline=pipeline,
+            evidence=evidence,
         )
         return run_sharded(
             task,
