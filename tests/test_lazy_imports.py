@@ -69,3 +69,27 @@ def test_scan_with_the_default_model_is_light(tmp_path: Path, output: str | None
     assert _heavy(mods, NEVER) == []
     if output:
         assert (tmp_path / f"out.{output}").read_text().count("\n") == 2  # header + one row
+
+
+def test_a_shard_worker_is_light(tmp_path: Path) -> None:
+    """What a Ray actor runs: unpickle the scan task, load the model, score and commit a shard."""
+    rng = np.random.default_rng(0)
+    image = tmp_path / "one.png"
+    Image.fromarray(rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)).save(image)
+    code = f"""
+import json, pickle, sys
+from gendetect.pipeline import default_model_path, load_model
+from gendetect.scale.engines import ScanTask
+from gendetect.scale.runner import Shard, ShardStore, run_one
+task = pickle.loads(pickle.dumps(ScanTask(str(default_model_path()), load_model().version)))
+task.setup()
+shard = Shard(0, ({str(image)!r},))
+store = ShardStore({str(tmp_path / "run")!r}, None, task.plan(), incremental=True)
+assert run_one(task, shard, store) == 1
+print(json.dumps(sorted(m.partition(".")[0] for m in sys.modules)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    # pyarrow itself imports pandas (when installed) as soon as it converts Python values, to commit the shard
+    assert _heavy(mods, tuple(m for m in NEVER if m != "pandas")) == []
