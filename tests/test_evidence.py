@@ -531,3 +531,24 @@ def test_sharded_scan_carries_the_evidence_and_honours_no_evidence(evidence_fold
     )
     off = run_scan(files, None, tmp_path / "off", shard_size=2, evidence=False)
     assert {r["verdict_source"] for r in off} == {"pixels"}
+
+
+def test_findings_of_every_check_stack_into_one_arrow_table(c2pa_signer) -> None:
+    """Each details key keeps one type across checks, so the shard writer's ``pa.Table.from_pylist`` never fails."""
+    import pyarrow as pa
+
+    pytest.importorskip("defusedxml")
+    pytest.importorskip("cv2")
+    files = [
+        png_with_text({"parameters": A1111}),
+        jpeg_with_exif("Canon", "Canon EOS R5", "Adobe Photoshop 25.0"),
+        with_xmp("JPEG", xmp_packet("trainedAlgorithmicMedia", "Adobe Firefly")),
+        c2pa_signer(save(photo(), "PNG"), "image/png", "c2pa.created", "trainedAlgorithmicMedia", "Gen"),
+        save(Image.fromarray(_embed(np.asarray(photo((512, 384), seed=3)), "sdxl-diffusers")), "PNG"),
+    ]
+    rows = [{"findings": [f.to_dict() for f in collect(d).findings]} for d in files]
+    checks = {f["check"] for r in rows for f in r["findings"]}
+    assert checks == {"parameters", "exif", "xmp", "c2pa", "watermark"}
+    table = pa.Table.from_pylist(rows * 2)
+    back = [Finding.from_dict(f) for r in table.to_pylist() for f in r["findings"]]
+    assert {f.check for f in back} == checks and all(v is not None for f in back for v in f.details.values())
