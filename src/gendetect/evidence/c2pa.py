@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from gendetect.evidence.base import CHECKS, Check, EvidenceContext, Finding, Skip
@@ -47,12 +48,12 @@ _CONTEXTS: dict[str, Any] = {}
 
 
 def reader_settings() -> dict[str, Any]:
-    """Offline reader settings (no remote manifests, no OCSP), with the trust anchors of ``$GENDETECT_C2PA_TRUST_ANCHORS``."""
+    """Offline reader settings (no remote manifests, no OCSP), plus the PEM trust anchors of the env variable."""
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
     anchors = os.environ.get(TRUST_ENV)
     if anchors:
         try:
-            pem = open(anchors, encoding="utf-8").read()  # noqa: SIM115 - read once, closed by GC is fine here
+            pem = Path(anchors).read_text(encoding="utf-8")
         except OSError as e:
             logger.warning(
                 "%s=%s is unreadable (%s); C2PA signers are not checked against a trust list", TRUST_ENV, anchors, e
