@@ -438,7 +438,7 @@ def test_code_head_pickle_is_read_without_running_code(tmp_path: Path) -> None:
             return (print, ("owned",))
 
     (tmp_path / "evil.sav").write_bytes(pickle.dumps(Evil()))
-    with pytest.raises(ModelFormatError, match="refusing builtins.print"):
+    with pytest.raises(ModelFormatError, match="refusing .*print: not a numpy array"):  # Ray swaps print for its own
         read_sklearn_linear(tmp_path / "evil.sav")
 
 
