@@ -82,7 +82,6 @@ def read_sklearn_linear(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import pickle
     from unittest import mock
 
-    import joblib
     import joblib.numpy_pickle as numpy_pickle
     from sklearn.base import BaseEstimator
 
@@ -98,7 +97,7 @@ def read_sklearn_linear(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         with mock.patch.object(numpy_pickle, "NumpyUnpickler", RestrictedUnpickler):
-            clf = joblib.load(path)
+            clf = numpy_pickle.load(path)  # the load of the very module whose unpickler is replaced
     except Exception as e:  # noqa: BLE001 - unreadable or refused pickles are one clear error
         raise ModelFormatError(f"{path} is not a readable scikit-learn classifier pickle: {e}") from e
     coef, intercept, classes = (getattr(clf, a, None) for a in ("coef_", "intercept_", "classes_"))
