@@ -30,10 +30,14 @@ if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time se
     from gendetect.pipeline import (
         DetectionPipeline as DetectionPipeline,
         ScanRow as ScanRow,
+        detect as detect,
         expand_inputs as expand_inputs,
         load_model as load_model,
         scan as scan,
     )
+    from gendetect.evaluation.protocols import run_protocol as run_protocol
+    from gendetect.generation.build import generate_dataset as generate_dataset
+    from gendetect.training import train_pipeline as train_pipeline
 
 _EXPORTS = {
     "Detector": "gendetect.detectors",
@@ -48,6 +52,10 @@ _EXPORTS = {
     "expand_inputs": "gendetect.pipeline",
     "load_model": "gendetect.pipeline",
     "scan": "gendetect.pipeline",
+    "detect": "gendetect.pipeline",
+    "train_pipeline": "gendetect.training",
+    "run_protocol": "gendetect.evaluation.protocols",
+    "generate_dataset": "gendetect.generation.build",
 }
 
 
@@ -80,9 +88,13 @@ __all__ = [
     "__version__",
     "create_detector",
     "create_extractor",
+    "detect",
     "expand_inputs",
+    "generate_dataset",
     "list_detectors",
     "list_extractors",
     "load_model",
+    "run_protocol",
     "scan",
+    "train_pipeline",
 ]

@@ -138,6 +138,7 @@ class DetectionPipeline:
 
     def score_tiles(self, image: Image.Image) -> TileScores:
         """Per-tile and whole-image P(fake) of one decoded RGB image (a one-tile result for untiled models)."""
+        image = _as_rgb(image)
         if self.tiled:
             return self.score_tile_rows(self.extractor.extract_tiles(image))
         p = float(self.predict_proba([image])[0])
@@ -145,7 +146,11 @@ class DetectionPipeline:
         return TileScores(boxes=box, signal=np.ones(1, bool), p_fake=np.asarray([p]), p_image=p, reason=None)
 
     def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """``(N,)`` P(fake) of decoded RGB images (NaN for an image a tiled model finds no signal in)."""
+        """``(N,)`` P(fake) of decoded images (NaN for an image a tiled model finds no signal in).
+
+        Images in any PIL mode (CMYK, 16-bit, palette, alpha...) are converted as :func:`scan` converts files.
+        """
+        images = [_as_rgb(im) for im in images]
         if self.tiled:
             scores = [self.score_tiles(im).p_image for im in images]
             return np.asarray([np.nan if p is None else p for p in scores], dtype=np.float64)
@@ -353,8 +358,10 @@ def expand_inputs(
 
     files: list[str] = []
     problems: list[ScanRow] = []
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
     for p in paths:
-        path = Path(p)
+        path = Path(p).expanduser() if isinstance(p, str | os.PathLike) else Path(p)
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -426,7 +433,8 @@ def scan(
     """
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)
-    sources = list(sources)
+    # one path or one image's bytes is one input, not a sequence of characters or bytes
+    sources = [sources] if isinstance(sources, str | bytes | bytearray | os.PathLike) else list(sources)
     use = pipeline.extractor.uses_captions and captions is not None
     items = iter_features(
         sources, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, captions=list(captions) if use else None
@@ -452,6 +460,37 @@ def _add_evidence(row: ScanRow, source: Source, evidence: bool | Sequence[str], 
     row.verdict, row.verdict_source = fields.pop("verdict"), fields.pop("verdict_source")
     row.findings, row.evidence = fields.pop("findings"), fields.pop("evidence")
     row.extra.update(fields)
+
+
+def detect(
+    image: Image.Image | Source,
+    model: DetectionPipeline | str | os.PathLike | None = None,
+    **options: Any,
+) -> ScanRow:
+    """Judge one image: a path, raw bytes, or a PIL image in any mode. Returns its :class:`ScanRow`.
+
+    A PIL image is converted exactly as :func:`scan` converts a decoded file (:func:`gendetect.imageio.to_rgb`:
+    CMYK, 16-bit, palette, alpha on white...); it has no file, so no file evidence (metadata, C2PA) is read from
+    it. ``options`` are :func:`scan`'s (``threshold``, ``evidence``, ``max_pixels``...).
+
+    Example:
+        >>> from PIL import Image
+        >>> from gendetect import detect
+        >>> detect(Image.new("RGB", (300, 300), "white")).verdict   # doctest: +SKIP
+        'uncertain'
+    """
+    if isinstance(image, Image.Image):
+        import io
+
+        from gendetect.imageio import to_rgb
+
+        buf = io.BytesIO()
+        to_rgb(image).save(buf, "PNG")  # lossless: the pixels the model sees are the converted pixels
+        options.setdefault("evidence", False)
+        row = next(iter(scan([buf.getvalue()], model, **options)))
+        row.path = "<image>"
+        return row
+    return next(iter(scan([image], model, **options)))
 
 
 def find_captions(files: Sequence[str], manifest: str | os.PathLike | None = None) -> list[str | None]:
@@ -496,6 +535,15 @@ def _row(item: FeatureItem, pipeline: DetectionPipeline, threshold: float) -> Sc
     return row
 
 
+def _as_rgb(image: Image.Image) -> Image.Image:
+    """An RGB image the way :func:`gendetect.imageio.load_image` makes one from a file."""
+    if image.mode == "RGB":
+        return image
+    from gendetect.imageio import to_rgb
+
+    return to_rgb(image)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
@@ -511,6 +559,7 @@ __all__ = [
     "ScanRow",
     "TileScores",
     "default_model_path",
+    "detect",
     "expand_inputs",
     "find_captions",
     "is_image_path",
