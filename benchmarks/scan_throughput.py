@@ -5,7 +5,8 @@ on the same files: decode (``load_image_with_info``) plus ``extractor.extract_on
 The ratio floor / scan says what the machinery around decoding and features costs (target >= 0.9).
 
 Part 2 (subprocesses): ``gendetect scan DIR -o out.csv --jobs 1`` against ``--jobs N``, whole commands, wall time
-(target for N = 2 on 2 cores: >= 1.8x).
+(target for N = 2 on 2 cores: >= 1.8x). Part 3 (``--allocator``): the same command with glibc's allocator at its
+defaults against the tuned thresholds (CPU time, page faults).
 
 Every pair is interleaved (A, B, A, B...) and repeated; medians, ratios and the machine's load are printed. On a
 shared machine the load says how much to trust the figures: a ratio measured interleaved is fair to both sides.
@@ -15,6 +16,7 @@ shared machine the load says how much to trust the figures: a ratio measured int
     python benchmarks/scan_throughput.py -n 200 -r 3 --jobs 2 # smaller, quicker
     python benchmarks/scan_throughput.py --skip-jobs          # part 1 only
     python benchmarks/scan_throughput.py --no-evidence        # pixels only (no metadata/C2PA/watermark checks)
+    python benchmarks/scan_throughput.py --allocator          # plus part 3: glibc allocator tuning on and off
 """
 
 from __future__ import annotations
@@ -121,6 +123,32 @@ def part2(folder: Path, n: int, jobs: int, rounds: int, extra: list[str]) -> Non
     )
 
 
+def part3(folder: Path, n: int, rounds: int, extra: list[str]) -> None:
+    """The allocator tuning: ``gendetect scan`` with ``GENDETECT_MALLOC_TUNE=0`` (glibc defaults) against the
+    default (raised mmap/trim thresholds), child CPU time and minor page faults from wait4."""
+    exe = [sys.executable, "-m", "gendetect.cli"]
+    if Path(sys.executable).with_name("gendetect").exists():
+        exe = [str(Path(sys.executable).with_name("gendetect"))]
+    res: dict[str, list[tuple[float, float, int]]] = {"0": [], "1": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for tune in ("0", "1"):
+                cmd = [*exe, "scan", str(folder), "--no-progress", "-o", f"{tmp}/out.csv", *extra]
+                env = {**os.environ, "GENDETECT_MALLOC_TUNE": tune}
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                _, _, usage = os.wait4(proc.pid, 0)
+                res[tune].append((usage.ru_utime, usage.ru_stime, usage.ru_minflt))
+    print(f"part 3: allocator tuning, {n} images, {rounds} interleaved rounds; load {_load()}")
+    for tune, runs in res.items():
+        user = statistics.median(r[0] for r in runs)
+        sys_ = statistics.median(r[1] for r in runs)
+        faults = statistics.median(r[2] for r in runs)
+        label = "tuned (default)" if tune == "1" else "glibc defaults "
+        print(f"  {label}: user {user:6.2f} s  sys {sys_:5.2f} s  minor faults {faults:9.0f} ({faults / n:6.0f}/image)")
+    cpu = {t: statistics.median(r[0] + r[1] for r in runs) for t, runs in res.items()}
+    print(f"  CPU tuned / untuned: {cpu['1'] / cpu['0']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, help="folder to scan (default: procedural photos)")
@@ -129,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="workers for part 2")
     parser.add_argument("-r", "--rounds", type=int, default=3, help="interleaved repetitions (>= 3)")
     parser.add_argument("--skip-jobs", action="store_true", help="part 1 only")
-    parser.add_argument("--skip-floor", action="store_true", help="part 2 only")
+    parser.add_argument("--skip-floor", action="store_true", help="skip part 1")
+    parser.add_argument("--allocator", action="store_true", help="also part 3: the glibc allocator tuning")
     parser.add_argument(
         "--no-evidence", action="store_true", help="scan without the evidence checks (metadata, C2PA, watermark)"
     )
@@ -153,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             part1(files, model, rounds, evidence=not args.no_evidence)
         if not args.skip_jobs:
             part2(folder, len(files), args.jobs, rounds, ["--no-evidence"] if args.no_evidence else [])
+        if args.allocator:
+            part3(folder, len(files), rounds, ["--no-evidence"] if args.no_evidence else [])
     return 0
 
 
