@@ -166,9 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     rounds = max(3, args.rounds)
 
     from gendetect import expand_inputs, load_model
-    from gendetect.features.extract import tune_allocator
 
-    tuned = tune_allocator()  # as the CLI does: both sides of part 1 get the same allocator
+    try:
+        from gendetect.features.extract import tune_allocator
+
+        tuned = tune_allocator()  # as the CLI does: both sides of part 1 get the same allocator
+    except ImportError:  # an older gendetect (PYTHONPATH=old/src, for a before/after)
+        tuned = False
     model = load_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.images
