@@ -22,8 +22,9 @@ pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
 from fastapi.testclient import TestClient
 
 from gendetect.data.synthetic import synthetic_image
+from gendetect.output import spreadsheet_safe
 from gendetect.server import jobs as jobs_module
-from gendetect.server.app import ServerSettings, create_app, escape_csv_cell
+from gendetect.server.app import ServerSettings, create_app
 from gendetect.server.security import allowed_host_set, is_loopback, normalise_origin, split_host
 from gendetect.server.store import ResultStore
 
@@ -474,4 +475,4 @@ def test_csv_escapes_formula_cells(tmp_path: Path, root: Path, pipeline: Any) ->
     for r in rows:
         for v in r.values():
             assert not v.startswith(("=", "+", "-", "@")), (r, v)
-    assert escape_csv_cell("=1+1") == "'=1+1" and escape_csv_cell(-0.5) == -0.5 and escape_csv_cell("a=b") == "a=b"
+    assert spreadsheet_safe("=1+1") == "'=1+1" and spreadsheet_safe(-0.5) == -0.5 and spreadsheet_safe("a=b") == "a=b"

@@ -25,7 +25,6 @@ Every bad input gets a 4xx with a message; scoring errors of one image in a batc
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import io
 import json
@@ -570,34 +569,20 @@ def _json_results(summary: dict[str, Any], rows: Iterator[dict[str, Any]]) -> It
     yield b"]}"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_csv_cell(value: Any) -> Any:
-    """A text cell that a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first) gets a
-    leading ``'``; numbers and other cells are unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _csv_results(fields: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    """The rows as CSV through :class:`gendetect.output.RowWriter` (the scan's writer: cells that a spreadsheet
+    would read as a formula get a leading ``'``, non-UTF-8 paths are escaped), sent in pieces of about 64 KiB."""
+    from gendetect.output import RowWriter
+
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
-        if buf.tell() > 64 * 1024:
-            yield buf.getvalue().encode("utf-8")
-            buf.seek(0)
-            buf.truncate()
+    with RowWriter(buf, "csv", columns=fields, schema_rows=1) as writer:
+        for row in rows:
+            writer.write(row)
+            if buf.tell() > 64 * 1024:
+                yield buf.getvalue().encode("utf-8")
+                buf.seek(0)
+                buf.truncate()
     yield buf.getvalue().encode("utf-8")
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        value = json.dumps(value, default=str)
-    return escape_csv_cell(value)
 
 
 def _mount_docs(app: FastAPI) -> None:
@@ -633,4 +618,4 @@ def _package_version() -> str:
     return __version__
 
 
-__all__ = ["ServerSettings", "UploadScorer", "card_summary", "create_app", "escape_csv_cell"]
+__all__ = ["ServerSettings", "UploadScorer", "card_summary", "create_app"]
