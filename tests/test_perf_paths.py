@@ -299,3 +299,28 @@ def test_cli_sharded_scan_writes_from_the_shards(tmp_path: Path, suffix: str) ->
         paths = [r["path"] for r in csv.DictReader(out.open())]
     assert paths == [*files, str(tmp_path / "missing.png")]
     assert "6 scanned" in result.output
+
+
+def test_features_extract_keeps_one_pool_for_every_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendetect.data.readers import read_records
+    from gendetect.features import create_extractor, extract
+    from gendetect.features.store import FeatureStore
+    from gendetect.scale.features import extract_to_store
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _synthetic(data, [f"{i:02d}.png" for i in range(7)])
+    starts = []
+    real_start = extract.WorkerPool.start
+
+    def counting(self):  # noqa: ANN001, ANN202
+        if self._executor is None:
+            starts.append(1)
+        return real_start(self)
+
+    monkeypatch.setattr(extract.WorkerPool, "start", counting)
+    ext = create_extractor("pixel-stats", max_side=32)
+    records = read_records(data, probe=True, hash=True)
+    rows = extract_to_store(records, FeatureStore(tmp_path / "store", ext), ext, shard_size=2, jobs=2)  # 4 shards
+    assert [r["status"] for r in rows] == ["ok"] * 7
+    assert len(starts) == 1

@@ -9,6 +9,7 @@ and the store itself means a rerun over the same images extracts nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +50,14 @@ class FeaturesTask(ShardTask):
             self._extractor = extractor_from_config(self.extractor_config)
         if self._store is None:
             self._store = FeatureStore(self.store_root, self._extractor)
+
+    def session(self) -> contextlib.AbstractContextManager[Any]:
+        """One worker pool, started after the extractor is built, for every shard this worker runs."""
+        if self.jobs == 1 or self._extractor is None:
+            return contextlib.nullcontext()
+        from gendetect.features.extract import WorkerPool
+
+        return WorkerPool(self._extractor, self.jobs)
 
     def run(self, shard: Shard, out_dir: Path) -> list[dict[str, Any]]:
         from gendetect.training import featurize, store_key
