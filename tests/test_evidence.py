@@ -11,6 +11,7 @@ import csv
 import datetime
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,8 @@ def test_a_missing_library_skips_its_check_and_the_rest_still_runs(monkeypatch: 
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in ("c2pa", "cv2") else real(n, *a))
+    for name in ("c2pa", "cv2"):  # as if never imported (monkeypatch puts them back)
+        monkeypatch.delitem(sys.modules, name, raising=False)
     report = collect(png_with_text({"parameters": A1111}))
     assert "gendetect[evidence]" in report.skipped["c2pa"] and "cv2" in report.skipped["watermark"]
     assert [f.kind for f in report.findings] == ["generator-parameters"]
