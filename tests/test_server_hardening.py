@@ -372,6 +372,28 @@ def test_queue_limit_gives_429_and_the_pool_is_bounded(
     app.state.jobs.shutdown()
 
 
+def test_shutdown_marks_unfinished_jobs_failed(
+    tmp_path: Path, root: Path, pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    real_scan = jobs_module.scan
+
+    def slow_scan(sources: list, *a: Any, **kw: Any) -> Any:
+        gate.wait(10)
+        return real_scan(sources, *a, **kw)
+
+    monkeypatch.setattr(jobs_module, "scan", slow_scan)
+    settings = _settings(tmp_path, allow_root=root, job_workers=1)
+    with TestClient(create_app(pipeline, settings)) as client:  # the lifespan runs: shutdown at the end
+        running = client.post("/v1/jobs", json={"paths": ["sub"]}).json()["id"]
+        queued = client.post("/v1/jobs", json={"paths": ["sub"]}).json()["id"]
+        threading.Timer(0.3, gate.set).start()
+    store = ResultStore(settings.db_url)
+    for job_id in (running, queued):
+        job = store.get_job(job_id)
+        assert job["status"] == "failed" and "shut down" in job["error"], job
+
+
 def test_old_jobs_are_evicted(tmp_path: Path) -> None:
     import datetime as dt
 
