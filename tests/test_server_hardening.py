@@ -224,6 +224,19 @@ def test_results_have_no_absolute_server_paths(tmp_path: Path, root: Path, pipel
     assert "broken.jpg" in paths and "missing.png" in paths and paths.count("sub/0.png") == 2
 
 
+def test_non_utf8_names_in_job_results(tmp_path: Path, root: Path, pipeline: Any) -> None:
+    name = os.fsdecode(b"caf\xe9-=x.png")
+    (root / name).write_bytes(_png(4))
+    client = TestClient(create_app(pipeline, _settings(tmp_path, allow_root=root)))
+    job = client.post("/v1/jobs", json={"paths": ["."]}).json()
+    _wait(client, job["id"])
+    rows = {r["path"]: r for r in client.get(f"/v1/jobs/{job['id']}/results").json()["rows"]}
+    row = rows["caf\\xe9-=x.png"]
+    assert row["status"] == "ok" and bytes.fromhex(row["path_bytes"]) == b"caf\xe9-=x.png"
+    csv_text = client.get(f"/v1/jobs/{job['id']}/results?format=csv").text
+    assert "caf\\xe9-=x.png" in csv_text
+
+
 # -- 15: 4xx, never 500 ----------------------------------------------------------------------------------------
 def test_non_ascii_token_and_nul_path_get_4xx(tmp_path: Path, root: Path, pipeline: Any) -> None:
     client = TestClient(create_app(pipeline, _settings(tmp_path, token="s3cret", allow_root=root)))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gendetect.output import safe_row
 from gendetect.pipeline import DetectionPipeline, expand_inputs, scan
 from gendetect.server.store import ResultStore
 
@@ -257,6 +258,8 @@ class JobManager:
         last = time.monotonic()
 
         def add(row: dict[str, Any]) -> None:
+            # JSON-safe values; a non-UTF-8 name becomes escaped text plus the hex of its (relative) bytes
+            row = safe_row({k: v for k, v in row.items() if k != "path_bytes"})
             key = row.get("verdict") or "error"
             with self._lock:
                 job.counts[key] = job.counts.get(key, 0) + 1
