@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import math
@@ -79,15 +78,21 @@ REAL_FOLDS = 5
 SMALL_FAMILY = 5  # modern families with fewer fakes are pooled as "other-modern" for grouping
 CHAIN_POOL = [n for n in BENIGN.list() if n != "none"]
 
+HGB = {"max_iter": 120, "learning_rate": 0.08}
 CANDIDATES: dict[str, dict] = {
-    # name: detector, its params, feature columns, which training rows
+    # name: detector, its params, per-tile features, which training rows
     "logistic periodic+npr, processed reals + self-made": dict(det="logistic", params={"C": 0.05}, cols="all",
                                                               rows="all"),
-    "hgb npr only, processed reals + self-made": dict(det="hgb", params={}, cols="npr", rows="all"),
-    "hgb periodic only, processed reals + self-made": dict(det="hgb", params={}, cols="periodic", rows="all"),
-    "hgb periodic+npr, originals only": dict(det="hgb", params={}, cols="all", rows="originals"),
-    "hgb periodic+npr, processed reals, no self-made": dict(det="hgb", params={}, cols="all", rows="no-selfmade"),
-    "hgb periodic+npr, processed reals + self-made": dict(det="hgb", params={}, cols="all", rows="all"),
+    "hgb periodic+npr, originals only": dict(det="hgb", params=HGB, cols="all", rows="originals"),
+    "hgb periodic+npr, processed reals, no self-made": dict(det="hgb", params=HGB, cols="all", rows="no-selfmade"),
+    "hgb periodic+npr, processed reals + self-made": dict(det="hgb", params=HGB, cols="all", rows="all"),
+    "hgb npr, processed reals + self-made": dict(det="hgb", params=HGB, cols="npr", rows="all"),
+}
+# the per-tile extractor each column choice ships with (its features equal those columns of BASE)
+SHIPPED_BASE = {
+    "all": BASE,
+    "npr": {"name": "npr", "params": {"crop": TILE, "n_crops": 1, "phase_dft": True}},
+    "periodic": {"name": "periodic", "params": {"crop": TILE, "n_crops": 1}},
 }
 
 
@@ -253,7 +258,9 @@ def extract(views: list[View], jobs: int) -> tuple[list[np.ndarray | None], list
     errors: list[str | None] = [None] * len(views)
     todo = []
     for k, v in enumerate(views):
-        key = hashlib.sha256(f"{v.path}|{v.region}|{v.chain}|{v.seed}".encode()).hexdigest()[:20]
+        st = os.stat(v.path)  # size and mtime: a regenerated self-made fake is not the cached one
+        key = hashlib.sha256(f"{v.path}|{st.st_size}|{st.st_mtime_ns}|{v.region}|{v.chain}|{v.seed}".encode())
+        key = key.hexdigest()[:20]
         f = cache / f"{key}.npy"
         if f.exists():
             feats[k] = np.load(f)
@@ -329,6 +336,8 @@ def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
             continue
         if kind == "no-selfmade" and v.kind.startswith("selfmade"):
             continue
+        if kind == "no-gan" and items[v.item].family.startswith("gan:"):
+            continue
         keep.append(k)
     return np.asarray(keep)
 
@@ -363,7 +372,8 @@ def summarise(scores, views, items, sel, thr) -> dict:
     reals0 = ok & orig & (labels == 0)
     fam = defaultdict(list)
     for k in np.where(ok & orig & (labels == 1))[0]:
-        fam[items[views[k].item].family.split(":")[0]].append(k)
+        it = items[views[k].item]
+        fam[it.group if it.split == "trainval" else it.family].append(k)
     per_family = {}
     for f, ks in sorted(fam.items()):
         s = np.concatenate([scores[reals0], scores[ks]])
@@ -454,8 +464,6 @@ def main(argv: list[str] | None = None) -> int:
     labels = np.asarray([v.label for v in views])
     dim = next(f.shape[1] for f in feats if f is not None and len(f)) - len(TILE_META)
     cols = columns(cand["cols"], dim)
-    if cand["cols"] != "all":
-        raise SystemExit("the shipped model uses every base column; a column subset would need its own extractor")
     rows = train_rows(views, items, cand["rows"], trainval)
     X, owner, w = tile_table(feats, rows)
     detector = fit(cand["det"], cand["params"], X[:, cols], labels[owner], w)
@@ -467,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     thr = threshold_at(p_oog[real_mask], MAX_FPR)
     band = threshold_at(p_oog[real_mask], BAND_FPR)
     validation = summarise(p_oog, views, items, trainval, thr)
-    extractor = create_extractor(EXTRACTOR["name"], **EXTRACTOR["params"])
+    extractor = create_extractor(EXTRACTOR["name"], **{**EXTRACTOR["params"], "base": SHIPPED_BASE[cand["cols"]]})
+    assert extractor._base.dim == len(cols), "the shipped extractor must give exactly the chosen columns"
     detector = TiledDetector.from_fitted(detector, extractor.tile_width, extractor.max_tiles)
     pipeline = DetectionPipeline(extractor, detector, thr, uncertain_from=band, calibrator=calibrator, info={
         "name": "gendetect-default-v2",

@@ -205,3 +205,20 @@ def test_tiled_model_trains_through_the_generic_path_and_scans(tmp_path):
     (row,) = scan([str(fake)], DetectionPipeline.load(tmp_path / "m"))
     assert row.status == "ok" and row.extra["signal_tiles"] == row.extra["tiles"] == 9
     assert 0.0 <= row.p_fake <= 1.0
+
+
+def test_server_applies_the_no_signal_guard(tmp_path):
+    pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from gendetect.server.app import ServerSettings, create_app
+
+    client = TestClient(create_app(_tiled_pipeline(threshold=0.0), ServerSettings(db_url=f"sqlite:///{tmp_path}/r.db")))
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), "white").save(buf, "PNG")
+    r = client.post("/v1/detect", files={"file": ("blank.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    (item,) = r.json()["results"]
+    assert item["verdict"] == "uncertain" and item["p_fake"] is None and item["reason"].startswith("no signal")

@@ -128,6 +128,7 @@ class DetectItem(BaseModel):
     p_fake: float | None = Field(None, description="P(fake), or the detector's score when not calibrated")
     verdict: str | None = Field(None, description="'fake', 'uncertain' or 'real' (after the evidence policy)")
     verdict_source: str | None = Field(None, description="what decided the verdict: 'pixels' or file evidence")
+    reason: str | None = Field(None, description="why the verdict is 'uncertain' without a score (no signal)")
     findings: list[dict[str, Any]] | None = Field(None, description="what the file says about its origin")
     threshold: float | None = None
     sha256: str | None = None
@@ -245,12 +246,14 @@ class UploadScorer:
             return self.with_evidence(data, cached)
         # ImageLoadError -> caller; the sha256 is the one computed above, not a second pass over the bytes
         image, info = load_image_with_info(data, max_pixels=self.settings.max_pixels, hash=False)
-        p = float(pipeline.predict_proba([image])[0])
+        scores = pipeline.score_tiles(image)  # the no-signal guard: no score, verdict "uncertain", with the reason
+        p = scores.p_image
         result = {
             **base,
             "status": "ok",
             "p_fake": p,
-            "verdict": pipeline.verdict(p),
+            "verdict": "uncertain" if p is None else pipeline.verdict(p),
+            "reason": scores.reason,
             "format": info.format,
             "width": info.width,
             "height": info.height,
