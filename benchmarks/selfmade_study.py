@@ -27,6 +27,7 @@ held-out family's fakes against the clean validation reals, and against the proc
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -115,6 +116,27 @@ def _auc(neg: np.ndarray, pos: np.ndarray) -> float:
     return float(roc_auc_score(np.r_[np.zeros(len(neg)), np.ones(len(pos))], np.r_[neg, pos]))
 
 
+def _load_cache(path: Path | None, key: str) -> dict[str, dict[str, np.ndarray]] | None:
+    if path is None or not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["__key__"]) != key:
+            print(f"{path} was made with other options; recomputing", file=sys.stderr)
+            return None
+        blocks: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+        for name in z.files:
+            if name != "__key__":
+                block, _, part = name.rpartition("::")
+                blocks[block][part] = z[name]
+    return dict(blocks)
+
+
+def _save_cache(path: Path | None, key: str, blocks: dict[str, dict[str, np.ndarray]]) -> None:
+    if path is not None:
+        flat = {f"{b}::{p}": a for b, parts in blocks.items() for p, a in parts.items()}
+        np.savez(path, __key__=np.array(key), **flat)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=SHARED)
@@ -125,6 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zoo-steps", type=int, default=200)
     ap.add_argument("--zoo-cache", type=Path, default=None, help="folder to load the zoo from, or save it to")
     ap.add_argument("--classifiers", nargs="+", default=["logistic", "hgb"], choices=["logistic", "hgb"])
+    ap.add_argument(
+        "--configs",
+        nargs="+",
+        default=["without", "benign", "selfmade", "with"],
+        choices=["without", "benign", "selfmade", "with"],
+        help="training sets compared",
+    )
+    ap.add_argument("--feature-sets", nargs="+", default=None, help="npr and/or npr+periodic (default: both)")
+    ap.add_argument("--cache", type=Path, default=None, help=".npz of the features, reused when the options match")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -143,65 +174,80 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     feat = Featurizer()
-    F_train_real = feat(train_reals)
-    F_val_real = feat(val_reals)
-    F_fake = feat([im for im, _ in fakes])
     chains = [c for c in BENIGN.list() if c != "none"]
-    F_val_chain = {}
-    for c in chains:
-        chain = BENIGN.create(c)
-        F_val_chain[c] = feat([chain(im, seed=args.seed * 100003 + i) for i, im in enumerate(val_reals)])
-    print(
-        f"features of reals, fakes and {len(chains)} chains x {len(val_reals)} validation reals "
-        f"({time.time() - t0:.0f}s)"
-    )
-
-    processed = [
-        random_benign(im, seed=args.seed * 7919 + 31 * i + j)[0]
-        for i, im in enumerate(train_reals)
-        for j in range(args.benign_copies)
-    ]
-    zoo = None
-    if args.zoo_models:
-        if args.zoo_cache and (args.zoo_cache / "config.json").is_file():
-            zoo = DecoderZoo.load(args.zoo_cache)
-        else:
-            zoo = train_decoder_zoo(train_reals, n_models=args.zoo_models, seed=args.seed, steps=args.zoo_steps)
-            if args.zoo_cache:
-                zoo.save(args.zoo_cache)
-    selfmade = make_selfmade_set(train_reals, seed=args.seed, zoo=zoo)
-    F_proc = feat(processed)
-    F_self = feat([s.image for s in selfmade])
-    y_self = np.array([s.label == "fake" for s in selfmade], int)
-    print(
-        f"with: {len(processed)} processed reals, {len(selfmade) // 2} self-made pairs "
-        f"({', '.join(sorted({s.generator.split(':')[1] for s in selfmade if s.label == 'fake'}))}) "
-        f"({time.time() - t0:.0f}s)"
-    )
-
-    def stack(blocks: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-        return np.concatenate([blocks[n] for n in names], axis=1)
-
-    for set_name, names in feat.sets().items():
-        Xr, Xf, Xp, Xs = (stack(b, names) for b in (F_train_real, F_fake, F_proc, F_self))
-        Xv = stack(F_val_real, names)
-        Xc = {c: stack(F_val_chain[c], names) for c in chains}
-        Xv_proc = np.concatenate(list(Xc.values()))
-        configs = {
-            "without": (np.r_[Xr], np.zeros(len(Xr), int)),
-            "with": (np.r_[Xr, Xp, Xs], np.r_[np.zeros(len(Xr) + len(Xp), int), y_self]),
+    key = json.dumps(
+        {
+            k: str(v)
+            for k, v in sorted(vars(args).items())
+            if k not in ("classifiers", "configs", "cache", "feature_sets")
         }
+    )
+    blocks = _load_cache(args.cache, key)
+    if blocks is None:
+        blocks = {"train_real": feat(train_reals), "val_real": feat(val_reals), "fake": feat([im for im, _ in fakes])}
+        for c in chains:
+            chain = BENIGN.create(c)
+            blocks[f"chain/{c}"] = feat([chain(im, seed=args.seed * 100003 + i) for i, im in enumerate(val_reals)])
+        print(
+            f"features of reals, fakes and {len(chains)} chains x {len(val_reals)} validation reals "
+            f"({time.time() - t0:.0f}s)"
+        )
+        processed = [
+            random_benign(im, seed=args.seed * 7919 + 31 * i + j)[0]
+            for i, im in enumerate(train_reals)
+            for j in range(args.benign_copies)
+        ]
+        zoo = None
+        if args.zoo_models:
+            if args.zoo_cache and (args.zoo_cache / "config.json").is_file():
+                zoo = DecoderZoo.load(args.zoo_cache)
+            else:
+                zoo = train_decoder_zoo(train_reals, n_models=args.zoo_models, seed=args.seed, steps=args.zoo_steps)
+                if args.zoo_cache:
+                    zoo.save(args.zoo_cache)
+        selfmade = make_selfmade_set(train_reals, seed=args.seed, zoo=zoo)
+        blocks["processed"] = feat(processed)
+        blocks["selfmade"] = feat([s.image for s in selfmade])
+        blocks["selfmade_y"] = {"y": np.array([s.label == "fake" for s in selfmade], int)[:, None]}
+        methods = sorted({s.generator.split(":")[1] for s in selfmade if s.label == "fake"})
+        print(
+            f"{len(processed)} processed reals, {len(selfmade) // 2} self-made pairs ({', '.join(methods)}) "
+            f"({time.time() - t0:.0f}s)"
+        )
+        _save_cache(args.cache, key, blocks)
+    y_self = blocks["selfmade_y"]["y"][:, 0]
+
+    def stack(name: str, names: list[str]) -> np.ndarray:
+        return np.concatenate([blocks[name][n] for n in names], axis=1)
+
+    n_val = len(val_reals)
+    for set_name, names in feat.sets().items():
+        if args.feature_sets and set_name not in args.feature_sets:
+            continue
+        Xr, Xf, Xp, Xs, Xv = (stack(b, names) for b in ("train_real", "fake", "processed", "selfmade", "val_real"))
+        Xc = {c: stack(f"chain/{c}", names) for c in chains}
+        Xv_proc = np.concatenate(list(Xc.values()))
+        zeros = np.zeros
+        all_configs = {
+            "without": (Xr, zeros(len(Xr), int)),
+            "benign": (np.r_[Xr, Xp], zeros(len(Xr) + len(Xp), int)),
+            "selfmade": (np.r_[Xr, Xs], np.r_[zeros(len(Xr), int), y_self]),
+            "with": (np.r_[Xr, Xp, Xs], np.r_[zeros(len(Xr) + len(Xp), int), y_self]),
+        }
+        configs = {k: all_configs[k] for k in args.configs}
         for clf_name in args.classifiers:
-            print(f"\n=== features {set_name}, {clf_name} (threshold P(fake) 0.5) ===")
+            print(f"\n=== features {set_name}, {clf_name}; training extras: {' | '.join(configs)} ===")
             fpr: dict[str, dict[str, float]] = {}
             lofo: dict[str, dict[str, tuple]] = {}
             for cfg_name, (X_extra, y_extra) in configs.items():
-                X = np.r_[X_extra, Xf]
-                y = np.r_[y_extra, np.ones(len(Xf), int)]
-                clf = _classifier(clf_name, args.seed).fit(X, y)
-                fpr[cfg_name] = {"none": float((clf.predict_proba(Xv)[:, 1] > 0.5).mean())}
+                clf = _classifier(clf_name, args.seed).fit(np.r_[X_extra, Xf], np.r_[y_extra, np.ones(len(Xf), int)])
+                clean = clf.predict_proba(Xv)[:, 1]
+                t_clean = float(np.quantile(clean, 0.99))  # the threshold unprocessed reals alone would set
+                fpr[cfg_name] = {"none": float((clean > 0.5).mean())}
+                proc = {c: clf.predict_proba(Xc[c])[:, 1] for c in chains}
                 for c in chains:
-                    fpr[cfg_name][c] = float((clf.predict_proba(Xc[c])[:, 1] > 0.5).mean())
+                    fpr[cfg_name][c] = float((proc[c] > 0.5).mean())
+                fpr[cfg_name]["@t1%clean"] = float((np.concatenate(list(proc.values())) > t_clean).mean())
                 lofo[cfg_name] = {}
                 for fam in sorted(set(families)):
                     keep = families != fam
@@ -209,38 +255,39 @@ def main(argv: list[str] | None = None) -> int:
                         np.r_[X_extra, Xf[keep]], np.r_[y_extra, np.ones(int(keep.sum()), int)]
                     )
                     pos = m.predict_proba(Xf[~keep])[:, 1]
+                    neg_clean, neg_proc = m.predict_proba(Xv)[:, 1], m.predict_proba(Xv_proc)[:, 1]
+                    t1 = float(np.quantile(np.r_[neg_clean, neg_proc], 0.99))
                     lofo[cfg_name][fam] = (
-                        _auc(m.predict_proba(Xv)[:, 1], pos),
-                        _auc(m.predict_proba(Xv_proc)[:, 1], pos),
+                        _auc(neg_clean, pos),
+                        _auc(neg_proc, pos),
                         float((pos > 0.5).mean()),
+                        float((pos > t1).mean()),
                         int((~keep).sum()),
                     )
-            n_val = len(val_reals)
-            print(f"(a) false-positive rate per chain on {n_val} validation reals: without -> with")
+            cols = list(configs)
+            head = " ".join(f"{c:>14s}" for c in cols)
+            print(
+                f"(a) false-positive rate at P(fake) > 0.5 on {n_val} validation reals, per chain\n  {'chain':24s}{head}"
+            )
             for c in ["none", *chains]:
-                a, b = fpr["without"][c], fpr["with"][c]
-                print(f"  {c:24s} {a:6.3f} ({round(a * n_val):3d}/{n_val}) -> {b:6.3f} ({round(b * n_val):3d}/{n_val})")
-            pooled = {k: float(np.mean([v[c] for c in chains])) for k, v in fpr.items()}
-            over = {k: sum(v[c] > 0.01 for c in chains) for k, v in fpr.items()}
+                print(f"  {c:24s}" + " ".join(f"{fpr[k][c]:7.3f} ({round(fpr[k][c] * n_val):4d})" for k in cols))
+            pooled = {k: float(np.mean([fpr[k][c] for c in chains])) for k in cols}
+            print(f"  {'all processed (pooled)':24s}" + " ".join(f"{pooled[k]:14.3f}" for k in cols))
             print(
-                f"  {'all processed (pooled)':24s} {pooled['without']:6.3f} -> {pooled['with']:6.3f};"
-                f" chains above 1%: {over['without']} -> {over['with']} of {len(chains)}"
+                f"  {'chains with FPR > 1%':24s}"
+                + " ".join(f"{sum(fpr[k][c] > 0.01 for c in chains):11d}/{len(chains)}" for k in cols)
             )
+            print(f"  {'pooled @ 1% clean thr.':24s}" + " ".join(f"{fpr[k]['@t1%clean']:14.3f}" for k in cols))
             print(
-                "(b) leave-one-family-out: AUC vs clean val reals | AUC vs processed val reals | TPR@0.5, without -> with"
+                "(b) leave-one-family-out per held-out family, per training set: AUC vs clean val reals / AUC vs "
+                "processed val reals / TPR at 0.5 / TPR at 1% FPR on all val reals"
             )
+            print(f"  {'family':14s}{'n':>4s}  " + "  ".join(f"{k:^23s}" for k in cols))
             for fam in sorted(set(families)):
-                a, b = lofo["without"][fam], lofo["with"][fam]
-                print(
-                    f"  {fam:16s} n={a[3]:3d}  AUC {a[0]:.3f} -> {b[0]:.3f} | AUC-proc {a[1]:.3f} -> {b[1]:.3f}"
-                    f" | TPR {a[2]:.2f} -> {b[2]:.2f}"
-                )
-            means = {k: np.mean([v[f][:3] for f in v], axis=0) for k, v in lofo.items()}
-            print(
-                f"  {'mean':16s}        AUC {means['without'][0]:.3f} -> {means['with'][0]:.3f} | AUC-proc "
-                f"{means['without'][1]:.3f} -> {means['with'][1]:.3f} | TPR {means['without'][2]:.2f} -> "
-                f"{means['with'][2]:.2f}"
-            )
+                row = "  ".join("{:.2f}/{:.2f}/{:.2f}/{:.2f}    ".format(*lofo[k][fam][:4]) for k in cols)
+                print(f"  {fam:14s}{lofo[cols[0]][fam][4]:4d}  {row}")
+            means = {k: np.mean([v[:4] for v in lofo[k].values()], axis=0) for k in cols}
+            print(f"  {'mean':14s}{'':4s}  " + "  ".join("{:.3f}/{:.3f}/{:.2f}/{:.2f}".format(*means[k]) for k in cols))
     print(f"\ntotal {time.time() - t0:.0f}s")
     return 0
 
