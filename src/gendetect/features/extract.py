@@ -175,6 +175,13 @@ def _init_worker(extractor_config: dict[str, Any] | None, inherit: bool) -> None
     # Numeric libraries must not each spawn one thread per core inside every worker.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    if inherit:  # forked: numpy's BLAS pool already exists, and the variables above come too late for it
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(1)
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            pass
     tune_allocator()
     if not inherit:
         _WORKER["extractor"] = extractor_from_config(extractor_config) if extractor_config else None
