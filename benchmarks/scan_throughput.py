@@ -50,13 +50,13 @@ def _load() -> str:
     return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def _timed(fn) -> tuple[float, float]:  # noqa: ANN001
+def _timed(fn) -> tuple[float, float]:
     w0, c0 = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def part1(files: list[str], model, rounds: int, evidence: bool) -> None:  # noqa: ANN001
+def part1(files: list[str], model, rounds: int, evidence: bool) -> None:
     import inspect
 
     from gendetect import scan

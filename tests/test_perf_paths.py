@@ -148,7 +148,7 @@ def _count_scanned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = engines.score_shard
 
-    def counting(shard, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def counting(shard, *args, **kwargs):
         seen.extend(shard.items)
         return real(shard, *args, **kwargs)
 
@@ -206,7 +206,7 @@ def test_sharded_parquet_is_atomic_and_streams_from_the_shards(tmp_path: Path, m
 
     real_tables = ShardedRun.tables
 
-    def dying(self):  # noqa: ANN001, ANN202 - a kill after the first shard was written
+    def dying(self):
         yield next(real_tables(self))
         raise KeyboardInterrupt
 
@@ -227,7 +227,7 @@ def test_local_engine_keeps_one_pool_for_every_shard(tmp_path: Path, monkeypatch
     starts = []
     real_start = extract.WorkerPool.start
 
-    def counting(self):  # noqa: ANN001, ANN202
+    def counting(self):
         if self._executor is None:
             starts.append(1)
         return real_start(self)
@@ -313,7 +313,7 @@ def test_features_extract_keeps_one_pool_for_every_shard(tmp_path: Path, monkeyp
     starts = []
     real_start = extract.WorkerPool.start
 
-    def counting(self):  # noqa: ANN001, ANN202
+    def counting(self):
         if self._executor is None:
             starts.append(1)
         return real_start(self)

@@ -22,11 +22,13 @@ if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time se
         list_detectors as list_detectors,
     )
     from gendetect.errors import GendetectError as GendetectError
+    from gendetect.evaluation.protocols import run_protocol as run_protocol
     from gendetect.features import (
         FeatureExtractor as FeatureExtractor,
         create_extractor as create_extractor,
         list_extractors as list_extractors,
     )
+    from gendetect.generation.build import generate_dataset as generate_dataset
     from gendetect.pipeline import (
         DetectionPipeline as DetectionPipeline,
         ScanRow as ScanRow,
@@ -35,8 +37,6 @@ if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time se
         load_model as load_model,
         scan as scan,
     )
-    from gendetect.evaluation.protocols import run_protocol as run_protocol
-    from gendetect.generation.build import generate_dataset as generate_dataset
     from gendetect.training import train_pipeline as train_pipeline
 
 _EXPORTS = {

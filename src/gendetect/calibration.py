@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+
 from gendetect.errors import DataSchemaError
 
 _EPS = 1e-7

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from PIL import Image
@@ -210,7 +210,7 @@ class WorkerPool:
         in_flight: tasks queued per worker; bounds memory whatever the number of inputs.
     """
 
-    _open: list[WorkerPool] = []  # pools inside a ``with`` block, innermost last
+    _open: ClassVar[list[WorkerPool]] = []  # pools inside a ``with`` block, innermost last
 
     def __init__(
         self,
@@ -272,7 +272,7 @@ class WorkerPool:
         self.restarts += 1
         self.start()
 
-    def __enter__(self) -> WorkerPool:
+    def __enter__(self) -> Self:
         self.start()
         WorkerPool._open.append(self)
         return self
