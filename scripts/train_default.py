@@ -88,6 +88,12 @@ CANDIDATES: dict[str, dict] = {
     "hgb periodic+npr, processed reals + self-made": dict(det="hgb", params=HGB, cols="all", rows="all"),
     "hgb npr, processed reals + self-made": dict(det="hgb", params=HGB, cols="npr", rows="all"),
 }
+FEATURE_WORDS = {
+    "all": "period-2/4/8 up-sampling spectra (`periodic`) and neighbouring-pixel statistics (`npr` with `phase_dft`)",
+    "npr": "neighbouring-pixel statistics (`npr` with `phase_dft`: residual co-occurrences, period-2/4 phase "
+    "statistics, the NPR ratio)",
+    "periodic": "period-2/4/8 up-sampling spectra (`periodic`)",
+}
 # the per-tile extractor each column choice ships with (its features equal those columns of BASE)
 SHIPPED_BASE = {
     "all": BASE,
@@ -342,19 +348,37 @@ def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
     return np.asarray(keep)
 
 
-def out_of_group(cand: dict, views, items, feats, trainval: np.ndarray) -> np.ndarray:
-    """Log-odds of every trainval view from a model trained without its group."""
+_OOG: dict = {}
+
+
+def _fit_group(g: str) -> tuple[np.ndarray, np.ndarray]:
+    cand, views, items, feats, trainval, groups, labels, cols = (
+        _OOG[k] for k in ("cand", "views", "items", "feats", "trainval", "groups", "labels", "cols")
+    )
+    held = np.where(trainval & (groups == g))[0]
+    rows = train_rows(views, items, cand["rows"], trainval & (groups != g))
+    X, owner, w = tile_table(feats, rows)
+    det = fit(cand["det"], cand["params"], X[:, cols], labels[owner], w)
+    return held, image_scores(det, feats, held, cols)
+
+
+def out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> np.ndarray:
+    """Log-odds of every trainval view from a model trained without its group (groups fitted in ``jobs``
+    forked processes)."""
     groups = np.asarray([items[v.item].group for v in views])
     labels = np.asarray([v.label for v in views])
     dim = next(f.shape[1] for f in feats if f is not None and len(f)) - len(TILE_META)
-    cols = columns(cand["cols"], dim)
+    _OOG.update(cand=cand, views=views, items=items, feats=feats, trainval=trainval, groups=groups, labels=labels,
+                cols=columns(cand["cols"], dim))
     scores = np.full(len(views), np.nan)
-    for g in sorted(set(groups[trainval])):
-        held = np.where(trainval & (groups == g))[0]
-        rows = train_rows(views, items, cand["rows"], trainval & (groups != g))
-        X, owner, w = tile_table(feats, rows)
-        det = fit(cand["det"], cand["params"], X[:, cols], labels[owner], w)
-        scores[held] = image_scores(det, feats, held, cols)
+    todo = sorted(set(groups[trainval]))
+    if jobs > 1:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            done = pool.map(_fit_group, todo, chunksize=1)
+    else:
+        done = [_fit_group(g) for g in todo]
+    for held, s in done:
+        scores[held] = s
     return scores
 
 
@@ -439,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in names:
         t0 = time.time()
-        s = out_of_group(CANDIDATES[name], views, items, feats, trainval)
+        s = out_of_group(CANDIDATES[name], views, items, feats, trainval, jobs=args.jobs)
         labels = np.asarray([v.label for v in views])
         thr = threshold_at(s[trainval & (labels == 0)], MAX_FPR)
         results[name] = {"scores": s, "thr": thr, **summarise(s, views, items, trainval, thr)}
@@ -480,8 +504,14 @@ def main(argv: list[str] | None = None) -> int:
     detector = TiledDetector.from_fitted(detector, extractor.tile_width, extractor.max_tiles)
     pipeline = DetectionPipeline(extractor, detector, thr, uncertain_from=band, calibrator=calibrator, info={
         "name": "gendetect-default-v2",
-        "threshold_rule": f"at most {MAX_FPR:.0%} false positives on out-of-group scores of validation reals, "
-                          "processed copies included",
+        "threshold_rule": {
+            "target_fpr": MAX_FPR,
+            "uncertain_fpr": BAND_FPR,
+            "scheme": "out-of-group scores: each fake family, 5 folds of real sources, a view or self-made fake "
+                      "with its image",
+            "rule": f"lowest calibrated P(fake) with at most {MAX_FPR:.0%} false positives on validation reals, "
+                    "processed copies included",
+        },
         "tile_rule": "mean of the tile log-odds over tiles with signal (the tiled detector)",
     })
     test = test_report(pipeline, items, args.shared)
@@ -489,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     audit = run_audit(items)
     pipeline.info.update({
         "training": training_summary(items, views, trainval),
-        "validation": {k: v for k, v in validation.items()},
+        "validation": as_metrics(validation),
         "selection": {n: {k: results[n][k] for k in ("mean_family_auc", "worst_chain_fpr", "tpr_originals",
                                                      "photoreal_auc")} for n in names},
         "test": test["summary"],
@@ -501,11 +531,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def as_metrics(v: dict) -> dict:
+    """The validation summary in the metric names `gendetect model` tabulates (n_fake, auc, acc_fake...)."""
+    out = {
+        "per_family": {f: {"n_fake": m["n"], "auc": m["auc"], "acc_fake": m["tpr"]} for f, m in v["per_family"].items()},
+        "per_chain_fpr": {c: {"n_real": m["n"], "acc_real": 1 - m["fpr"]} for c, m in v["per_chain"].items()},
+    }
+    out.update({k: x for k, x in v.items() if k not in ("per_family", "per_chain")})
+    return out
+
+
 def training_summary(items, views, trainval) -> dict:
     kinds = Counter(v.kind for k, v in enumerate(views) if trainval[k])
     fam = Counter(items[v.item].family.split(":")[0] for k, v in enumerate(views) if trainval[k] and
                   v.kind == "original")
-    return {"views": dict(kinds), "images_per_family": dict(fam), "chains": CHAIN_POOL, "views_per_image": VIEWS}
+    n = sum(fam.values())
+    return {"views": dict(kinds), "images_per_family": dict(fam), "chains": CHAIN_POOL, "views_per_image": VIEWS,
+            "n_images": n, "labels": {"real": fam.get("real", 0), "fake": n - fam.get("real", 0)}}
 
 
 def run_audit(items) -> dict | None:
@@ -514,8 +556,10 @@ def run_audit(items) -> dict | None:
         from gendetect.evaluation.audit import shortcut_audit
     except ImportError:
         return None
-    recs = [ImageRecord(path=it.path, label=it.label, generator=it.family, source=it.source)
-            for it in items if it.split == "trainval"]
+    from gendetect.data.readers import probe_records
+
+    recs = probe_records([ImageRecord(path=it.path, label="fake" if it.label else "real", generator=it.family,
+                                      source=it.source) for it in items if it.split == "trainval"])
     try:
         return shortcut_audit(recs)
     except Exception as e:  # noqa: BLE001 - the audit is reported, never fatal to training
@@ -565,14 +609,14 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "# gendetect-default-v2: the embedded default detector",
         "",
         "**What it is.** A weight-free pixel-forensics detector: the whole image is cut into 256 px tiles at native "
-        "resolution; each tile's period-2/4/8 up-sampling spectra (`periodic`) and neighbouring-pixel statistics "
-        "(`npr` with `phase_dft`) are scored by gradient-boosted trees (or the detector named below), and the "
-        "image's log-odds is the mean over tiles with forensic signal. Flat, blank, text-like and tiny images get "
-        "`uncertain` with a reason (the no-signal guard). It runs with the core install (numpy only at scan time).",
+        f"resolution; each tile's {FEATURE_WORDS[CANDIDATES[chosen]['cols']]} are scored by the per-tile detector "
+        "named below, and the image's log-odds is the mean over tiles with forensic signal. Flat, blank, text-like "
+        "and tiny images get `uncertain` with a reason (the no-signal guard). It runs with the core install (numpy "
+        "only at scan time).",
         "",
         f"- detector: `{pipeline.detector.get_config()}`",
         f"- chosen candidate: **{chosen}**",
-        f"- threshold: **{pipeline.threshold:.4f}** on calibrated P(fake) ({pipeline.info['threshold_rule']})",
+        f"- threshold: **{pipeline.threshold:.4f}** ({pipeline.info['threshold_rule']['rule']})",
         f"- uncertain band: {pipeline.uncertain_from:.4f} – {pipeline.threshold:.4f} (the {BAND_FPR:.0%}-FPR point)",
         "- P(fake) is calibrated (temperature scaling on out-of-group validation scores) for a 50/50 prior: on "
         "a stream where fakes are rarer, the same score means a lower probability.",
@@ -654,6 +698,11 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
     for c, v in t["per_chain_fpr"].items():
         lines.append(f"| {c} | {_fmt(v)} |")
     lines += [
+        "",
+        "## PNG vs JPEG agreement",
+        "",
+        "Measured after training by `python benchmarks/default_format_agreement.py` (PNG vs JPEG q95 copies of "
+        "lossless trainval images); the numbers are added here by hand from its output.",
         "",
         "## Audit of the training set",
         "",
