@@ -538,6 +538,13 @@ def as_metrics(v: dict) -> dict:
         "per_chain_fpr": {c: {"n_real": m["n"], "acc_real": 1 - m["fpr"]} for c, m in v["per_chain"].items()},
     }
     out.update({k: x for k, x in v.items() if k not in ("per_family", "per_chain")})
+    out["all"] = {  # every validation real view (processed ones included) and every original fake
+        "acc_real": 1 - v["fpr_all_reals"],
+        "acc_fake": v["tpr_originals"],
+        "mean_family_auc": v["mean_family_auc"],
+        "n_real": sum(m["n"] for m in v["per_chain"].values()),
+        "n_fake": sum(m["n"] for m in v["per_family"].values()),
+    }
     return out
 
 

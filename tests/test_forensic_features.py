@@ -228,10 +228,14 @@ def test_default_model_verdict_does_not_follow_the_format(photos: list[Image.Ima
 
 def test_default_model_scores_any_size(photos: list[Image.Image]) -> None:
     model = load_model()
-    sizes = [(64, 64), (100, 3000), (8000, 120)]
-    images = [photos[0].crop((0, 0, 64, 64))] + [Image.new("RGB", s, (10, 200, 30)) for s in sizes[1:]]
+    rng = np.random.default_rng(0)
+    textured = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in [(100, 3000), (8000, 120)]]
+    images = [photos[0].crop((100, 100, 164, 164)), *textured]
     p = model.predict_proba(images)
     assert p.shape == (3,) and np.isfinite(p).all() and ((0 <= p) & (p <= 1)).all()
+    # no texture, or below 64 px: no score (NaN); a scan calls such images "uncertain" with a reason
+    flat = model.predict_proba([Image.new("RGB", (100, 3000), (10, 200, 30)), photos[0].crop((0, 0, 40, 40))])
+    assert np.isnan(flat).all()
 
 
 @pytest.mark.parametrize("bad", ["spectra", "nope"])

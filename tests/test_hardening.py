@@ -426,7 +426,7 @@ def test_unknown_output_suffix_is_refused_before_work(name: str, tmp_path: Path)
 
 
 def test_tsv_output(tmp_path: Path) -> None:
-    _rgb().save(tmp_path / "a.png")
+    _rgb(96).save(tmp_path / "a.png")  # above the default model's 64 px no-signal limit, so it gets a score
     out = tmp_path / "r.tsv"
     result = CliRunner().invoke(main, ["scan", str(tmp_path), "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output

@@ -265,4 +265,4 @@ def test_device_override_when_loading(tmp_path: Path) -> None:
     )
     DetectionPipeline(ext, det).save(tmp_path / "m")
     assert load_model(tmp_path / "m", device="cpu").extractor.device == "cpu"
-    assert load_model(device="cuda").extractor.get_config()["name"] == "npr"  # weight-free: no device to set
+    assert load_model(device="cuda").extractor.get_config()["name"] == "tiles"  # weight-free: no device to set

@@ -13,6 +13,7 @@ pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from gendetect.data.synthetic import synthetic_image  # noqa: E402
+from gendetect.pipeline import load_model  # noqa: E402
 from gendetect.server.app import ServerSettings, create_app  # noqa: E402
 
 
@@ -47,8 +48,8 @@ def client(tmp_path: Path) -> TestClient:
 def test_health_models_page_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     (model,) = client.get("/v1/models").json()
-    assert model["id"] == "gendetect-default-v1" and 0 < model["threshold"] < 1
-    assert model["card"]["target_fpr"] == 0.01 and model["card"]["n_training_images"] == 440
+    assert model["id"] == load_model().name == "gendetect-default-v2" and 0 < model["threshold"] < 1
+    assert model["card"]["target_fpr"] == 0.01 and model["card"]["n_training_images"] == 930
     page = client.get("/")
     assert page.status_code == 200 and "Drop images here" in page.text
     assert "/v1/detect" in client.get("/openapi.json").json()["paths"]
@@ -59,7 +60,7 @@ def test_detect_one_and_many(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     (item,) = r.json()["results"]
     assert item["status"] == "ok" and 0 <= item["p_fake"] <= 1 and item["verdict"] in ("real", "uncertain", "fake")
-    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v1" and item["version"]
+    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v2" and item["version"]
     assert item["cached"] is False
 
     files = [("files", (f"{i}.png", _png(i), "image/png")) for i in range(2)]
