@@ -58,3 +58,21 @@ def test_every_pil_mode_is_converted_like_scan_converts_it(photo, mode):
 def test_the_curated_api_exports_the_entry_points():
     for name in ("detect", "train_pipeline", "run_protocol", "generate_dataset", "scan", "load_model"):
         assert name in gendetect.__all__ and callable(getattr(gendetect, name))
+
+
+def test_evidence_collected_in_workers_equals_the_single_process_scan(tmp_path):
+    from PIL import PngImagePlugin
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(4):
+        info = PngImagePlugin.PngInfo()
+        if i % 2:
+            info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model: sd15")
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(p, pnginfo=info)
+        paths.append(str(p))
+    one = [r.to_dict() for r in scan(paths, jobs=1)]
+    two = [r.to_dict() for r in scan(paths, jobs=2)]
+    assert one == two
+    assert [r["verdict_source"] for r in one] == ["pixels", "metadata", "pixels", "metadata"]

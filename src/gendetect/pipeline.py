@@ -436,26 +436,48 @@ def scan(
     # one path or one image's bytes is one input, not a sequence of characters or bytes
     sources = [sources] if isinstance(sources, str | bytes | bytearray | os.PathLike) else list(sources)
     use = pipeline.extractor.uses_captions and captions is not None
+    on_file = None if evidence is False else _EvidenceFn(None if evidence is True else tuple(evidence), max_pixels)
     items = iter_features(
-        sources, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, captions=list(captions) if use else None
+        sources,
+        pipeline.extractor,
+        jobs=jobs,
+        max_pixels=max_pixels,
+        captions=list(captions) if use else None,
+        item_fn=on_file,  # the evidence checks run next to decoding, in the workers with --jobs N
     )
     for i, item in enumerate(items):
         row = _row(item, pipeline, thr)
         if row.status == "ok":
-            _add_evidence(row, sources[i], evidence, max_pixels)
+            _add_evidence(row, sources[i], evidence, max_pixels, report=item.extra)
         if pipeline.extractor.uses_captions:
             row.extra["has_caption"] = bool(use and captions[i])
         yield row
 
 
-def _add_evidence(row: ScanRow, source: Source, evidence: bool | Sequence[str], max_pixels: int) -> None:
+@dataclass(frozen=True)
+class _EvidenceFn:
+    """Picklable ``collect(source)`` for :func:`iter_features`'s ``item_fn``."""
+
+    checks: tuple[str, ...] | None
+    max_pixels: int
+
+    def __call__(self, source: Source) -> Any:
+        from gendetect.evidence import collect
+
+        return collect(source, checks=None if self.checks is None else list(self.checks), max_pixels=self.max_pixels)
+
+
+def _add_evidence(
+    row: ScanRow, source: Source, evidence: bool | Sequence[str], max_pixels: int, report: Any = None
+) -> None:
     """Fuse the file's evidence into ``row`` (verdict, verdict_source, findings, evidence); see gendetect.evidence."""
     if evidence is False:
         row.verdict_source = "pixels"
         return
     from gendetect.evidence import collect
 
-    report = collect(source, checks=None if evidence is True else list(evidence), max_pixels=max_pixels)
+    if report is None or isinstance(report, Exception):  # not collected next to decoding (or it failed there)
+        report = collect(source, checks=None if evidence is True else list(evidence), max_pixels=max_pixels)
     fields = report.row_fields(row.verdict)
     row.verdict, row.verdict_source = fields.pop("verdict"), fields.pop("verdict_source")
     row.findings, row.evidence = fields.pop("findings"), fields.pop("evidence")
