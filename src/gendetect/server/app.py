@@ -548,19 +548,7 @@ _MULTIPART_BODY = {
 
 
 def _stored_summary(store: ResultStore, job_id: str) -> dict[str, Any] | None:
-    job = store.get_job(job_id)
-    if job is None:
-        return None
-    return JobManager._summary(
-        job["id"],
-        job["status"],
-        job["done"],
-        job["total"],
-        job["counts"],
-        job["error"],
-        job["created"],
-        job["finished"],
-    )
+    return JobManager.stored_summary(store, job_id)
 
 
 def _json_results(summary: dict[str, Any], rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:

@@ -200,17 +200,16 @@ class JobManager:
                 return self._summary(
                     live.id, live.status, live.done, live.total, dict(live.counts), live.error, live.created, None
                 )
-        job = self.store.get_job(job_id)
+        return self.stored_summary(self.store, job_id)
+
+    @classmethod
+    def stored_summary(cls, store: ResultStore, job_id: str) -> dict[str, Any] | None:
+        """The summary of a job as the result store has it (None when unknown)."""
+        job = store.get_job(job_id)
         if job is None:
             return None
-        return self._summary(
-            job["id"],
-            job["status"],
-            job["done"],
-            job["total"],
-            job["counts"],
-            job["error"],
-            job["created"],
+        return cls._summary(
+            job["id"], job["status"], job["done"], job["total"], job["counts"], job["error"], job["created"],
             job["finished"],
         )
 
