@@ -20,8 +20,8 @@ from gendetect.data.synthetic import make_synthetic_dataset, synthetic_image
 from gendetect.detectors import Detector, create_detector
 from gendetect.detectors.cnn import infer_input_shape
 from gendetect.features import create_extractor
-from gendetect.trainer import AugmentConfig, CheckpointMismatchError, augment_batch
 from gendetect.training import train_pipeline
+from gendetect.training.torch_loop import AugmentConfig, CheckpointMismatchError, augment_batch
 
 TINY = {"arch": "test_resnet", "pretrained": "none", "batch_size": 8, "lr": 2e-3, "patience": 0}
 

@@ -24,8 +24,8 @@ from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset, synthetic_image
 from gendetect.errors import ModelFormatError, WeightsNotFoundError
 from gendetect.features import create_extractor, extractor_from_config
+from gendetect.features.featurize import featurize
 from gendetect.features.store import FeatureStore
-from gendetect.training import featurize
 
 
 def save_tiny_ddpm(path: Path, seed: int = 0) -> Path:

@@ -188,8 +188,9 @@ def test_hf_clip_tiny_and_the_real_loading_path(tmp_path: Path) -> None:
 def test_caption_fusion_train_store_and_scan(tmp_path: Path) -> None:
     """Images identical in distribution, captions that carry the label: only the with_text features can tell."""
     from gendetect.data.synthetic import synthetic_image, write_labels_csv
+    from gendetect.features.featurize import featurize
     from gendetect.features.store import FeatureStore
-    from gendetect.training import featurize, train_pipeline
+    from gendetect.training import train_pipeline
 
     rows = []
     for i in range(16):

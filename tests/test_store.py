@@ -14,9 +14,9 @@ from gendetect.cli import main
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
 from gendetect.features import create_extractor
+from gendetect.features.featurize import featurize
 from gendetect.features.simple import PixelStats
 from gendetect.features.store import FeatureStore
-from gendetect.training import featurize
 
 
 class Killed(KeyboardInterrupt):  # like a kill: not an error of one image

@@ -12,8 +12,9 @@ from gendetect import create_detector, create_extractor, load_model
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
 from gendetect.errors import DataSchemaError
+from gendetect.evaluation.grouping import per_generator_metrics
 from gendetect.evaluation.report import evaluate_pipeline, save_report
-from gendetect.training import per_generator_metrics, train_pipeline
+from gendetect.training import train_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ Conventions:
 * real images get ``generator="real"`` (:data:`~gendetect.data.records.REAL_GENERATOR`);
 * ``source`` names the subset an image belongs to, the **same** for a generator's fakes and the reals collected
   with them (``"cnndetection-gallery/biggan"``), so that evaluation can compare each generator's fakes with their
-  own reals (:func:`gendetect.training.generator_pairs`). Layouts whose reals are shared by all generators
+  own reals (:func:`gendetect.evaluation.grouping.generator_pairs`). Layouts whose reals are shared by all generators
   (``real-fake``, a flat ``cnndetection`` folder) give every image the root folder's name;
 * paths are stored absolute;
 * with ``probe=True`` each file's header is read for its format, size, mode, JPEG quality, EXIF and sha256. A file

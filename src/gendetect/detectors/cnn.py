@@ -3,7 +3,7 @@
 The rows of ``X`` are flattened ``(C, H, W)`` maps, as the ``dnf`` and ``rgb`` extractors produce them; the detector
 reshapes them to ``input_shape`` (inferred for square 3- or 4-channel maps), standardises each channel with the
 training set's statistics and trains a timm ResNet with one output logit through the generic loop of
-:mod:`gendetect.trainer` (augmentations, validation split, early stopping, checkpoints, resume).
+:mod:`gendetect.training.torch_loop` (augmentations, validation split, early stopping, checkpoints, resume).
 
 Initialisation: ``pretrained="imagenet"`` loads the architecture's ImageNet weights (timm's hub repository, e.g.
 ``timm/resnet50.tv_in1k``: the torchvision weights CNNDetection and DNF start from) through the gendetect weights
@@ -69,8 +69,8 @@ class CNNDetector(Detector):
         weight_decay: AdamW weight decay.
         val_fraction: stratified validation share (early stopping, and the threshold in ``train_pipeline``).
         patience: epochs without a lower validation loss before stopping (0 = never).
-        augment: :class:`~gendetect.trainer.AugmentConfig` fields, e.g. ``{"flip": true, "crop": 224}``; blur and JPEG
-            only for ``rgb`` inputs (see :mod:`gendetect.trainer`). ``None`` = random flips only.
+        augment: :class:`~gendetect.training.torch_loop.AugmentConfig` fields, e.g. ``{"flip": true, "crop": 224}``; blur and JPEG
+            only for ``rgb`` inputs (see :mod:`gendetect.training.torch_loop`). ``None`` = random flips only.
         checkpoint_dir: checkpoints and resume (a folder, ``"auto"`` for one under the cache keyed by config and
             data, or ``None`` for none).
         device: "cpu" or "cuda".
@@ -129,7 +129,7 @@ class CNNDetector(Detector):
 
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
         torch, _ = _torch()
-        from gendetect.trainer import AugmentConfig, TrainConfig, train_binary
+        from gendetect.training.torch_loop import AugmentConfig, TrainConfig, train_binary
 
         shape = tuple(int(v) for v in self.input_shape) if self.input_shape else infer_input_shape(X.shape[1])
         if int(np.prod(shape)) != X.shape[1]:
@@ -223,7 +223,7 @@ class CNNDetector(Detector):
         return self._decision(X)
 
     def _decision(self, X: np.ndarray) -> np.ndarray:
-        from gendetect.trainer import AugmentConfig, predict_logits
+        from gendetect.training.torch_loop import AugmentConfig, predict_logits
 
         crop = AugmentConfig.from_dict(self.augment).crop
         images = np.asarray(X, dtype=np.float32).reshape(-1, *(int(v) for v in self.input_shape_))

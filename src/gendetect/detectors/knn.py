@@ -242,7 +242,7 @@ def knn_from_store(store: Any, keys: Sequence[str], labels: Sequence[int], **par
 
     Args:
         store: the feature store holding the bank's vectors.
-        keys: store keys of the labelled images (``gendetect.training.store_key`` of each record).
+        keys: store keys of the labelled images (``gendetect.features.featurize.store_key`` of each record).
         labels: their labels, 1 = fake, 0 = real.
         params: :class:`KNNDetector` hyper-parameters.
 

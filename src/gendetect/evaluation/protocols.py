@@ -35,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from gendetect.data.records import ImageRecord
+from gendetect.data.summary import targets
 from gendetect.detectors import detector_from_config
 from gendetect.errors import DataSchemaError
 from gendetect.evaluation.audit import shortcut_audit
+from gendetect.evaluation.grouping import generator_pairs
 from gendetect.evaluation.metrics import (
     average_precision,
     binary_metrics,
@@ -54,7 +56,6 @@ from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 from gendetect.registry import Registry
-from gendetect.training import generator_pairs, targets
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _histogram(y: np.ndarray, s: np.ndarray, bins: int = 20) -> dict[str, list]:
 
 
 def _base(config: ProtocolConfig, records: list[ImageRecord], failed: list[ImageRecord]) -> dict[str, Any]:
-    from gendetect.training import data_summary
+    from gendetect.data.summary import data_summary
 
     return {
         "protocol": config.protocol,
@@ -369,7 +370,7 @@ class _Setup:
 
 
 def _training_setup(config: ProtocolConfig, records: list[ImageRecord]) -> _Setup:
-    from gendetect.training import featurize
+    from gendetect.features.featurize import featurize
 
     extractor, detector = _recipe(config)
     X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
@@ -570,7 +571,7 @@ def _text_variants(
     the caption embedding, so the image-only variant is the first half of the same rows. The two variants then
     differ by the caption alone, and the image network runs once.
     """
-    from gendetect.training import featurize
+    from gendetect.features.featurize import featurize
 
     if not _takes_text(spec):
         extractor = extractor_from_config(spec)
@@ -587,7 +588,8 @@ def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict
     The extractor must take ``with_text`` (``openclip``). Both variants are scored with the same source-grouped
     cross-validation, per generator and overall.
     """
-    from gendetect.training import out_of_fold_scores, per_generator_metrics
+    from gendetect.evaluation.grouping import per_generator_metrics
+    from gendetect.training import out_of_fold_scores
 
     base_extractor, detector = _recipe(config)
     cfg = base_extractor.get_config()
@@ -645,7 +647,8 @@ def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> di
     a ``with_text`` option are also run with the caption's text embedding concatenated. Scores are out of fold,
     grouped by ``pair_id`` (COCOFake pairs) or source, so no image is scored by a probe that saw its pair.
     """
-    from gendetect.training import out_of_fold_scores, per_generator_metrics
+    from gendetect.evaluation.grouping import per_generator_metrics
+    from gendetect.training import out_of_fold_scores
 
     specs = list(config.extractors or [])
     if not specs:
@@ -695,7 +698,8 @@ def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
     and the semantic part's caption retrieval accuracy. Out of fold, grouped by pair."""
     from sklearn.model_selection import GroupKFold
 
-    from gendetect.training import featurize, per_generator_metrics
+    from gendetect.evaluation.grouping import per_generator_metrics
+    from gendetect.features.featurize import featurize
 
     base_extractor, _ = _recipe(config)
     spec = base_extractor.get_config()

@@ -27,7 +27,7 @@ def score_records(
     store: Any = None,
 ) -> tuple[np.ndarray, list[ImageRecord], list[ImageRecord]]:
     """``(P(fake) (N,) of the readable records, those records, the unreadable ones)``."""
-    from gendetect.training import featurize
+    from gendetect.features.featurize import featurize
 
     X, kept, failed = featurize(
         records, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, progress=progress, store=store
@@ -60,7 +60,8 @@ def evaluate_pipeline(
     generator: {...}}``), ``items`` (path, label, generator, p_fake or error for every record) and ``provenance``.
     The ``per-generator`` protocol (:mod:`gendetect.evaluation.protocols`) adds confidence intervals and plots.
     """
-    from gendetect.training import data_summary, labelled, per_generator_metrics
+    from gendetect.data.summary import data_summary, labelled
+    from gendetect.evaluation.grouping import per_generator_metrics
 
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)

@@ -60,7 +60,7 @@ class FeaturesTask(ShardTask):
         return WorkerPool(self._extractor, self.jobs)
 
     def run(self, shard: Shard, out_dir: Path) -> list[dict[str, Any]]:
-        from gendetect.training import featurize, store_key
+        from gendetect.features.featurize import featurize, store_key
 
         assert self._store is not None and self._extractor is not None, "setup() runs before run()"
         self._store.refresh()  # index what other actors stored meanwhile (new shards only)

@@ -19,120 +19,28 @@ The validation metrics (overall and per generator) and the threshold rule are st
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from gendetect.calibration import create_calibrator
-from gendetect.data.records import ImageRecord, label_to_int
+from gendetect.data.records import ImageRecord
+from gendetect.data.summary import data_summary, labelled, targets
 from gendetect.detectors import Detector
 from gendetect.errors import DataSchemaError
 from gendetect.evaluation.audit import shortcut_audit
-from gendetect.evaluation.metrics import binary_metrics, expected_calibration_error, threshold_for_fpr
+from gendetect.evaluation.grouping import per_generator_metrics
+from gendetect.evaluation.metrics import expected_calibration_error, threshold_for_fpr
 from gendetect.features import FeatureExtractor
-from gendetect.features.extract import extract_features
+from gendetect.features.featurize import Progress, featurize
 from gendetect.features.store import FeatureStore
 from gendetect.imageio import DEFAULT_MAX_PIXELS
 from gendetect.pipeline import DetectionPipeline
 from gendetect.provenance import provenance
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[Any, int], Any]
-
-
-def featurize(
-    records: Sequence[ImageRecord],
-    extractor: FeatureExtractor,
-    *,
-    jobs: int = 1,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    progress: Progress | None = None,
-    store: FeatureStore | None = None,
-    shard_size: int = 512,
-) -> tuple[np.ndarray, list[ImageRecord], list[ImageRecord]]:
-    """Features of the readable records: ``(X (N, dim) float32, kept records, failed records)``.
-
-    A record that cannot be read or decoded is returned in ``failed`` with ``status="error"`` and the reason, so
-    callers can report it; it is never silently dropped. With a :class:`~gendetect.features.store.FeatureStore`,
-    features of records whose sha256 is stored are read from it, and the rest are extracted in shards of
-    ``shard_size`` and stored as each shard completes (a killed run loses at most one shard of work).
-    """
-    todo = [r for r in records if r.status == "ok"]
-    failed = [r for r in records if r.status != "ok"]
-    X = np.full((len(todo), extractor.dim), np.nan, np.float32)
-    ok = np.zeros(len(todo), bool)
-    keys = [store_key(r, extractor) for r in todo]
-    captions = [r.caption for r in todo] if extractor.uses_captions else None
-    if store is not None:
-        X[:], ok[:] = store.get(keys)
-    need = np.flatnonzero(~ok)
-    step = shard_size if store is not None else max(len(need), 1)
-    for start in range(0, len(need), step):
-        idx = need[start : start + step]
-        Xc, items = extract_features(
-            [todo[i].path for i in idx],
-            extractor,
-            jobs=jobs,
-            max_pixels=max_pixels,
-            progress=progress,
-            captions=[captions[i] for i in idx] if captions is not None else None,
-        )
-        good = np.array([it.ok for it in items], dtype=bool)
-        X[idx[good]], ok[idx[good]] = Xc[good], True
-        for i, item in zip(idx, items):
-            if not item.ok:
-                todo[i].status, todo[i].error = "error", item.error
-                failed.append(todo[i])
-        if store is not None:
-            store.add([keys[i] for i in idx[good]], Xc[good], [todo[i].path for i in idx[good]])
-    kept = [r for r, good in zip(todo, ok) if good]
-    if failed:
-        logger.warning(
-            "%d of %d images could not be used: e.g. %s: %s", len(failed), len(records), failed[0].path, failed[0].error
-        )
-    return X[ok], kept, failed
-
-
-def store_key(record: ImageRecord, extractor: FeatureExtractor) -> str | None:
-    """The feature-store key of a record: its sha256, plus a hash of its caption for caption-aware extractors."""
-    if not record.sha256:
-        return None
-    if not extractor.uses_captions:
-        return record.sha256
-    return f"{record.sha256}:{hashlib.sha256((record.caption or '').encode()).hexdigest()[:16]}"
-
-
-def labelled(records: Sequence[ImageRecord]) -> list[ImageRecord]:
-    """The records with a real/fake label."""
-    return [r for r in records if r.label in ("real", "fake")]
-
-
-def targets(records: Sequence[ImageRecord]) -> np.ndarray:
-    """``(N,)`` int64: 1 = fake, 0 = real."""
-    return np.array([label_to_int(r.label) for r in records], dtype=np.int64)
-
-
-def data_summary(records: Sequence[ImageRecord], failed: Sequence[ImageRecord] = ()) -> dict[str, Any]:
-    """What a model was trained on: counts by label, generator, source, format, and a fingerprint of the files."""
-    digests = sorted(r.sha256 or r.path for r in records)
-    sizes = [max(r.width or 0, r.height or 0) for r in records if r.width]
-    return {
-        "n_images": len(records),
-        "n_unreadable": len(failed),
-        "labels": dict(Counter(r.label for r in records)),
-        "generators": dict(Counter(f"{r.label}:{r.generator}" for r in records)),
-        "sources": dict(Counter(str(r.source) for r in records)),
-        "formats": dict(Counter(f"{r.label}:{r.format}" for r in records)),
-        "long_side_px": {"min": min(sizes), "max": max(sizes)} if sizes else None,
-        "fingerprint": hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16],
-    }
 
 
 def out_of_fold_scores(
@@ -143,6 +51,9 @@ def out_of_fold_scores(
     With ``groups`` (sources) of at least ``n_folds`` distinct values the folds hold out whole groups
     (``StratifiedGroupKFold``); otherwise plain stratified folds.
     """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     n_min = int(min(np.bincount(y, minlength=2)))
     if n_min < 2:
         raise DataSchemaError(f"Training needs at least 2 real and 2 fake images; got {np.bincount(y, minlength=2)}.")
@@ -168,37 +79,6 @@ def out_of_fold_scores(
             if sel.size:
                 scores[sel] = clone(detector).fit(X[train_idx], y[train_idx]).predict_proba(X[sel])[:, 1]
     return scores, scheme
-
-
-def generator_pairs(records: Sequence[ImageRecord]) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
-    """For each fake generator: ``(its fake indices, the real indices to compare with, paired)``.
-
-    The reals are those whose ``source`` matches one of the sources of the generator's fakes (e.g.
-    ``cnndetection-gallery/biggan`` fakes against that set's reals), ``paired=True``; when no real shares a source,
-    all real images, ``paired=False``.
-    """
-    reals = np.array([i for i, r in enumerate(records) if r.label == "real"], dtype=int)
-    out = {}
-    for g in sorted({str(r.generator) for r in records if r.label == "fake"}):
-        fakes = np.array([i for i, r in enumerate(records) if r.label == "fake" and str(r.generator) == g], dtype=int)
-        sources = {records[i].source for i in fakes}
-        paired = np.array([i for i in reals if records[i].source in sources], dtype=int)
-        out[g] = (fakes, paired, True) if paired.size else (fakes, reals, False)
-    return out
-
-
-def per_generator_metrics(
-    records: Sequence[ImageRecord], scores: np.ndarray, threshold: float
-) -> dict[str, dict[str, float]]:
-    """Metrics overall and for each generator's fakes against its reals (see :func:`generator_pairs`)."""
-    y = targets(records)
-    scores = np.asarray(scores, dtype=np.float64)
-    out = {"all": binary_metrics(y, scores, threshold)}
-    for g, (fakes, reals, paired) in generator_pairs(records).items():
-        idx = np.r_[reals, fakes].astype(int)
-        out[g] = binary_metrics(y[idx], scores[idx], threshold)
-        out[g]["reals_from"] = "same source" if paired else "all sources"
-    return out
 
 
 def train_pipeline(
@@ -252,6 +132,8 @@ def train_pipeline(
     if len(np.unique(y)) < 2:
         raise DataSchemaError(f"Training needs both real and fake images; got {dict(Counter(r.label for r in kept))}.")
 
+    from sklearn.base import clone
+
     groups = [str(r.source) for r in kept]
     fitted = None
     if getattr(detector, "validates_itself", False):
@@ -299,22 +181,4 @@ def train_pipeline(
     return DetectionPipeline(extractor, fitted, threshold, info, uncertain_from=uncertain_from, calibrator=calibrator)
 
 
-def leave_one_source_out(
-    detector: Detector, X: np.ndarray, records: Sequence[ImageRecord]
-) -> dict[str, dict[str, float]]:
-    """Generalisation to unseen sources: for each source, fit on every *other* source and test on this one.
-
-    A source is a subset holding one generator's fakes and their paired reals (``cnndetection-gallery/biggan``),
-    so this is leave-one-generator-out with the reals of the held-out subset held out too. Returns metrics per
-    held-out source (threshold 0.5 on P(fake); AUC, AP and TPR@1%FPR do not depend on it).
-    """
-    y = targets(records)
-    sources = np.array([str(r.source) for r in records])
-    out: dict[str, dict[str, float]] = {}
-    for src in sorted(set(sources)):
-        test = sources == src
-        if len(np.unique(y[test])) < 2 or len(np.unique(y[~test])) < 2:
-            continue
-        fitted = clone(detector).fit(X[~test], y[~test])
-        out[src] = binary_metrics(y[test], fitted.predict_proba(X[test])[:, 1], 0.5)
-    return out
+__all__ = ["out_of_fold_scores", "train_pipeline"]
