@@ -23,7 +23,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from gendetect.errors import ModelFormatError, UnknownNameError
 
@@ -88,7 +87,7 @@ def import_univfd_head(
     """
     import torch
 
-    from gendetect.detectors import create_detector
+    from gendetect.detectors.linear import LogisticDetector
     from gendetect.pipeline import write_model_dir
 
     try:
@@ -102,19 +101,7 @@ def import_univfd_head(
             f"{fc_weights}: expected a 1-output linear layer (weight, bias); got "
             f"{ {k: tuple(v.shape) for k, v in keys.items()} }"
         )
-    w = keys["weight"].double().numpy().ravel()
-    b = keys["bias"].double().numpy().ravel()
-    detector = create_detector("logistic", standardize=False)
-    detector.load_state_dict(
-        {
-            "mean_": np.zeros_like(w),
-            "scale_": np.ones_like(w),
-            "coef_": w,
-            "intercept_": b,
-            "classes_": np.array([0, 1]),
-            "n_features_in_": np.array([w.size]),
-        }
-    )
+    detector = LogisticDetector.from_linear(keys["weight"].double().numpy(), keys["bias"].double().numpy())
     config = {
         "name": "univfd-official",
         "extractor": {

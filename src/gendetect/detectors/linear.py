@@ -42,5 +42,23 @@ class LogisticDetector(Detector):
         self.coef_ = clf.coef_.ravel().astype(np.float64)
         self.intercept_ = clf.intercept_.astype(np.float64)
 
+    @classmethod
+    def from_linear(cls, w: np.ndarray, b: np.ndarray) -> LogisticDetector:
+        """A fitted detector computing ``sigmoid(w . x + b)`` on raw features (no standardisation): a released
+        linear head (UnivFD's ``fc_weights.pth``, a zoo entry's probe) in gendetect's own format."""
+        w = np.asarray(w, np.float64).ravel()
+        b = np.asarray(b, np.float64).ravel()
+        detector = cls(standardize=False)
+        return detector.load_state_dict(
+            {
+                "mean_": np.zeros_like(w),
+                "scale_": np.ones_like(w),
+                "coef_": w,
+                "intercept_": b,
+                "classes_": np.array([0, 1]),
+                "n_features_in_": np.array([w.size]),
+            }
+        )
+
     def _decision(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_[0]

@@ -175,19 +175,7 @@ def identity_head() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def linear_head(w: np.ndarray, b: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """A fitted ``logistic`` detector computing ``sigmoid(w . x + b)`` without standardisation (config, arrays)."""
-    from gendetect.detectors import create_detector
+    from gendetect.detectors.linear import LogisticDetector
 
-    w = np.asarray(w, np.float64).ravel()
-    b = np.asarray(b, np.float64).ravel()
-    detector = create_detector("logistic", standardize=False)
-    detector.load_state_dict(
-        {
-            "mean_": np.zeros_like(w),
-            "scale_": np.ones_like(w),
-            "coef_": w,
-            "intercept_": b,
-            "classes_": np.array([0, 1]),
-            "n_features_in_": np.array([w.size]),
-        }
-    )
+    detector = LogisticDetector.from_linear(w, b)
     return detector.get_config(), detector.state_dict()
