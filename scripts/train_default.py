@@ -53,7 +53,7 @@ from gendetect.calibration import create_calibrator
 from gendetect.data.readers import read_records
 from gendetect.detectors import create_detector
 from gendetect.detectors.tiled import TiledDetector
-from gendetect.evaluation.metrics import roc_auc
+from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr
 from gendetect.features import create_extractor
 from gendetect.features.periodic import TILE_META
 from gendetect.imageio import load_image
@@ -383,9 +383,9 @@ def out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: in
 
 
 def threshold_at(real_scores: np.ndarray, fpr: float) -> float:
-    s = np.sort(real_scores[np.isfinite(real_scores)])
-    k = int(math.floor(fpr * len(s)))
-    return float(s[len(s) - 1 - k]) if len(s) else 0.0  # scores strictly above it are at most `fpr` of reals
+    """``threshold_for_fpr`` on the finite scores (views without signal have none)."""
+    s = real_scores[np.isfinite(real_scores)]
+    return threshold_for_fpr(s, fpr) if len(s) else 0.0
 
 
 def summarise(scores, views, items, sel, thr) -> dict:
