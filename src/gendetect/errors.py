@@ -5,6 +5,9 @@ The CLI turns these into ``click.ClickException`` so users see one clear line, n
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class GendetectError(Exception):
     """Base class of every error gendetect raises on purpose."""
@@ -38,3 +41,50 @@ class ImageLoadError(GendetectError):
 
 class ModelFormatError(GendetectError, ValueError):
     """A saved model directory is missing files or has an unexpected config."""
+
+
+class MissingDependencyError(GendetectError, ImportError):
+    """An optional dependency is not installed. The message names the package, the pip extra and what needs it.
+
+    Also an ``ImportError``, so code that treats a missing package as the whole run's problem still catches it."""
+
+
+# pip names that differ from the import name (the rest are the top-level module name)
+_PIP_NAMES = {
+    "PIL": "pillow",
+    "open_clip": "open_clip_torch",
+    "pillow_heif": "pillow-heif",
+    "glide_text2im": "glide-text2im",
+    "fastapi_offline": "fastapi-offline",
+    "huggingface_hub": "huggingface_hub",
+}
+
+
+def require(module: str, extra: str | None, purpose: str, *, install: str | None = None) -> ModuleType:
+    """Import the optional ``module`` and return it, or raise :class:`MissingDependencyError` with the fix.
+
+    Args:
+        module: the dotted import name, e.g. ``"torch"`` or ``"ray.data"``.
+        extra: the gendetect extra that installs it (``pip install 'gendetect[extra]'``); ``None`` when no extra
+            does and ``install`` says how instead.
+        purpose: what needs it, as the subject of a sentence, e.g. ``"the ray engine"``.
+        install: the install command when it is not an extra (a package that is not on PyPI).
+
+    Example:
+        >>> require("json", "core", "reading configs").__name__
+        'json'
+        >>> try:
+        ...     require("no_such_module", "clip", "the hf-clip extractor")
+        ... except MissingDependencyError as e:
+        ...     print(e)  # doctest: +ELLIPSIS
+        The hf-clip extractor needs no_such_module, which could not be imported (...): pip install 'gendetect[clip]'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        top = module.partition(".")[0]
+        package = _PIP_NAMES.get(top, top)
+        fix = install or f"pip install 'gendetect[{extra}]'"
+        raise MissingDependencyError(
+            f"{purpose[:1].upper()}{purpose[1:]} needs {package}, which could not be imported ({e}): {fix}"
+        ) from e
