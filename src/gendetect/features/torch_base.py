@@ -13,28 +13,23 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from gendetect.errors import require
 from gendetect.features.base import FeatureExtractor
 from gendetect.features.rgb import center_crop
 
 PREPROCESS = ("center-crop", "model")
 
 
-def require_torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError("This needs torch: pip install 'gendetect[clip]'") from e
-    return torch
+def require_torch(purpose: str = "this") -> Any:
+    """The ``torch`` module, or a :class:`~gendetect.errors.MissingDependencyError` naming the 'clip' extra."""
+    return require("torch", "clip", purpose)
 
 
-def require_diffusers() -> Any:
-    """The ``diffusers`` module (with torch), or an ImportError naming the extra that installs it."""
-    try:
-        import diffusers
-        import torch  # noqa: F401
-    except ImportError as e:
-        raise ImportError("This needs diffusers and torch: pip install 'gendetect[diffusion]'") from e
-    return diffusers
+def require_diffusers(purpose: str = "this") -> Any:
+    """The ``diffusers`` module (with torch), or a :class:`~gendetect.errors.MissingDependencyError` naming the
+    'diffusion' extra that installs it."""
+    require("torch", "diffusion", purpose)
+    return require("diffusers", "diffusion", purpose)
 
 
 class TorchExtractor(FeatureExtractor):
