@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from gendetect.augment.benign import BenignChain, BenignError
-from gendetect.errors import GendetectError, ModelFormatError
+from gendetect.errors import GendetectError, ModelFormatError, require
 from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -160,13 +160,7 @@ def list_selfmade(pattern: str = "*") -> list[str]:
 
 # -- decoder zoo -----------------------------------------------------------------------------------------------
 def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise GendetectError(
-            "the decoder zoo needs torch: pip install 'gendetect[clip]' (or use only the cascades)"
-        ) from e
-    return torch
+    return require("torch", "clip", "the decoder zoo (unlike the cascades)")
 
 
 @contextlib.contextmanager
