@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gendetect.errors import ModelFormatError
+from gendetect.errors import ModelFormatError, require
 from gendetect.registry import Registry
 
 NETS: Registry[Any] = Registry("zoo network")
@@ -206,10 +206,7 @@ class CoDEArch:
         import json
         import tempfile
 
-        try:
-            from transformers import ViTModel
-        except ImportError as e:
-            raise ImportError("CoDE needs transformers: pip install 'gendetect[clip]'") from e
+        ViTModel = require("transformers", "clip", "CoDE").ViTModel
         path = os.path.abspath(os.fspath(weights))
         if not path.endswith(".safetensors"):
             raise ModelFormatError(f"{path}: CoDE's weights are a .safetensors file (model.safetensors)")
