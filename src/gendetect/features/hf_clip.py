@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gendetect.errors import require
 from gendetect.features.base import EXTRACTORS
 from gendetect.features.torch_base import TorchExtractor
 from gendetect.hub import resolve_weights
@@ -79,10 +80,12 @@ class HFClipExtractor(TorchExtractor):
         self._load()
 
     def _build(self) -> tuple[Any, tuple[int, int], Any, Any, Any]:
-        try:
-            from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-        except ImportError as e:
-            raise ImportError("The hf-clip extractor needs transformers: pip install 'gendetect[clip]'") from e
+        transformers = require("transformers", "clip", "the hf-clip extractor")
+        CLIPConfig, CLIPImageProcessor, CLIPModel = (
+            transformers.CLIPConfig,
+            transformers.CLIPImageProcessor,
+            transformers.CLIPModel,
+        )
         if self.pretrained == "random":
             if self.model != "test-tiny-clip":
                 raise ValueError("pretrained='random' is only for model='test-tiny-clip' (tests)")
