@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gendetect.errors import WeightsNotFoundError
+from gendetect.errors import WeightsNotFoundError, require
 from gendetect.features.base import EXTRACTORS
 from gendetect.features.torch_base import TorchExtractor
 from gendetect.hub import resolve_weights
@@ -39,10 +39,7 @@ _CONFIGS_ADDED = False
 
 def _open_clip() -> Any:
     global _CONFIGS_ADDED
-    try:
-        import open_clip
-    except ImportError as e:
-        raise ImportError("CLIP extractors need the 'clip' extra: pip install 'gendetect[clip]'") from e
+    open_clip = require("open_clip", "clip", "CLIP extractors")
     if not _CONFIGS_ADDED:  # gendetect's own tiny test architectures, registered like open_clip's
         open_clip.add_model_config(Path(str(resources.files("gendetect.features") / "model_configs")))
         _CONFIGS_ADDED = True
