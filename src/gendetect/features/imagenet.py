@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gendetect.errors import WeightsNotFoundError
+from gendetect.errors import WeightsNotFoundError, require
 from gendetect.features.base import EXTRACTORS
 from gendetect.features.torch_base import TorchExtractor
 from gendetect.hub import resolve_weights
@@ -51,11 +51,8 @@ class TimmExtractor(TorchExtractor):
         self._load()
 
     def _build(self) -> tuple[Any, tuple[int, int], Any, Any, Any]:
-        try:
-            import timm
-            from safetensors.torch import load_file
-        except ImportError as e:
-            raise ImportError("ImageNet extractors need the 'clip' extra: pip install 'gendetect[clip]'") from e
+        timm = require("timm", "clip", "ImageNet extractors")
+        load_file = require("safetensors.torch", "clip", "ImageNet extractors").load_file
         net = timm.create_model(self.model, pretrained=False, num_classes=0)
         if self.pretrained == "random":
             logger.warning("timm %s with RANDOM weights (pretrained='random'): tests and benchmarks only", self.model)
