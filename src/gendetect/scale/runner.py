@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gendetect.atomic import atomic_write
-from gendetect.errors import GendetectError
+from gendetect.errors import GendetectError, require
 
 logger = logging.getLogger(__name__)
 
@@ -523,11 +523,8 @@ def _run_ray(
     address: str | None,
     workers: int | None,
 ) -> None:
-    try:
-        import ray
-        import ray.data
-    except ImportError as e:
-        raise GendetectError("The ray engine needs the 'ray' extra: pip install 'gendetect[ray]'") from e
+    ray = require("ray", "ray", "the ray engine")
+    require("ray.data", "ray", "the ray engine")  # ray[data], not only ray
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
