@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from gendetect.errors import GendetectError, UnknownNameError
+from gendetect.errors import GendetectError, UnknownNameError, require
 from gendetect.features.torch_base import require_diffusers
 from gendetect.hub import HubSpec
 from gendetect.registry import Registry
@@ -541,17 +541,12 @@ class GlideGenerator(TextToImage):
     """
 
     def __init__(self, spec: GeneratorSpec, *, device: str | None = None) -> None:
-        try:
-            from glide_text2im.download import load_checkpoint
-            from glide_text2im.model_creation import (
-                create_model_and_diffusion,
-                model_and_diffusion_defaults,
-                model_and_diffusion_defaults_upsampler,
-            )
-        except ImportError as e:
-            raise ImportError(
-                f"The 'glide' generator needs the glide-text2im package, which is not on PyPI: {GLIDE_INSTALL}"
-            ) from e
+        purpose, install = "the 'glide' generator", f"(not on PyPI) {GLIDE_INSTALL}"
+        load_checkpoint = require("glide_text2im.download", None, purpose, install=install).load_checkpoint
+        creation = require("glide_text2im.model_creation", None, purpose, install=install)
+        create_model_and_diffusion = creation.create_model_and_diffusion
+        model_and_diffusion_defaults = creation.model_and_diffusion_defaults
+        model_and_diffusion_defaults_upsampler = creation.model_and_diffusion_defaults_upsampler
         import torch
 
         self.spec, self.device = spec, device or "cpu"
