@@ -35,19 +35,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from gendetect.errors import GendetectError, ImageLoadError
+from gendetect.errors import GendetectError, ImageLoadError, require
 from gendetect.imageio import DEFAULT_MAX_PIXELS, load_image_with_info
 from gendetect.pipeline import DetectionPipeline, load_model
 
-try:
-    from fastapi import Depends, FastAPI, HTTPException, Request
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-    from fastapi.security import HTTPBearer
-    from pydantic import BaseModel, ConfigDict, Field
-    from starlette.concurrency import run_in_threadpool
-except ImportError as e:  # pragma: no cover - exercised only without the extra
-    raise ImportError("The HTTP service needs the 'serve' extra: pip install 'gendetect[serve]'") from e
+require("fastapi", "serve", "the HTTP service")  # one clear error, naming the extra, before the imports below
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from gendetect.server.jobs import JobManager, PathRefused, QueueFull, plan_inputs
 from gendetect.server.security import GuardConfig, RequestGuard, allowed_host_set, is_loopback, normalise_origin
