@@ -324,3 +324,14 @@ def test_features_extract_keeps_one_pool_for_every_shard(tmp_path: Path, monkeyp
     rows = extract_to_store(records, FeatureStore(tmp_path / "store", ext), ext, shard_size=2, jobs=2)  # 4 shards
     assert [r["status"] for r in rows] == ["ok"] * 7
     assert len(starts) == 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_bytes_like_source_is_read_and_named(tmp_path: Path, jobs: int) -> None:
+    """imageio.Source's whole contract: bytes, bytearray and memoryview (which does not pickle) reach the workers."""
+    data = Path(_images(tmp_path, [21])[0]).read_bytes()
+    items = list(iter_features([data, bytearray(data), memoryview(data)], _MeanExtractor(), jobs=jobs))
+    assert [i.path for i in items] == ["<bytes #0>", "<bytes #1>", "<bytes #2>"]
+    assert all(i.ok for i in items), [i.error for i in items]
+    assert len({i.info.sha256 for i in items}) == 1
+    np.testing.assert_array_equal(items[0].features, items[2].features)

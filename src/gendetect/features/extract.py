@@ -37,11 +37,10 @@ from PIL import Image
 
 from gendetect.errors import ImageLoadError
 from gendetect.features.base import FeatureExtractor, extractor_from_config
-from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, load_image_with_info
+from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, Source, load_image_with_info
 
 logger = logging.getLogger(__name__)
 
-Source = str | os.PathLike | bytes
 CRASH_ERROR = (
     "a worker process died while reading this file, and again when it was retried alone in a fresh worker "
     "(a decoder crash or the out-of-memory killer); scan it with --jobs 1 to see the error"
@@ -64,7 +63,7 @@ class FeatureItem:
 
 
 def _name(source: Source, i: int) -> str:
-    return f"<bytes #{i}>" if isinstance(source, bytes | bytearray) else str(source)
+    return f"<bytes #{i}>" if isinstance(source, bytes | bytearray | memoryview) else str(source)
 
 
 def _decode(source: Source, max_pixels: int) -> tuple[Image.Image | None, ImageInfo | None, str | None]:
@@ -388,7 +387,7 @@ def iter_features(
     """Yield one :class:`FeatureItem` per source, in order, streaming (sources may be a generator).
 
     Args:
-        sources: file paths or raw bytes.
+        sources: file paths or raw bytes (``bytes``, ``bytearray`` or ``memoryview``).
         extractor: any :class:`FeatureExtractor`.
         jobs: worker processes; 1 runs in this process, 0 or less uses every core.
         max_pixels: images with more pixels (per their header) are refused before decoding.
@@ -435,7 +434,7 @@ class _Named:
     def __iter__(self) -> Iterator[Source]:
         for i, source in enumerate(self._sources):
             self._names.append(_name(source, i))
-            yield source
+            yield bytes(source) if isinstance(source, memoryview) else source  # a memoryview does not pickle
 
     def names(self) -> Iterator[str]:
         """Names in order; each is available once its source has been taken (pull the result first)."""
