@@ -1,5 +1,6 @@
 """Training: :func:`train_pipeline` (features, out-of-fold threshold, refit) and the generic torch loop
-(:mod:`gendetect.training.torch_loop`, imported only by torch detectors).
+(:mod:`gendetect.training.torch_loop`, a re-export of :mod:`gendetect.detectors.torch_loop`, where the torch
+detectors import it from).
 
 The helpers that used to live in ``gendetect/training.py`` moved down the pipeline: ``featurize`` and ``store_key``
 to :mod:`gendetect.features.featurize`; ``labelled``, ``targets`` and ``data_summary`` to
