@@ -9,13 +9,13 @@ and as a JPEG q95 copy, and prints the mean and largest |P(fake) difference| and
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from gendetect.data.readers import read_records
+from gendetect.evaluation.agreement import format_agreement
 from gendetect.imageio import load_image
 from gendetect.pipeline import load_model
 
@@ -38,22 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rng = np.random.default_rng(0)
     recs = [recs[i] for i in rng.choice(len(recs), size=min(args.n, len(recs)), replace=False)]
-    diffs, same = [], []
-    for r in recs:
-        image = load_image(r.path)
-        copies = []
-        for fmt in ("PNG", "JPEG"):
-            buf = io.BytesIO()
-            image.save(buf, fmt, **({"quality": args.quality} if fmt == "JPEG" else {}))
-            copies.append(load_image(buf.getvalue()))
-        p_png, p_jpg = model.predict_proba(copies)
-        v = [("uncertain" if np.isnan(p) else model.verdict(p)) for p in (p_png, p_jpg)]
-        same.append(v[0] == v[1])
-        if np.isfinite(p_png) and np.isfinite(p_jpg):
-            diffs.append(abs(p_png - p_jpg))
-    d = np.asarray(diffs)
-    print(f"model {model.name}: {len(recs)} lossless trainval images, PNG vs JPEG q{args.quality}")
-    print(f"mean |dP| {d.mean():.4f}, max |dP| {d.max():.4f}, same verdict {np.mean(same):.3f}")
+    r = format_agreement(model, (load_image(rec.path) for rec in recs), quality=args.quality)
+    print(f"model {model.name}: {r['n']} lossless trainval images, PNG vs JPEG q{args.quality}")
+    print(f"mean |dP| {r['mean_abs_dp']:.4f}, max |dP| {r['max_abs_dp']:.4f}, same verdict {r['same_verdict']:.3f}")
+    print(f"verdict changes: {r['flips'] or 'none'}")
     return 0
 
 
