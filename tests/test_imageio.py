@@ -306,3 +306,14 @@ def test_is_image_path() -> None:
     assert not is_image_path("notes.txt") and not is_image_path("drawing.svg")  # SVG is listed, but not decoded
     assert is_image_path("photo.heic")  # through the pillow-heif plug-in (the heif extra)
     assert all(ext == ext.lower() and ext.startswith(".") for ext in IMAGE_EXTENSIONS)
+
+
+def test_center_box_is_the_one_centring_rule() -> None:
+    from gendetect.features.rgb import center_crop
+    from gendetect.imageio import center_box
+
+    assert center_box(7, 4, (2, 4)) == (1, 1, 5, 3)  # floor: the left/top margin is the smaller half
+    assert center_box(3, 10, (4, 4)) == (0, 3, 3, 7)  # wider than the image: clipped to it
+    arr = np.arange(5 * 8 * 3, dtype=np.uint8).reshape(5, 8, 3)
+    np.testing.assert_array_equal(center_crop(Image.fromarray(arr), (2, 3)), arr[1:3, 2:5])
+    assert center_crop(Image.fromarray(arr), (9, 10)).shape == (9, 10, 3)  # smaller images are padded, not clipped

@@ -186,6 +186,22 @@ _ORIENTATION_TRANSPOSE = {
 Source = str | os.PathLike | bytes | bytearray | memoryview
 
 
+def center_box(width: int, height: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of the central ``(h, w)`` window of a ``width`` x ``height`` image (PIL's box
+    order; slice rows ``top:bottom`` and columns ``left:right`` of an array). The left/top margin is the smaller half;
+    a window larger than the image is clipped to it. The one centring rule of the PIL and tensor crops.
+
+    Example:
+        >>> center_box(7, 4, (2, 4))
+        (1, 1, 5, 3)
+        >>> center_box(3, 10, (4, 4))
+        (0, 3, 3, 7)
+    """
+    h, w = size
+    left, top = max((width - w) // 2, 0), max((height - h) // 2, 0)
+    return left, top, min(left + w, width), min(top + h, height)
+
+
 def is_image_path(path: str | os.PathLike) -> bool:
     """Whether ``path`` has an image file extension (case-insensitive; see :data:`IMAGE_EXTENSIONS`)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS

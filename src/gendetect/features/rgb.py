@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from gendetect.features.base import EXTRACTORS, FeatureExtractor
+from gendetect.imageio import center_box
 
 PREPROCESS = ("center-crop", "resize")
 
@@ -48,8 +49,7 @@ def center_crop(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
         py, px = max(h - arr.shape[0], 0), max(w - arr.shape[1], 0)
         arr = np.pad(arr, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="symmetric")
         image = Image.fromarray(arr)
-    left, top = (image.width - w) // 2, (image.height - h) // 2
-    return np.asarray(image.crop((left, top, left + w, top + h)))
+    return np.asarray(image.crop(center_box(image.width, image.height, size)))
 
 
 @EXTRACTORS.register("rgb")
