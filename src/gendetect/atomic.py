@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -13,14 +15,35 @@ def temp_path(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """The temporary path to write ``path`` under (:func:`temp_path`); renamed into place when the block ends, removed
+    when it raises. For writers that want a file name (``pq.write_table(table, tmp)``), not bytes.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     with atomic_path(Path(d) / "a.txt") as tmp:
+        ...         _ = tmp.write_text("done")
+        ...     sorted(p.name for p in Path(d).iterdir())
+        ['a.txt']
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file renamed into place.
 
     A reader, or a run killed mid-write, sees the old file or the new one, never half of one. The temporary name is
     hidden and unique per process, so workers writing side by side never share one.
     """
-    path = Path(path)
-    tmp = temp_path(path)
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)

@@ -51,7 +51,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gendetect.atomic import atomic_write
+from gendetect.atomic import atomic_path, atomic_write
 from gendetect.errors import GendetectError, require
 
 logger = logging.getLogger(__name__)
@@ -217,14 +217,13 @@ class ShardStore:
         stamps: Sequence[list[int] | None] | None = None,
     ) -> None:
         """Write the shard's rows, then its ``done.json``: a shard counts only when complete."""
-        tmp = self.path(index, f"parquet.tmp{os.getpid()}")
         from gendetect.output import safe_row  # non-UTF-8 names: escaped text + path_bytes, never a crash (issue 16)
 
         rows = [safe_row(r) for r in rows]
         columns = list(dict.fromkeys(k for r in rows for k in r))  # every key of every row, not just the first's
         table = pa.Table.from_pylist([{k: r.get(k) for k in columns} for r in rows]) if rows else pa.table({})
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.path(index, "parquet"))
+        with atomic_path(self.path(index, "parquet")) as tmp:
+            pq.write_table(table, tmp)
         stats: dict[str, Any] = {
             "rows": len(rows),
             "seconds": round(seconds, 4),
