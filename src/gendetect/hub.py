@@ -32,6 +32,12 @@ def cache_dir(cache: str | os.PathLike | None = None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def cache_root(cache: str | os.PathLike | None = None) -> Path:
+    """The gendetect cache folder: ``cache``, else ``$GENDETECT_CACHE``, else ``~/.cache/gendetect``. The one reader
+    of the variable for everything gendetect keeps there (features, checkpoints, the server's results, raw URLs)."""
+    return cache_dir(cache) or Path("~/.cache/gendetect").expanduser()
+
+
 def is_offline(offline: bool | None = None) -> bool:
     if offline is not None:
         return offline
@@ -206,7 +212,7 @@ URL_CACHE = "url"  # sub-folder of the gendetect cache that holds files fetched 
 def url_cache_root(cache: str | os.PathLike | None = None) -> Path:
     """Where files fetched from raw URLs live: ``<cache>/url/`` (cache: ``cache``, ``$GENDETECT_CACHE``, else
     ``~/.cache/gendetect``)."""
-    return (cache_dir(cache) or Path("~/.cache/gendetect").expanduser()) / URL_CACHE
+    return cache_root(cache) / URL_CACHE
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -26,12 +26,12 @@ import pyarrow.parquet as pq
 
 from gendetect.atomic import atomic_write
 from gendetect.features.base import FeatureExtractor
+from gendetect.hub import cache_root
 from gendetect.provenance import provenance
 
 
 def default_store_root() -> Path:
-    base = os.environ.get("GENDETECT_CACHE") or Path.home() / ".cache" / "gendetect"
-    return Path(base) / "features"
+    return cache_root() / "features"
 
 
 class FeatureStore:

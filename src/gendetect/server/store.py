@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
+
+from gendetect.hub import cache_root
 
 metadata = MetaData()
 results = Table(
@@ -79,7 +79,7 @@ ACTIVE = ("queued", "running")
 
 
 def default_db_url() -> str:
-    cache = Path(os.environ.get("GENDETECT_CACHE") or Path.home() / ".cache" / "gendetect")
+    cache = cache_root()
     cache.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{cache / 'results.sqlite'}"
 
