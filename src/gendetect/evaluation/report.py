@@ -82,18 +82,21 @@ def evaluate_pipeline(
 def save_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_finite(report), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(finite(report), indent=2, sort_keys=False) + "\n")
     return path
 
 
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN: undefined metrics become ``null``."""
+def finite(obj: Any) -> Any:
+    """A report made JSON-ready: NaN (an undefined metric) becomes ``null``, numpy scalars Python numbers.
+
+    Used by every writer of a report (``save_report``, the rendered bundle, ``--json``). Infinities are kept (and
+    written as ``Infinity``); :func:`gendetect.output.json_safe` also turns those into ``null``."""
     if isinstance(obj, float | np.floating):
         return None if math.isnan(obj) else float(obj)
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
