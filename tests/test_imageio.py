@@ -317,3 +317,13 @@ def test_center_box_is_the_one_centring_rule() -> None:
     arr = np.arange(5 * 8 * 3, dtype=np.uint8).reshape(5, 8, 3)
     np.testing.assert_array_equal(center_crop(Image.fromarray(arr), (2, 3)), arr[1:3, 2:5])
     assert center_crop(Image.fromarray(arr), (9, 10)).shape == (9, 10, 3)  # smaller images are padded, not clipped
+
+
+def test_tensor_center_crop_uses_the_same_box() -> None:
+    torch = pytest.importorskip("torch", reason="the 'clip' extra (torch) is not installed")
+    from gendetect.detectors.torch_loop import center_crop
+
+    x = torch.arange(2 * 3 * 7 * 9).reshape(2, 3, 7, 9)
+    assert torch.equal(center_crop(x, 4), x[..., 1:5, 2:6])  # the box center_box gives a 9 x 7 image
+    assert center_crop(x, 8).shape == (2, 3, 7, 8)  # taller than the image: only the wide side is cropped
+    assert center_crop(x, None) is x and center_crop(x, 10) is x

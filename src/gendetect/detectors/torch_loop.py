@@ -40,6 +40,8 @@ import numpy as np
 from gendetect.atomic import atomic_write
 from gendetect.errors import GendetectError
 from gendetect.features.torch_base import require_torch
+from gendetect.hub import cache_root
+from gendetect.imageio import center_box
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +111,8 @@ def center_crop(x: Any, size: int | None) -> Any:
     """Central ``size`` x ``size`` crop of a batch ``(B, C, H, W)`` (unchanged when ``size`` is None or too big)."""
     if size is None or (x.shape[-1] <= size and x.shape[-2] <= size):
         return x
-    top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
-    return x[..., top : top + size, left : left + size]
+    left, top, right, bottom = center_box(x.shape[-1], x.shape[-2], (size, size))  # the PIL crop's centring
+    return x[..., top:bottom, left:right]
 
 
 def augment_batch(x: Any, cfg: AugmentConfig, gen: Any) -> Any:
@@ -215,8 +217,7 @@ def fingerprint(model: Any, X: np.ndarray, y: np.ndarray, config: TrainConfig) -
 
 
 def default_checkpoint_root() -> Path:
-    base = os.environ.get("GENDETECT_CACHE") or Path.home() / ".cache" / "gendetect"
-    return Path(base) / "checkpoints"
+    return cache_root() / "checkpoints"
 
 
 # -- the loop ------------------------------------------------------------------------------------------------------
