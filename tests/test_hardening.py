@@ -451,7 +451,7 @@ def test_evaluate_to_a_report_file_writes_that_file(name: str, tmp_path: Path, m
 
 
 def test_evaluate_output_suffixes(tmp_path: Path) -> None:
-    from gendetect.cli import _report_kind
+    from gendetect.cli.evaluate import _report_kind
 
     assert _report_kind(Path("r.html")) == "html" and _report_kind(Path("r.md")) == "md"
     assert _report_kind(Path("r.json")) == "json" and _report_kind(Path("reports")) == "folder"

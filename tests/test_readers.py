@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from gendetect.data.manifest import (
-    describe,
-    print_description,
-    read_manifest,
-    read_manifest_metadata,
-    write_manifest,
-)
+from gendetect.cli.render import print_description
+from gendetect.data.manifest import describe, read_manifest, read_manifest_metadata, write_manifest
 from gendetect.data.readers import detect_layout, list_images, read_records
 from gendetect.data.records import ImageRecord
 from gendetect.data.synthetic import synthetic_image, write_labels_csv

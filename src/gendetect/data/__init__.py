@@ -16,8 +16,6 @@ if TYPE_CHECKING:  # imported on first use (see __getattr__): listing image file
     from gendetect.data.manifest import (
         confound_warnings as confound_warnings,
         describe as describe,
-        describe_table as describe_table,
-        print_description as print_description,
         read_manifest as read_manifest,
         read_manifest_metadata as read_manifest_metadata,
         write_manifest as write_manifest,
@@ -41,8 +39,7 @@ if TYPE_CHECKING:  # imported on first use (see __getattr__): listing image file
 
 _HOME = {
     **dict.fromkeys(
-        ("confound_warnings", "describe", "describe_table", "print_description", "read_manifest",
-         "read_manifest_metadata", "write_manifest"),
+        ("confound_warnings", "describe", "read_manifest", "read_manifest_metadata", "write_manifest"),
         "gendetect.data.manifest",
     ),
     **dict.fromkeys(
@@ -72,12 +69,10 @@ __all__ = [
     "ImageRecord",
     "confound_warnings",
     "describe",
-    "describe_table",
     "detect_layout",
     "label_to_int",
     "list_images",
     "normalise_label",
-    "print_description",
     "probe_records",
     "read_labels_csv",
     "read_manifest",

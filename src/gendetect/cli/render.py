@@ -1,0 +1,170 @@
+"""Every rich table the CLI prints. The library returns data (dicts and lists); this module draws it.
+
+Markdown and HTML reports are :mod:`gendetect.evaluation.render`; rows of a scan are written by
+:mod:`gendetect.output`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+
+def cell(v: Any) -> str:
+    """A table cell: ``-`` for missing and NaN, floats to three decimals."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+# -- data describe -----------------------------------------------------------------------------------------------
+_DESCRIBE_TABLES = (
+    ("generators", "generator"),
+    ("sources", "source"),
+    ("splits", "split"),
+    ("formats", "format"),
+    ("modes", "mode"),
+    ("sizes", "long side (px)"),
+    ("exif", "EXIF"),
+)
+
+
+def _natural_key(value: str) -> tuple[int, float, str]:
+    """Sort size buckets by their number ("<256" before "1024-2047"), then the rest alphabetically."""
+    digits = "".join(c if c.isdigit() else " " for c in value).split()
+    return (0, float(digits[0]), value) if digits and value[0] in "<>0123456789" else (1, 0.0, value)
+
+
+def describe_table(summary: dict[str, Any]) -> Group:
+    """:func:`gendetect.data.manifest.describe`'s summary as a ``Group`` of a headline, tables and warnings."""
+    parts: list[Any] = [
+        Text.assemble(
+            (str(summary["n_images"]), "bold"),
+            f" images ({summary['n_errors']} unreadable): ",
+            ", ".join(f"{k} {v}" for k, v in summary["labels"].items()),
+        )
+    ]
+    for key, title in _DESCRIBE_TABLES:
+        per_label = summary.get(key) or {}
+        labels = sorted(per_label)
+        values = sorted({v for counts in per_label.values() for v in counts}, key=_natural_key)
+        if not values or (key in ("splits", "sources") and values == ["None"]):
+            continue
+        table = Table(title=f"by {title}", show_edge=False, title_justify="left")
+        table.add_column(title)
+        for label in labels:
+            table.add_column(label, justify="right")
+        for v in values:
+            table.add_row(v, *[str(per_label[label].get(v, "")) for label in labels])
+        parts.append(table)
+    for label, q in summary.get("jpeg_quality", {}).items():
+        parts.append(
+            Text(f"JPEG quality of {label}: median {q['median']:.0f} (min {q['min']}, max {q['max']}, n {q['n']})")
+        )
+    for w in summary.get("warnings", []):
+        parts.append(Text.assemble(("warning: ", "yellow"), w))
+    return Group(*parts)
+
+
+def print_description(summary: dict[str, Any], console: Console) -> None:
+    """Print :func:`gendetect.data.manifest.describe`'s summary as tables on ``console``."""
+    console.print(describe_table(summary), highlight=False)
+
+
+# -- evaluate ----------------------------------------------------------------------------------------------------
+def print_report_tables(console: Console, report: dict[str, Any]) -> None:
+    """The ``tables`` of a protocol report (``{"title", "columns", "rows", "note"}`` each), one rich table each."""
+    for t in report["tables"]:
+        table = Table(title=t["title"], show_edge=False)
+        for i, col in enumerate(t["columns"]):
+            table.add_column(str(col), justify="left" if i == 0 else "right")
+        for row in t["rows"]:
+            table.add_row(*[cell(v) for v in row])
+        console.print(table)
+        if t.get("note"):
+            console.print(t["note"], style="dim", highlight=False)
+
+
+# -- model -------------------------------------------------------------------------------------------------------
+_METRIC_COLUMNS = (
+    ("n_real", "reals"),
+    ("n_fake", "fakes"),
+    ("auc", "AUC"),
+    ("ap", "AP"),
+    ("acc_real", "acc real"),
+    ("acc_fake", "TPR@thr"),
+    ("tpr_at_1fpr", "TPR@1%FPR"),
+    ("ece", "ECE"),
+)
+
+
+def print_metric_tables(console: Console, title: str, metrics: dict[str, Any]) -> None:
+    """Rows of ``{group: binary_metrics}`` as a table; nested ``{name: {group: metrics}}`` as further tables."""
+    rows = {k: v for k, v in metrics.items() if isinstance(v, dict) and any(c in v for c, _ in _METRIC_COLUMNS)}
+    if rows:
+        cols = [(c, h) for c, h in _METRIC_COLUMNS if any(c in v for v in rows.values())]
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("group")
+        for _, h in cols:
+            table.add_column(h, justify="right")
+        for name in sorted(rows, key=lambda k: (k != "all", k)):
+            table.add_row(name, *[cell(rows[name].get(c)) for c, _ in cols])
+        console.print(table)
+    for k, v in metrics.items():
+        if k not in rows and isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+            print_metric_tables(console, f"{title}: {k}", v)
+
+
+def print_model_card(console: Console, pipeline: Any, config: dict[str, Any], warnings: list[str]) -> None:
+    """``gendetect model``: extractor, detector, threshold, training data, validation tables and audit."""
+    console.print(f"[bold]{pipeline.name}[/bold]  ({pipeline.info.get('path')})", highlight=False)
+    console.print(f"extractor: {pipeline.extractor!r}", highlight=False)
+    console.print(f"detector:  {pipeline.detector.get_config()}", highlight=False)
+    rule = config.get("threshold_rule", {})
+    console.print(
+        f"threshold: {pipeline.threshold:.4f}  ({rule.get('rule', 'n/a')}; {rule.get('scheme', '')})", highlight=False
+    )
+    if pipeline.uncertain_from is not None:
+        console.print(
+            f"uncertain: {pipeline.uncertain_from:.4f} < P(fake) <= {pipeline.threshold:.4f} "
+            f"(the threshold for {rule.get('uncertain_fpr')} validation FPR)",
+            highlight=False,
+        )
+    training = config.get("training", {})
+    console.print(f"trained on: {training.get('n_images')} images, {training.get('labels')}", highlight=False)
+    cal = config.get("calibration")
+    console.print(
+        f"P(fake):   calibrated probability ({cal.get('name', cal)})"
+        if cal
+        else "P(fake):   an uncalibrated score (higher = more likely generated), not a probability",
+        highlight=False,
+    )
+    for key, title in (("validation", f"validation ({rule.get('scheme', 'out-of-fold')})"), ("test", "test")):
+        if isinstance(config.get(key), dict) and config[key]:
+            print_metric_tables(console, title, config[key])
+    audit = config.get("audit")
+    if not audit:
+        console.print("audit: none recorded (trained with the shortcut audit off)", highlight=False)
+        return
+    checks = [("file facts", audit)] + [(c, audit[c]) for c in ("border", "text_strip", "content") if c in audit]
+    aucs = ", ".join(f"{name} {c['auc']:.2f}" for name, c in checks if isinstance(c.get("auc"), float))
+    console.print(f"audit (AUC of each shortcut check; chance 0.50): {aucs or 'n/a'}", highlight=False)
+    for message in warnings:
+        console.print(f"[bold red]audit warning:[/bold red] {message}", highlight=False)
+
+
+# -- models (the zoo) ----------------------------------------------------------------------------------------------
+def zoo_table(rows: list[dict[str, str]]) -> Table:
+    """``gendetect models list``: name, paper, licence (its short form) and whether the files are cached."""
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("name", "paper", "licence", "cached"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["paper"], r["licence"].split(" (")[0].split(":")[0], r["cached"])
+    return table
