@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gendetect.atomic import atomic_write
+from gendetect.atomic import atomic_path, atomic_write
 from gendetect.features.base import FeatureExtractor
 from gendetect.hub import cache_root
 from gendetect.provenance import provenance
@@ -107,14 +107,11 @@ class FeatureStore:
             return 0
         shard = self._claim((self.shards() or [-1])[-1] + 1)
         X = np.ascontiguousarray(np.asarray(X, np.float32)[keep])
-        buf = self._path(shard, "npy").with_suffix(".npy.tmp")
-        with open(buf, "wb") as f:
+        with atomic_path(self._path(shard, "npy")) as buf, open(buf, "wb") as f:
             np.save(f, X)
-        os.replace(buf, self._path(shard, "npy"))
         table = pa.table({"sha256": [sha256s[i] for i in keep], "path": [paths[i] if paths else None for i in keep]})
-        tmp = self._path(shard, "parquet").with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, self._path(shard, "parquet"))
+        with atomic_path(self._path(shard, "parquet")) as tmp:
+            pq.write_table(table, tmp)
         atomic_write(
             self._path(shard, "done.json"), json.dumps({"n": len(keep), "dim": self.dim, "time": time.time()}).encode()
         )
