@@ -191,13 +191,13 @@ def test_symlinks_out_of_the_root_are_refused_per_item_and_never_opened(
     os.symlink(outside, root / "dirlink")  # folder link leaving the root
     os.symlink(root / "sub" / "0.png", root / "inside.png")  # link that stays inside: fine
     opened: list[str] = []
-    real_scan = jobs_module.scan
+    real_scan = jobs_module.scan_paths
 
-    def spy(sources: list, *a: Any, **kw: Any) -> Any:
-        opened.extend(str(s) for s in sources)
-        return real_scan(sources, *a, **kw)
+    def spy(inputs: Any, *a: Any, **kw: Any) -> Any:
+        opened.extend(str(s) for s in inputs.files)  # every file the job's scan opens
+        return real_scan(inputs, *a, **kw)
 
-    monkeypatch.setattr(jobs_module, "scan", spy)
+    monkeypatch.setattr(jobs_module, "scan_paths", spy)
     client = TestClient(create_app(pipeline, _settings(tmp_path, allow_root=root)))
     job = client.post("/v1/jobs", json={"paths": ["."]}).json()
     assert _wait(client, job["id"])["status"] == "finished"
@@ -361,14 +361,14 @@ def test_queue_limit_gives_429_and_the_pool_is_bounded(
 ) -> None:
     gate = threading.Event()
     running: list[str] = []
-    real_scan = jobs_module.scan
+    real_scan = jobs_module.scan_paths
 
-    def slow_scan(sources: list, *a: Any, **kw: Any) -> Any:
+    def slow_scan(sources: Any, *a: Any, **kw: Any) -> Any:
         running.append(threading.current_thread().name)
         gate.wait(10)
         return real_scan(sources, *a, **kw)
 
-    monkeypatch.setattr(jobs_module, "scan", slow_scan)
+    monkeypatch.setattr(jobs_module, "scan_paths", slow_scan)
     app = create_app(pipeline, _settings(tmp_path, allow_root=root, job_workers=1, max_active_jobs=2))
     client = TestClient(app)
     first = client.post("/v1/jobs", json={"paths": ["sub"]})
@@ -389,13 +389,13 @@ def test_shutdown_marks_unfinished_jobs_failed(
     tmp_path: Path, root: Path, pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = threading.Event()
-    real_scan = jobs_module.scan
+    real_scan = jobs_module.scan_paths
 
-    def slow_scan(sources: list, *a: Any, **kw: Any) -> Any:
+    def slow_scan(sources: Any, *a: Any, **kw: Any) -> Any:
         gate.wait(10)
         return real_scan(sources, *a, **kw)
 
-    monkeypatch.setattr(jobs_module, "scan", slow_scan)
+    monkeypatch.setattr(jobs_module, "scan_paths", slow_scan)
     settings = _settings(tmp_path, allow_root=root, job_workers=1)
     with TestClient(create_app(pipeline, settings)) as client:  # the lifespan runs: shutdown at the end
         running = client.post("/v1/jobs", json={"paths": ["sub"]}).json()["id"]

@@ -18,11 +18,12 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,9 @@ class DetectionPipeline:
         if reason is None:
             p = np.asarray([1.0 / (1.0 + np.exp(-float(np.mean(logit[signal]))))])
             p_image = float((self.calibrator(p) if self.calibrator is not None else p)[0])
-        return TileScores(boxes=boxes, signal=signal, p_fake=1.0 / (1.0 + np.exp(-logit)), p_image=p_image,
-                          reason=reason)
+        return TileScores(
+            boxes=boxes, signal=signal, p_fake=1.0 / (1.0 + np.exp(-logit)), p_image=p_image, reason=reason
+        )
 
     def score_tiles(self, image: Image.Image) -> TileScores:
         """Per-tile and whole-image P(fake) of one decoded RGB image (a one-tile result for untiled models)."""
@@ -336,6 +338,22 @@ class ScanRow:
         extra = d.pop("extra")
         return {**d, **extra}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScanRow:
+        """The row back from :meth:`to_dict` (e.g. read from a shard file): unknown keys go to ``extra``.
+
+        ``ScanRow.from_dict(row.to_dict()).to_dict() == row.to_dict()``, keys in the same order.
+        """
+        own = {f.name for f in fields(cls)} - {"extra"}
+        row = cls(**{k: v for k, v in d.items() if k in own})
+        row.extra = {k: v for k, v in d.items() if k not in own}
+        return row
+
+    @classmethod
+    def problem(cls, path: str, error: str) -> ScanRow:
+        """The row of an input that was not scored (missing, unreadable, refused), with the reason."""
+        return cls(str(path), status="error", error=error)
+
 
 def expand_inputs(
     paths: Iterable[str | os.PathLike], *, recursive: bool = True, skipped: dict[str, int] | None = None
@@ -387,6 +405,36 @@ def expand_inputs(
     return files, problems
 
 
+@dataclass
+class ScanInputs:
+    """What a scan will read: the files to score, and a row for every input that gives no file.
+
+    Args:
+        files: image files to scan, in order.
+        problems: error rows (:meth:`ScanRow.problem`) for inputs that were refused before scanning: missing paths,
+            folders without images, sub-folders that cannot be listed, a server's confinement refusals...
+        names: the path each file's row shows (default: the file's path), e.g. a path relative to a server root.
+        skipped: counts of what folders held that was not scanned (``"hidden"``, ``"not an image name"``).
+    """
+
+    files: list[str] = field(default_factory=list)
+    problems: list[ScanRow] = field(default_factory=list)
+    names: list[str] | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def expand(cls, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, recursive: bool = True) -> ScanInputs:
+        """Files and folders resolved by :func:`expand_inputs` (one str or Path is one input)."""
+        skipped: dict[str, int] = {}
+        files, problems = expand_inputs(paths, recursive=recursive, skipped=skipped)
+        return cls(files, problems, None, skipped)
+
+    @property
+    def total(self) -> int:
+        """Rows the scan gives: one per file plus one per problem."""
+        return len(self.files) + len(self.problems)
+
+
 def _warn_skipped(folder: Path, listing: Any) -> None:
     """Say how many entries of a folder were not scanned, and why (not an image name; hidden)."""
     if listing.not_images:
@@ -407,8 +455,11 @@ def _warn_skipped(folder: Path, listing: Any) -> None:
         )
 
 
+SCORE_BATCH = 64  # feature rows scored per call of the detector (the rows stream out in batches of this size)
+
+
 def scan(
-    sources: Iterable[Source],
+    sources: Iterable[Source] | Source,
     model: DetectionPipeline | str | os.PathLike | None = None,
     *,
     jobs: int = 1,
@@ -416,11 +467,18 @@ def scan(
     threshold: float | None = None,
     captions: Sequence[str | None] | None = None,
     evidence: bool | Sequence[str] = True,
+    batch_size: int = SCORE_BATCH,
 ) -> Iterator[ScanRow]:
-    """Score image files (or bytes) one by one; yields exactly one :class:`ScanRow` per source, in order.
+    """Score image files (or bytes); yields exactly one :class:`ScanRow` per source, in order.
+
+    The scoring core of every scan: :func:`gendetect.scale.scan_paths` (the CLI's ``scan``, the server's jobs),
+    the sharded engines' shards, the server's uploads and :func:`detect` all end here. Decoding and feature
+    extraction run per image (in ``jobs`` worker processes); the detector scores ``batch_size`` feature rows per
+    call (:func:`score_items`), and the rows of a batch are yielded together.
 
     Args:
-        sources: image paths or raw bytes. Use :func:`expand_inputs` to turn folders into files.
+        sources: image paths or raw bytes; one path (str or Path) or one ``bytes`` is one input. Use
+            :func:`expand_inputs` (or :func:`gendetect.scale.scan_paths`) to turn folders into files.
         model: a pipeline, a model directory, or ``None`` for the embedded default.
         jobs: worker processes for decoding and feature extraction.
         max_pixels: larger images are refused (decompression-bomb guard) with an error row.
@@ -430,6 +488,7 @@ def scan(
         evidence: read what the file says about its origin (metadata, C2PA, watermark; :mod:`gendetect.evidence`)
             and fuse it with the pixel verdict (``findings``, ``verdict_source``); a list names the checks to run;
             ``False`` reports the pixel verdict alone.
+        batch_size: feature rows per call of the detector.
     """
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)
@@ -445,13 +504,56 @@ def scan(
         captions=list(captions) if use else None,
         item_fn=on_file,  # the evidence checks run next to decoding, in the workers with --jobs N
     )
-    for i, item in enumerate(items):
-        row = _row(item, pipeline, thr)
-        if row.status == "ok":
-            _add_evidence(row, sources[i], evidence, max_pixels, report=item.extra)
-        if pipeline.extractor.uses_captions:
-            row.extra["has_caption"] = bool(use and captions[i])
-        yield row
+    done = 0
+    batch: list[FeatureItem] = []
+    for item in itertools.chain(items, [None]):
+        if item is not None:
+            batch.append(item)
+            if len(batch) < max(1, batch_size):
+                continue
+        for row, it in zip(score_items(batch, pipeline, thr), batch):
+            if row.status == "ok":
+                fuse_evidence(row, sources[done], evidence, max_pixels, report=it.extra)
+            if pipeline.extractor.uses_captions:
+                row.extra["has_caption"] = bool(use and captions[done])
+            done += 1
+            yield row
+        batch = []
+
+
+def score_items(items: Sequence[FeatureItem], pipeline: DetectionPipeline, threshold: float) -> list[ScanRow]:
+    """The rows of a batch of extracted items: file facts, then P(fake) and the pixel verdict.
+
+    One call of the detector scores every item with features (``predict_proba_features`` on an ``(n, dim)``
+    array). An item that failed keeps its error; an image a tiled model finds no forensic signal in gets the
+    verdict ``uncertain`` with its reason and no score (:func:`no_signal_reason`).
+    """
+    rows = [ScanRow(item.path, model=pipeline.name, threshold=threshold) for item in items]
+    scored: list[int] = []
+    for i, (row, item) in enumerate(zip(rows, items)):
+        if item.info is not None:
+            for k in ("format", "width", "height", "mode", "jpeg_quality", "sha256"):
+                setattr(row, k, getattr(item.info, k, None))
+        if not item.ok:
+            row.status, row.error = "error", item.error
+            continue
+        if pipeline.tiled:
+            from gendetect.features.periodic import unpack_tiles
+
+            tiles = unpack_tiles(item.features, pipeline.extractor.tile_width)
+            n_signal = int((tiles[:, 4] > 0.5).sum())
+            row.extra["tiles"], row.extra["signal_tiles"] = len(tiles), n_signal
+            reason = no_signal_reason(len(tiles), n_signal)
+            if reason is not None:
+                row.verdict, row.reason = "uncertain", reason
+                continue
+        scored.append(i)
+    if scored:
+        p = pipeline.predict_proba_features(np.stack([items[i].features for i in scored]))
+        for i, p_fake in zip(scored, p):
+            rows[i].p_fake = float(p_fake)
+            rows[i].verdict = pipeline.verdict(rows[i].p_fake, threshold)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -467,10 +569,19 @@ class _EvidenceFn:
         return collect(source, checks=None if self.checks is None else list(self.checks), max_pixels=self.max_pixels)
 
 
-def _add_evidence(
-    row: ScanRow, source: Source, evidence: bool | Sequence[str], max_pixels: int, report: Any = None
+def fuse_evidence(
+    row: ScanRow,
+    source: Source,
+    evidence: bool | Sequence[str] = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    report: Any = None,
 ) -> None:
-    """Fuse the file's evidence into ``row`` (verdict, verdict_source, findings, evidence); see gendetect.evidence."""
+    """Fuse the file's evidence into a scored ``row``, in place (verdict, verdict_source, findings, evidence).
+
+    ``report`` is the :class:`~gendetect.evidence.EvidenceReport` when it was collected already (next to decoding);
+    otherwise the checks run here on ``source`` (its path or bytes). ``evidence=False`` marks the pixel verdict as
+    the row's (``verdict_source="pixels"``); a list names the checks. See :mod:`gendetect.evidence`.
+    """
     if evidence is False:
         row.verdict_source = "pixels"
         return
@@ -533,30 +644,6 @@ def find_captions(files: Sequence[str], manifest: str | os.PathLike | None = Non
     return out
 
 
-def _row(item: FeatureItem, pipeline: DetectionPipeline, threshold: float) -> ScanRow:
-    row = ScanRow(item.path, model=pipeline.name, threshold=threshold)
-    if item.info is not None:
-        for k in ("format", "width", "height", "mode", "jpeg_quality", "sha256"):
-            setattr(row, k, getattr(item.info, k, None))
-    if not item.ok:
-        row.status, row.error = "error", item.error
-        return row
-    if pipeline.tiled:
-        from gendetect.features.periodic import unpack_tiles
-
-        rows = unpack_tiles(item.features, pipeline.extractor.tile_width)
-        n_signal = int((rows[:, 4] > 0.5).sum())
-        row.extra["tiles"], row.extra["signal_tiles"] = len(rows), n_signal
-        reason = no_signal_reason(len(rows), n_signal)
-        if reason is not None:
-            row.verdict, row.reason = "uncertain", reason
-            return row
-    p = float(pipeline.predict_proba_features(item.features[None, :])[0])
-    row.p_fake = p
-    row.verdict = pipeline.verdict(p, threshold)
-    return row
-
-
 def _as_rgb(image: Image.Image) -> Image.Image:
     """An RGB image the way :func:`gendetect.imageio.load_image` makes one from a file."""
     if image.mode == "RGB":
@@ -578,13 +665,16 @@ def _json_default(o: Any) -> Any:
 
 __all__ = [
     "DetectionPipeline",
+    "ScanInputs",
     "ScanRow",
     "TileScores",
     "default_model_path",
     "detect",
     "expand_inputs",
     "find_captions",
+    "fuse_evidence",
     "is_image_path",
     "load_model",
     "scan",
+    "score_items",
 ]

@@ -23,7 +23,8 @@ from typing import Any
 
 from gendetect.imageio import DEFAULT_MAX_PIXELS
 from gendetect.pipeline import DetectionPipeline, load_model, scan
-from gendetect.scale.runner import ENGINES, FAULT_ENV, Shard, ShardedRun, ShardTask, plan_shards, run_sharded
+from gendetect.scale.options import ENGINES, EngineOptions
+from gendetect.scale.runner import FAULT_ENV, Shard, ShardedRun, ShardTask, plan_shards, run_sharded
 
 logger = logging.getLogger(__name__)
 
@@ -116,47 +117,48 @@ def run_scan(
     files: Sequence[str],
     model: DetectionPipeline | str | os.PathLike | None,
     out_dir: str | os.PathLike,
+    options: EngineOptions | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Scan ``files`` in shards under ``out_dir``; returns every row as a dict, in input order (see
     :func:`run_scan_sharded`, which streams them instead, for large runs)."""
-    return run_scan_sharded(files, model, out_dir, **kwargs).to_pylist()
+    return run_scan_sharded(files, model, out_dir, options, **kwargs).to_pylist()
 
 
 def run_scan_sharded(
     files: Sequence[str],
     model: DetectionPipeline | str | os.PathLike | None,
     out_dir: str | os.PathLike,
+    options: EngineOptions | None = None,
     *,
-    engine: str = "local",
-    shard_size: int = 256,
     jobs: int = 1,
-    address: str | None = None,
-    workers: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float | None = None,
     device: str | None = None,
     captions: Sequence[str | None] | None = None,
-    progress: Any = None,
     evidence: bool = True,
+    **engine: Any,
 ) -> ShardedRun:
-    """Scan ``files`` in shards under ``out_dir`` on ``engine``; returns the run (rows are read from its shards).
+    """Scan ``files`` in shards under ``out_dir``; returns the run (rows are read from its shards).
 
     Args:
-        engine: "local" (this process, ``jobs`` worker processes shared by every shard) or "ray".
-        address: Ray cluster address ("auto", "ray://host:10001"); None starts a local Ray instance.
-        workers: Ray model actors (default: the cluster's CPU count, or its GPU count with ``device="cuda"``).
+        options: the engine and its settings (:class:`~gendetect.scale.options.EngineOptions`): ``"local"`` (this
+            process, ``jobs`` worker processes shared by every shard) or ``"ray"`` (one model actor per CPU, or per
+            GPU with ``device="cuda"``; ``workers`` of them at ``address``), and the ``shard_size``.
+        jobs: worker processes per engine worker for decoding and feature extraction.
         device: run a torch extractor there ("cuda": one GPU per Ray actor).
         captions: one caption per file, for caption-aware models.
-        progress: ``progress(done, total)`` after each shard on the local engine.
         evidence: read each file's evidence and fuse it into the verdict (see :mod:`gendetect.evidence`).
+        engine: ``engine=``, ``shard_size=``, ``address=``, ``workers=``, ``progress=`` as separate keywords (older
+            callers); they override ``options``' fields.
     """
+    opts = EngineOptions.resolve(options, **engine)
     pipeline = load_model(model, device=device)
     files = [str(f) for f in files]
     caption_map = dict(zip(files, captions)) if captions is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = pipeline.info.get("path")
-        if not model_dir and engine == "ray":  # an in-memory model: hand the actors a saved copy
+        if not model_dir and opts.engine != "local":  # an in-memory model: hand the actors a saved copy
             model_dir = str(pipeline.save(Path(tmp) / "model"))
         task = ScanTask(
             str(model_dir or ""),
@@ -169,13 +171,4 @@ def run_scan_sharded(
             pipeline=pipeline,
             evidence=evidence,
         )
-        return run_sharded(
-            task,
-            files,
-            out_dir,
-            engine=engine,
-            shard_size=shard_size,
-            address=address,
-            workers=workers,
-            progress=progress,
-        )
+        return run_sharded(task, files, out_dir, opts)

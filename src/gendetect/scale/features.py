@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gendetect.data.records import ImageRecord
-from gendetect.features.base import FeatureExtractor, extractor_from_config
+from gendetect.features.base import EXTRACTORS, FeatureExtractor
 from gendetect.features.store import FeatureStore
 from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.scale.options import EngineOptions
 from gendetect.scale.runner import Shard, ShardTask, run_shards
+
+SHARD_SIZE = 512  # records per shard by default
 
 
 class FeaturesTask(ShardTask):
@@ -47,7 +50,7 @@ class FeaturesTask(ShardTask):
 
     def setup(self) -> None:
         if self._extractor is None:
-            self._extractor = extractor_from_config(self.extractor_config)
+            self._extractor = EXTRACTORS.from_config(self.extractor_config)
         if self._store is None:
             self._store = FeatureStore(self.store_root, self._extractor)
 
@@ -82,21 +85,27 @@ def extract_to_store(
     records: Sequence[ImageRecord],
     store: FeatureStore,
     extractor: FeatureExtractor,
+    options: EngineOptions | None = None,
     *,
-    engine: str = "local",
-    shard_size: int = 512,
     jobs: int = 1,
-    address: str | None = None,
-    workers: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    progress: Callable[[int, int], None] | None = None,
+    **engine: Any,
 ) -> list[dict[str, Any]]:
-    """Fill ``store`` (the feature store of ``extractor``) with the features of ``records`` on ``engine``.
+    """Fill ``store`` (the feature store of ``extractor``) with the features of ``records`` on an engine.
 
-    Returns one row per record (``path, sha256, status, error, cached``); ``progress(done, total)`` is called after
-    each shard on the local engine. The store is refreshed afterwards, so it sees what Ray actors added.
+    Args:
+        options: the engine and its settings (:class:`~gendetect.scale.options.EngineOptions`; default: the local
+            engine in shards of :data:`SHARD_SIZE` records); ``progress(done, total)`` is called after each shard on
+            the local engine.
+        jobs: worker processes per engine worker.
+        engine: ``engine=``, ``shard_size=``, ``address=``, ``workers=``, ``progress=`` as separate keywords (older
+            callers); they override ``options``' fields.
+
+    Returns one row per record (``path, sha256, status, error, cached``). The store is refreshed afterwards, so it
+    sees what Ray actors added.
     """
-    local = engine == "local"
+    opts = EngineOptions.resolve(options if options is not None else EngineOptions(shard_size=SHARD_SIZE), **engine)
+    local = opts.engine == "local"
     items = [r.to_row() for r in records]
     run_id = hashlib.sha256("\n".join(f"{r.path}\t{r.sha256}\t{r.caption}" for r in records).encode()).hexdigest()
     task = FeaturesTask(
@@ -107,15 +116,6 @@ def extract_to_store(
         extractor=extractor if local else None,
         store=store if local else None,
     )
-    rows = run_shards(
-        task,
-        items,
-        store.dir / "runs" / run_id[:16],
-        engine=engine,
-        shard_size=shard_size,
-        address=address,
-        workers=workers,
-        progress=progress,
-    )
+    rows = run_shards(task, items, store.dir / "runs" / run_id[:16], opts)
     store.refresh()
     return rows

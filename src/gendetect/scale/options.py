@@ -8,6 +8,16 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from gendetect.errors import GendetectError
+from gendetect.registry import Registry
+
+EngineFn = Callable[..., None]
+ENGINES: Registry[EngineFn] = Registry("engine")
+"""Where the shards of a run execute, by name: ``engine(task, todo, shards, store, options)`` runs the shards
+``todo`` of a :class:`~gendetect.scale.runner.ShardStore` and commits each. ``local`` runs them in this process,
+``ray`` on Ray Data actors (imported only when used); a plug-in adds its own with ``ENGINES.register("name")``."""
+ENGINES.register_lazy("local", "gendetect.scale.runner:run_local")
+ENGINES.register_lazy("ray", "gendetect.scale.runner:run_ray")
+ENGINE_FIELDS = ("engine", "address", "workers", "shard_size", "progress")
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,8 @@ class EngineOptions:
 
     >>> EngineOptions.from_dict({"engine": "ray", "shard_size": 64}).shard_size
     64
+    >>> EngineOptions.resolve(None, shard_size=8) == EngineOptions(shard_size=8)
+    True
     """
 
     engine: str = "local"
@@ -32,8 +44,8 @@ class EngineOptions:
     progress: Callable[[int, int], None] | None = None
 
     def __post_init__(self) -> None:
-        if self.engine not in ("local", "ray"):
-            raise GendetectError(f"Unknown engine {self.engine!r}; valid engines: local, ray.")
+        if self.engine not in ENGINES:
+            raise GendetectError(f"Unknown engine {self.engine!r}; valid engines: {', '.join(ENGINES)}.")
         if self.shard_size < 1:
             raise GendetectError(f"shard_size must be at least 1, not {self.shard_size}.")
         if self.workers is not None and self.workers < 1:
@@ -66,3 +78,18 @@ class EngineOptions:
 
     def replace(self, **changes: Any) -> EngineOptions:
         return replace(self, **changes)
+
+    @classmethod
+    def resolve(cls, options: EngineOptions | None = None, /, **legacy: Any) -> EngineOptions:
+        """``options``, or options from the separate keywords older callers pass (``engine=``, ``shard_size=``...).
+
+        Keywords set to None keep the default (or ``options``' value). Functions that take an ``EngineOptions`` call
+        this so that ``f(items, EngineOptions(shard_size=64))`` and ``f(items, shard_size=64)`` mean the same.
+        """
+        unknown = set(legacy) - set(ENGINE_FIELDS)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}; engine options are {ENGINE_FIELDS}")
+        given = {k: v for k, v in legacy.items() if v is not None}
+        if options is None:
+            return cls(**given)
+        return options.replace(**given) if given else options

@@ -53,10 +53,10 @@ import pyarrow.parquet as pq
 
 from gendetect.atomic import atomic_path, atomic_write
 from gendetect.errors import GendetectError, require
+from gendetect.scale.options import ENGINES, EngineOptions
 
 logger = logging.getLogger(__name__)
 
-ENGINES = ("local", "ray")
 FAULT_ENV = "GENDETECT_FAULT_KILL_SHARD"  # "INDEX:MARKER_FILE": kill the worker once on that shard (chaos tests)
 SHARDS_DIR = "shards"
 
@@ -434,13 +434,14 @@ def run_sharded(
     task: ShardTask,
     items: Sequence[Any],
     out_dir: str | os.PathLike,
+    options: EngineOptions | None = None,
     *,
-    engine: str = "local",
-    shard_size: int = 256,
+    group_by: Callable[[Any], Any] | None = None,
+    engine: str | None = None,
+    shard_size: int | None = None,
     address: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    group_by: Callable[[Any], Any] | None = None,
 ) -> ShardedRun:
     """Run ``task`` over ``items`` in shards under ``out_dir``; returns the run, whose rows are read from the shard
     files on demand (:meth:`ShardedRun.rows`, :meth:`ShardedRun.write_parquet`).
@@ -449,35 +450,31 @@ def run_sharded(
         task: what to do with one shard.
         items: the work, in a stable order (file paths, records, generation jobs): JSON-able values.
         out_dir: output folder; committed shards live in ``out_dir/shards/``.
-        engine: ``"local"`` (this process) or ``"ray"`` (Ray Data actors).
-        shard_size: items per shard: the unit of work, of retry and of resume.
-        address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); None joins the running Ray instance of
-            this process, or starts a local one.
-        workers: Ray actors (default: the cluster's CPUs, or GPUs / ``task.num_gpus`` for GPU tasks).
-        progress: ``progress(done, total)`` called after each shard on the local engine.
+        options: where and in what pieces the run executes (:class:`~gendetect.scale.options.EngineOptions`):
+            the engine (``"local"``: this process; ``"ray"``: Ray Data actors; see :data:`ENGINES`), the Ray
+            ``address`` and ``workers`` (default: the cluster's CPUs, or GPUs / ``task.num_gpus`` for GPU tasks),
+            ``shard_size`` (the unit of work, of retry and of resume) and ``progress(done, total)``, called after
+            each shard on the local engine.
         group_by: start a new shard wherever this key of the items changes (see :func:`plan_shards`); not used by
             incremental tasks (``task.stamps_items``).
+        engine, shard_size, address, workers, progress: the fields of ``options`` as separate keywords, for
+            callers that do not build an ``EngineOptions`` yet (they override ``options``' values).
     """
-    if engine not in ENGINES:
-        raise GendetectError(f"Unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}.")
+    opts = EngineOptions.resolve(
+        options, engine=engine, shard_size=shard_size, address=address, workers=workers, progress=progress
+    )
+    run_engine = ENGINES.get(opts.engine)
     keep: dict[int, np.ndarray] = {}
     if task.stamps_items:
         store = ShardStore(out_dir, None, task.plan(), incremental=True)
-        shards, todo, keep = store.resume_plan([str(i) for i in items], shard_size)
+        shards, todo, keep = store.resume_plan([str(i) for i in items], opts.shard_size)
     else:
-        shards = plan_shards(items, shard_size, group_by)
+        shards = plan_shards(items, opts.shard_size, group_by)
         store = ShardStore(out_dir, shards, task.plan())
         todo = [s for s in shards if not store.done(s.index)]
-    logger.info("%d shards, %d to do (%s engine)", len(shards), len(todo), engine)
-    if todo and engine == "local":
-        task.setup()
-        with task.session():  # e.g. one worker pool for every shard
-            for i, shard in enumerate(todo):
-                run_one(task, shard, store)
-                if progress is not None:
-                    progress(len(shards) - len(todo) + i + 1, len(shards))
-    elif todo:
-        _run_ray(task, todo, shards, store, address=address, workers=workers)
+    logger.info("%d shards, %d to do (%s engine)", len(shards), len(todo), opts.engine)
+    if todo:
+        run_engine(task, todo, shards, store, opts)
     return ShardedRun(store, shards, keep)
 
 
@@ -485,10 +482,24 @@ def run_shards(
     task: ShardTask,
     items: Sequence[Any],
     out_dir: str | os.PathLike,
+    options: EngineOptions | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`run_sharded`, with every row as a dict, in order (small runs; large ones stream from the run)."""
-    return run_sharded(task, items, out_dir, **kwargs).to_pylist()
+    return run_sharded(task, items, out_dir, options, **kwargs).to_pylist()
+
+
+def run_local(
+    task: ShardTask, todo: Sequence[Shard], shards: Sequence[Shard], store: ShardStore, options: EngineOptions
+) -> None:
+    """The ``local`` engine: the shards one after the other in this process, inside one :meth:`ShardTask.session`
+    (e.g. one worker pool for every shard); ``options.progress(done, total)`` after each."""
+    task.setup()
+    with task.session():
+        for i, shard in enumerate(todo):
+            run_one(task, shard, store)
+            if options.progress is not None:
+                options.progress(len(shards) - len(todo) + i + 1, len(shards))
 
 
 class _RayShardActor:
@@ -513,15 +524,13 @@ class _RayShardActor:
         return {"index": batch["index"], "rows": counts}
 
 
-def _run_ray(
-    task: ShardTask,
-    todo: list[Shard],
-    shards: list[Shard],
-    store: ShardStore,
-    *,
-    address: str | None,
-    workers: int | None,
+def run_ray(
+    task: ShardTask, todo: Sequence[Shard], shards: Sequence[Shard], store: ShardStore, options: EngineOptions
 ) -> None:
+    """The ``ray`` engine: the shard indices become a Ray Dataset, ``map_batches``-ed through a pool of
+    :class:`_RayShardActor` (``options.workers`` of them; default one per CPU, or per ``task.num_gpus`` GPUs),
+    on the cluster at ``options.address`` (None: the running instance of this process, or a new local one)."""
+    address, workers = options.address, options.workers
     ray = require("ray", "ray", "the ray engine")
     require("ray.data", "ray", "the ray engine")  # ray[data], not only ray
     started = not ray.is_initialized()
@@ -546,7 +555,7 @@ def _run_ray(
             compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(todo)))),
             num_gpus=task.num_gpus or None,
             num_cpus=task.num_cpus,
-            fn_constructor_kwargs={"task": task, "out_dir": str(store.out_dir), "plan": shards},
+            fn_constructor_kwargs={"task": task, "out_dir": str(store.out_dir), "plan": list(shards)},
         )
         ds.materialize()
     finally:

@@ -29,15 +29,15 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from gendetect.errors import GendetectError, ImageLoadError, require
-from gendetect.imageio import DEFAULT_MAX_PIXELS, load_image_with_info
-from gendetect.pipeline import DetectionPipeline, load_model
+from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.pipeline import DetectionPipeline, ScanRow, fuse_evidence, load_model, scan
 
 require("fastapi", "serve", "the HTTP service")  # one clear error, naming the extra, before the imports below
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -193,84 +193,93 @@ def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
 
 
 class UploadScorer:
-    """The work ``/v1/detect`` does for one uploaded file, minus HTTP: the endpoint calls it, and so does the
-    in-process baseline of ``benchmarks/serve_load.py``, so that both measure the same work."""
+    """The work ``/v1/detect`` does for uploaded files, minus HTTP: the endpoint calls it, and so does the
+    in-process baseline of ``benchmarks/serve_load.py``, so that both measure the same work.
+
+    The uploads of a request are scored as one batch through :func:`gendetect.pipeline.scan` (the scoring path of
+    every scan: same decoding, same no-signal guard, same evidence fusion), except those the result store already
+    holds. Each result item is the upload's :class:`~gendetect.pipeline.ScanRow` with ``filename`` for ``path``,
+    plus ``version`` and ``cached``; an error item also carries ``http_status`` for a single-file request.
+    """
 
     def __init__(self, pipeline: DetectionPipeline, settings: ServerSettings, store: ResultStore | None = None) -> None:
         self.pipeline, self.settings = pipeline, settings
         self.store = store if settings.use_store else None
         self.version = pipeline.version
-        self._checks: list[Any] | None = None  # evidence checks, resolved once (not per request)
 
     def score_upload(self, up: Upload) -> dict[str, Any]:
-        """A result item for one upload; errors carry ``http_status`` for a single-file request."""
-        limit = self.settings.max_upload_bytes
-        if up.too_large:
-            return {
-                "filename": up.filename,
-                "status": "error",
-                "http_status": 413,
-                "error": f"file of {up.size} bytes is larger than the {_size(limit)} upload limit",
-            }
-        if not up.data:
-            return {"filename": up.filename, "status": "error", "http_status": 400, "error": "empty file"}
-        try:
-            return self.score_bytes(bytes(up.data), up.filename)
-        except ImageLoadError as e:
-            msg = str(e).removeprefix("<bytes>: ")
-            return {"filename": up.filename, "status": "error", "http_status": 422, "error": msg}
+        """The result item for one upload."""
+        return self.score_uploads([up])[0]
 
-    def score_bytes(self, data: bytes, filename: str | None) -> dict[str, Any]:
+    def score_uploads(self, uploads: Sequence[Upload]) -> list[dict[str, Any]]:
+        """One result item per upload, in order; the ones not answered from the store are scored as one batch."""
         pipeline, store, version = self.pipeline, self.store, self.version
-        sha = hashlib.sha256(data).hexdigest()
-        base = {
-            "filename": filename,
-            "sha256": sha,
-            "model": pipeline.name,
-            "version": version,
-            "threshold": pipeline.threshold,
-        }
-        if store is not None and (hit := store.get(sha, version)) is not None:
-            cached = {
-                **base,
-                "status": "ok",
-                "p_fake": hit["p_fake"],
-                "verdict": hit["verdict"],
-                "format": hit["format"],
-                "width": hit["width"],
-                "height": hit["height"],
-                "cached": True,
-            }
-            return self.with_evidence(data, cached)
-        # ImageLoadError -> caller; the sha256 is the one computed above, not a second pass over the bytes
-        image, info = load_image_with_info(data, max_pixels=self.settings.max_pixels, hash=False)
-        scores = pipeline.score_tiles(image)  # the no-signal guard: no score, verdict "uncertain", with the reason
-        p = scores.p_image
-        result = {
-            **base,
-            "status": "ok",
-            "p_fake": p,
-            "verdict": "uncertain" if p is None else pipeline.verdict(p),
-            "reason": scores.reason,
-            "format": info.format,
-            "width": info.width,
-            "height": info.height,
-            "cached": False,
-        }
-        if store is not None:
-            store.put(sha, version, result)  # the pixel verdict; the evidence is cheap and read on every request
-        return self.with_evidence(data, result, image)
+        out: list[dict[str, Any] | None] = [None] * len(uploads)
+        todo: list[tuple[int, bytes, str]] = []
+        limit = self.settings.max_upload_bytes
+        for i, up in enumerate(uploads):
+            if up.too_large:
+                error = f"file of {up.size} bytes is larger than the {_size(limit)} upload limit"
+                out[i] = self._error_item(up.filename, 413, error)
+                continue
+            if not up.data:
+                out[i] = self._error_item(up.filename, 400, "empty file")
+                continue
+            data = bytes(up.data)
+            sha = hashlib.sha256(data).hexdigest()
+            hit = store.get(sha, version) if store is not None else None
+            if hit is None:
+                todo.append((i, data, sha))
+                continue
+            row = ScanRow(
+                up.filename or "",
+                p_fake=hit["p_fake"],
+                verdict=hit["verdict"],
+                format=hit["format"],
+                width=hit["width"],
+                height=hit["height"],
+                sha256=sha,
+                model=pipeline.name,
+                threshold=pipeline.threshold,
+            )
+            fuse_evidence(row, data, self.settings.evidence, self.settings.max_pixels)
+            out[i] = self._item(row, up.filename, cached=True)
+        rows = scan(
+            [data for _, data, _ in todo],
+            pipeline,
+            max_pixels=self.settings.max_pixels,
+            evidence=self.settings.evidence,
+        )
+        for (i, _, sha), row in zip(todo, rows):
+            name = uploads[i].filename
+            if row.status != "ok":
+                out[i] = self._error_item(name, 422, str(row.error).removeprefix("<bytes>: "), row)
+                continue
+            if store is not None and row.p_fake is not None:  # the pixel verdict; the evidence is read every time
+                pixel = {
+                    "p_fake": row.p_fake,
+                    "verdict": pipeline.verdict(row.p_fake),
+                    "threshold": row.threshold,
+                    "format": row.format,
+                    "width": row.width,
+                    "height": row.height,
+                    "filename": name,
+                }
+                store.put(sha, version, pixel)
+            out[i] = self._item(row, name, cached=False)
+        return [item for item in out if item is not None]
 
-    def with_evidence(self, data: bytes, result: dict[str, Any], image: Any = None) -> dict[str, Any]:
-        """The result with ``findings``, ``evidence`` and the fused ``verdict``/``verdict_source``."""
-        if not self.settings.evidence:
-            return {**result, "verdict_source": "pixels", "findings": [], "evidence": ""}
-        from gendetect.evidence import collect, resolve_checks
+    def _item(self, row: ScanRow, filename: str | None, *, cached: bool | None) -> dict[str, Any]:
+        d = row.to_dict()
+        d.pop("path")
+        return {"filename": filename, **d, "version": self.version, "cached": cached}
 
-        if self._checks is None:
-            self._checks = resolve_checks()
-        report = collect(data, image=image, checks=self._checks, max_pixels=self.settings.max_pixels)
-        return {**result, **report.row_fields(result["verdict"])}
+    def _error_item(self, filename: str | None, status: int, error: str, row: ScanRow | None = None) -> dict[str, Any]:
+        if row is None:
+            row = ScanRow.problem(filename or "", error)
+            row.model, row.threshold = self.pipeline.name, self.pipeline.threshold
+        row.status, row.error = "error", error
+        return {**self._item(row, filename, cached=None), "http_status": status}
 
 
 def create_app(model: DetectionPipeline | str | None = None, settings: ServerSettings | None = None) -> FastAPI:
@@ -423,7 +432,7 @@ def create_app(model: DetectionPipeline | str | None = None, settings: ServerSet
         """
         async with inflight():
             uploads = await receive_uploads(request, upload_limits)
-            out = await run_in_threadpool(lambda: [scorer.score_upload(up) for up in uploads])
+            out = await run_in_threadpool(scorer.score_uploads, uploads)
         if len(out) == 1 and out[0]["status"] == "error":
             raise HTTPException(out[0]["http_status"], f"{out[0]['filename']}: {out[0]['error']}")
         for item in out:

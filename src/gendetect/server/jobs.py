@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from gendetect.output import safe_row
-from gendetect.pipeline import DetectionPipeline, expand_inputs, scan
+from gendetect.pipeline import DetectionPipeline, ScanInputs, ScanRow
+from gendetect.scale.scanning import scan_paths
 from gendetect.server.store import ResultStore
 
 logger = logging.getLogger(__name__)
@@ -72,52 +73,46 @@ def resolve_named_path(raw: str, root: str) -> str:
     return real
 
 
-@dataclass
-class JobInputs:
-    """What a job will scan: ``(real path, path shown)`` pairs, plus rows for inputs refused before scanning."""
-
-    files: list[tuple[str, str]] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return len(self.files) + len(self.rows)
+JobInputs = ScanInputs  # what a job will scan: confined files, their shown names, rows for refused inputs
 
 
-def plan_inputs(raw_paths: Sequence[str], root: Path, *, recursive: bool = True) -> JobInputs:
+def plan_inputs(raw_paths: Sequence[str], root: Path, *, recursive: bool = True) -> ScanInputs:
     """Resolve and confine a job's paths (see the module docstring). Raises :class:`PathRefused` for a named path
-    that is malformed or outside ``root``."""
+    that is malformed or outside ``root``.
+
+    Returns the :class:`~gendetect.pipeline.ScanInputs` of the job: the real paths to scan, each shown relative to
+    the root, and a row (with relative paths only) for every input refused before scanning.
+    """
     root_real = os.path.realpath(root)
     named = [resolve_named_path(p, root_real) for p in raw_paths]
-    found, problems = expand_inputs(named, recursive=recursive)
-    plan = JobInputs()
-    for p in problems:
-        plan.rows.append(sanitise_row(p.to_dict(), root_real))
-    for f in found:
+    found = ScanInputs.expand(named, recursive=recursive)
+    plan = ScanInputs(names=[])
+    for p in found.problems:
+        plan.problems.append(ScanRow.from_dict(sanitise_row(p.to_dict(), root_real)))
+    for f in found.files:
         shown = _relative(f, root_real)
         real = os.path.realpath(f)
         if not _inside(real, root_real):
-            plan.rows.append(_error_row(shown, "a symbolic link to a path outside the allowed root; not opened"))
+            plan.problems.append(
+                ScanRow.problem(shown, "a symbolic link to a path outside the allowed root; not opened")
+            )
             continue
         try:
             mode = os.stat(real).st_mode
         except OSError as e:
-            plan.rows.append(_error_row(shown, f"cannot read: {e.strerror or e}"))
+            plan.problems.append(ScanRow.problem(shown, f"cannot read: {e.strerror or e}"))
             continue
         if not stat.S_ISREG(mode):
-            plan.rows.append(_error_row(shown, "not a regular file (a FIFO, device or socket); not opened"))
+            plan.problems.append(ScanRow.problem(shown, "not a regular file (a FIFO, device or socket); not opened"))
             continue
-        plan.files.append((real, shown))
+        plan.files.append(real)
+        plan.names.append(shown)
     return plan
 
 
 def _relative(path: str, root: str) -> str:
     rel = os.path.relpath(path, root) if _inside(os.path.abspath(path), root) else os.path.basename(path)
     return rel.replace(os.sep, "/")
-
-
-def _error_row(path: str, error: str) -> dict[str, Any]:
-    return {"path": path, "status": "error", "p_fake": None, "verdict": None, "error": error}
 
 
 def sanitise_row(row: dict[str, Any], root: str) -> dict[str, Any]:
@@ -177,7 +172,7 @@ class JobManager:
         self.evict()
 
     # -- submitting and reading ----------------------------------------------------------------------------------
-    def submit(self, plan: JobInputs) -> dict[str, Any]:
+    def submit(self, plan: ScanInputs) -> dict[str, Any]:
         """Queue a job; :class:`QueueFull` when ``max_active`` jobs are already queued or running."""
         with self._lock:
             if len(self._live) >= self.max_active:
@@ -209,7 +204,13 @@ class JobManager:
         if job is None:
             return None
         return cls._summary(
-            job["id"], job["status"], job["done"], job["total"], job["counts"], job["error"], job["created"],
+            job["id"],
+            job["status"],
+            job["done"],
+            job["total"],
+            job["counts"],
+            job["error"],
+            job["created"],
             job["finished"],
         )
 
@@ -246,7 +247,7 @@ class JobManager:
             return len(self._live)
 
     # -- running -------------------------------------------------------------------------------------------------
-    def _run(self, job: _Live, plan: JobInputs) -> None:
+    def _run(self, job: _Live, plan: ScanInputs) -> None:
         if self._stop.is_set():
             return
         with self._lock:
@@ -275,17 +276,11 @@ class JobManager:
             last = time.monotonic()
 
         try:
-            for row in plan.rows:
-                add(row)
             kwargs = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
-            shown = [s for _, s in plan.files]
-            rows = scan([f for f, _ in plan.files], self.pipeline, **kwargs) if plan.files else iter(())
-            for i, row in enumerate(rows):
+            for row in scan_paths(plan, self.pipeline, **kwargs):  # scored rows (relative names), then refused ones
                 if self._stop.is_set():
                     break
-                d = sanitise_row(row.to_dict(), self.root)
-                d["path"] = shown[i]
-                add(d)
+                add(sanitise_row(row.to_dict(), self.root))
                 if len(buffer) >= self.flush_rows or time.monotonic() - last >= self.flush_s:
                     flush()
             if self._stop.is_set():
