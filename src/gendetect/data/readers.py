@@ -51,10 +51,13 @@ from typing import Any
 from gendetect.data.records import REAL_GENERATOR, ImageRecord, normalise_label
 from gendetect.errors import DataSchemaError, ImageLoadError
 from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_like_path, is_image_path, probe_image
+from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-LAYOUTS = ("auto", "labels-csv", "cnndetection", "real-fake", "cocofake", "genimage", "manifest", "folder")
+LAYOUT_READERS: Registry[Callable[[Path], list[ImageRecord]]] = Registry("layout")
+"""The readers of the layouts of the module docstring, by name: ``reader(root) -> records``. A plug-in adds its own
+with ``@LAYOUT_READERS.register("name")`` (``detect_layout`` only detects the built-in ones)."""
 CAPTIONS_JSON = "captions.json"
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 LABELS_CSV = "labels.csv"
@@ -227,26 +230,19 @@ def read_records(
     path = Path(path).expanduser()
     if not path.exists():
         raise DataSchemaError(f"{path} does not exist")
-    if layout not in LAYOUTS:
-        raise DataSchemaError(f"Unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}.")
+    if layout != "auto" and layout not in LAYOUT_READERS:
+        valid = ", ".join(("auto", *LAYOUT_READERS))
+        raise DataSchemaError(f"Unknown layout {layout!r}; valid layouts: {valid}.")
     if layout == "auto":
         layout = detect_layout(path)
     if layout == "manifest":
         if not path.is_file():
             raise DataSchemaError(f"layout 'manifest' needs a .csv, .jsonl or .parquet file; {path} is a folder")
-        records = _read_manifest_file(path)
+        records = LAYOUT_READERS.get(layout)(path)
     elif path.is_file():
         records = [ImageRecord(path=str(_absolute(path)), source=_absolute(path).parent.name or None)]
     else:
-        readers: dict[str, Callable[[Path], list[ImageRecord]]] = {
-            "labels-csv": _read_labels_csv_tree,
-            "cnndetection": _read_cnndetection,
-            "real-fake": _read_real_fake,
-            "cocofake": _read_cocofake,
-            "genimage": _read_genimage,
-            "folder": _read_folder,
-        }
-        records = readers[layout](_absolute(path))
+        records = LAYOUT_READERS.get(layout)(_absolute(path))
     if probe:
         stored = layout == "manifest" and path.suffix.lower() == ".parquet"
         todo = [r for r in records if _needs_probe(r, hash)] if stored else records
@@ -295,10 +291,12 @@ def records_from_paths(paths: Iterable[str | os.PathLike]) -> list[ImageRecord]:
 
 
 # -- folder layouts --------------------------------------------------------------------------------------------
+@LAYOUT_READERS.register("folder")
 def _read_folder(root: Path) -> list[ImageRecord]:
     return [ImageRecord(path=str(p), source=root.name) for p in list_images(root)]
 
 
+@LAYOUT_READERS.register("cnndetection")
 def _read_cnndetection(root: Path) -> list[ImageRecord]:
     records = []
     for p in list_images(root):
@@ -323,6 +321,7 @@ def _read_cnndetection(root: Path) -> list[ImageRecord]:
     return records
 
 
+@LAYOUT_READERS.register("real-fake")
 def _read_real_fake(root: Path) -> list[ImageRecord]:
     records = []
     for p in list_images(root):
@@ -358,6 +357,7 @@ def load_captions(path: str | os.PathLike) -> dict[str, list[str]]:
     raise DataSchemaError(f"{path}: expected a {{id: [captions]}} object or COCO annotations")
 
 
+@LAYOUT_READERS.register("cocofake")
 def _read_cocofake(root: Path) -> list[ImageRecord]:
     """COCOFake-style pairs: ``real/<id>.jpg``, ``fake/<generator>/<id>_<k>.png`` and ``captions.json``.
 
@@ -415,6 +415,7 @@ def pair_split(records: list[ImageRecord], test_fraction: float = 0.2, seed: int
     return records
 
 
+@LAYOUT_READERS.register("genimage")
 def _read_genimage(root: Path) -> list[ImageRecord]:
     records = []
     for p in list_images(root):
@@ -436,6 +437,7 @@ def _read_genimage(root: Path) -> list[ImageRecord]:
 
 
 # -- labels.csv and manifests ----------------------------------------------------------------------------------
+@LAYOUT_READERS.register("labels-csv")
 def _read_labels_csv_tree(root: Path) -> list[ImageRecord]:
     if (root / LABELS_CSV).is_file():
         return read_labels_csv(root / LABELS_CSV)
@@ -550,6 +552,7 @@ def _read_table_rows(path: Path) -> list[dict[str, Any]]:
         raise DataSchemaError(f"cannot read manifest {path}: {e.strerror or e}") from e
 
 
+@LAYOUT_READERS.register("manifest")
 def _read_manifest_file(path: Path) -> list[ImageRecord]:
     path = _absolute(path)
     if path.suffix.lower() == ".parquet":
@@ -559,3 +562,6 @@ def _read_manifest_file(path: Path) -> list[ImageRecord]:
     # a labels.csv names its folder's dataset; any other manifest its own file name
     dataset = path.parent.name if path.name.lower() == LABELS_CSV else path.stem
     return _rows_to_records(_read_table_rows(path), path, dataset=dataset)
+
+
+LAYOUTS = ("auto", *LAYOUT_READERS)  # the layout names read_records takes (the built-in ones; see LAYOUT_READERS)
