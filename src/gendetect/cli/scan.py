@@ -134,50 +134,35 @@ def run_scan(
     engine: Any,
     progress: bool,
 ) -> None:
-    """The scan itself: expand the inputs, score them (in-process, or in shards when ``engine`` is an
-    :class:`~gendetect.scale.options.EngineOptions`) and write the rows with the summary on stderr."""
-    from gendetect.pipeline import expand_inputs, scan as scan_files
+    """The scan itself, through :func:`gendetect.scale.scan_paths` (expand the inputs, score them in-process, or in
+    shards when ``engine`` is an :class:`~gendetect.scale.options.EngineOptions`), then write the rows with the
+    summary on stderr."""
+    from gendetect.scale.scanning import scan_paths
 
-    skipped: dict[str, int] = {}
-    files, problems = expand_inputs(paths, recursive=recursive, skipped=skipped)
-    captions = None
-    if pipeline.extractor.uses_captions:
-        from gendetect.pipeline import find_captions
-
-        captions = find_captions(files, captions_path)
-    if engine is not None:
-        if output is None:
-            raise click.UsageError("--engine needs -o OUTPUT (shards are kept in OUTPUT.shards/ for resuming)")
-        from gendetect.scale import run_scan_sharded
-
-        run = run_scan_sharded(
-            files,
-            pipeline,
-            output.with_name(output.name + ".shards"),
-            engine=engine.engine,
-            shard_size=engine.shard_size,
-            jobs=jobs,
-            address=engine.address,
-            workers=engine.workers,
-            max_pixels=max_pixels,
-            threshold=threshold,
-            device=device,
-            captions=captions,
-            evidence=evidence,
-        )
-        if fmt == "parquet":  # the final table straight from the shard files, atomically, without Python dicts
-            _write_sharded_parquet(run, problems, pipeline, threshold, output, skipped)
-            return
-        # other formats: streamed from the shard files one shard at a time (flat memory)
-        _stream_scan((_ShardRow(d) for d in run.rows()), problems, fmt, output, pipeline, threshold, skipped, len(run))
-        return
-    rows_iter: Iterable = scan_files(
-        files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=captions, evidence=evidence
+    if engine is not None and output is None:
+        raise click.UsageError("--engine needs -o OUTPUT (shards are kept in OUTPUT.shards/ for resuming)")
+    result = scan_paths(
+        paths,
+        pipeline,
+        recursive=recursive,
+        jobs=jobs,
+        engine=engine,
+        shards_dir=output.with_name(output.name + ".shards") if engine is not None and output is not None else None,
+        device=device,
+        max_pixels=max_pixels,
+        threshold=threshold,
+        captions_from=captions_path,
+        evidence=evidence,
     )
-    track = progress_bar(progress, "scanning")
+    if result.sharded is not None and output is not None and fmt == "parquet":
+        # the final table straight from the shard files, atomically, without Python dicts
+        _write_sharded_parquet(result.sharded, result.problems, pipeline, threshold, output, result.skipped)
+        return
+    rows_iter: Iterable = result.rows()  # streamed as scored, or from the shard files one shard at a time
+    track = progress_bar(progress, "scanning") if result.sharded is None else None
     if track is not None:
-        rows_iter = track(rows_iter, len(files))
-    _stream_scan(rows_iter, problems, fmt, output, pipeline, threshold, skipped, len(files))
+        rows_iter = track(rows_iter, len(result.files))
+    _stream_scan(rows_iter, result.problems, fmt, output, pipeline, threshold, result.skipped, len(result.files))
 
 
 def _output_format(output: Path | None, fmt: str | None) -> str:
@@ -280,13 +265,6 @@ def _print_summary(
 def _band(pipeline: Any, threshold: float) -> str:
     u = pipeline.uncertain_from
     return f", uncertain if > {u:.3g}" if u is not None and u < threshold else ""
-
-
-class _ShardRow(dict):
-    """A row read back from a shard file, for :func:`_stream_scan` (which takes ScanRow-like objects)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return self
 
 
 def _write_sharded_parquet(

@@ -105,7 +105,7 @@ class ShardTask(ABC):
         """JSON-able identity of the run (model version, config). Stored in ``plan.json``; a rerun into the same
         folder with a different plan is refused instead of mixing two runs' rows."""
 
-    def setup(self) -> None:  # noqa: B027 - optional hook
+    def setup(self) -> None:  # an optional hook
         """Load models; called once per worker before any :meth:`run`."""
 
     @abstractmethod

@@ -26,9 +26,10 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import gendetect.pipeline as pipeline_module
 from gendetect.errors import GendetectError
 from gendetect.imageio import DEFAULT_MAX_PIXELS
-from gendetect.pipeline import DetectionPipeline, ScanInputs, ScanRow, find_captions, load_model, scan
+from gendetect.pipeline import DetectionPipeline, ScanInputs, ScanRow, find_captions, load_model
 from gendetect.scale.options import EngineOptions
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def scan_paths(
     captions = find_captions(planned.files, captions_from) if pipeline.extractor.uses_captions else None
     options: dict[str, Any] = {"max_pixels": max_pixels, "threshold": threshold, "evidence": evidence}
     if engine is None:
-        stream = scan(planned.files, pipeline, jobs=jobs, captions=captions, **options)
+        stream = pipeline_module.scan(planned.files, pipeline, jobs=jobs, captions=captions, **options)
         return ScanRun(pipeline, thr, planned, stream=stream)
     if shards_dir is None:
         raise GendetectError("a sharded scan needs a folder for its shards (shards_dir); a rerun into it resumes")
