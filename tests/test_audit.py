@@ -152,8 +152,8 @@ def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from gendetect.cli import main
-    from gendetect.detectors import detector_from_config
-    from gendetect.features import extractor_from_config
+    from gendetect.detectors import DETECTORS
+    from gendetect.features import EXTRACTORS
     from gendetect.training import train_pipeline
 
     pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
@@ -164,8 +164,8 @@ def test_model_scan_and_server_show_the_stored_audit(tmp_path: Path) -> None:
     records = _write(images, tmp_path / "data")
     pipeline = train_pipeline(
         records,
-        extractor_from_config({"name": "pixel-stats", "params": {}}),
-        detector_from_config({"name": "logistic", "params": {}}),
+        EXTRACTORS.from_config({"name": "pixel-stats", "params": {}}),
+        DETECTORS.from_config({"name": "logistic", "params": {}}),
         n_folds=3,
     )
     assert pipeline.info["audit"]["flagged_checks"] == ["border"]

@@ -1,4 +1,5 @@
-"""The CNN detector and the generic training loop: learning, saving, ImageNet init or a stated fallback, resume."""
+"""The CNN detector and the generic training loop: learning, saving, ImageNet init (an error when missing, or a
+fallback only when asked for), the base-class contract (float32 rows, self-validation), resume."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset, synthetic_image
 from gendetect.detectors import Detector, create_detector
 from gendetect.detectors.cnn import infer_input_shape
+from gendetect.detectors.torch_loop import AugmentConfig, CheckpointMismatchError, augment_batch
+from gendetect.errors import WeightsNotFoundError
 from gendetect.features import create_extractor
 from gendetect.training import train_pipeline
-from gendetect.training.torch_loop import AugmentConfig, CheckpointMismatchError, augment_batch
 
 TINY = {"arch": "test_resnet", "pretrained": "none", "batch_size": 8, "lr": 2e-3, "patience": 0}
 
@@ -58,12 +60,27 @@ def test_cnn_learns_the_synthetic_task_in_a_few_epochs(train_set: tuple, test_se
     assert saved["training"]["init"] == "scratch (pretrained='none')" and loaded.init_ == det.init_
 
 
-def test_missing_imagenet_weights_train_from_scratch_with_a_stated_warning(
+def test_missing_imagenet_weights_are_an_error_naming_them_and_the_fix(train_set: tuple) -> None:
+    X, y = train_set
+    with pytest.raises(WeightsNotFoundError) as e:
+        create_detector("cnn", **{**TINY, "pretrained": "imagenet"}, epochs=1).fit(X[:16], y[:16])
+    msg = str(e.value)
+    assert "timm/test_resnet.r160_in1k" in msg and "hf download timm/test_resnet.r160_in1k" in msg
+    assert "pretrained='imagenet-or-scratch'" in msg and "pretrained='scratch'" in msg
+
+
+def test_scratch_is_asked_for_and_stated(train_set: tuple) -> None:
+    X, y = train_set
+    det = create_detector("cnn", **{**TINY, "pretrained": "scratch"}, epochs=1).fit(X[:16], y[:16])
+    assert det.init_ == "scratch (pretrained='scratch')" and det.get_config()["training"]["init"] == det.init_
+
+
+def test_imagenet_or_scratch_trains_from_scratch_with_a_stated_warning(
     train_set: tuple, caplog: pytest.LogCaptureFixture
 ) -> None:
     X, y = train_set
     with caplog.at_level(logging.WARNING, logger="gendetect.detectors.cnn"):
-        det = create_detector("cnn", **{**TINY, "pretrained": "imagenet"}, epochs=1).fit(X[:16], y[:16])
+        det = create_detector("cnn", **{**TINY, "pretrained": "imagenet-or-scratch"}, epochs=1).fit(X[:16], y[:16])
     assert "FROM SCRATCH" in caplog.text and "hf download timm/test_resnet.r160_in1k" in caplog.text
     assert det.init_.startswith("scratch (ImageNet weights timm/test_resnet.r160_in1k not found")
     assert det.get_config()["training"]["init"] == det.init_  # written into the saved config: never silent
@@ -132,6 +149,30 @@ def test_train_pipeline_fits_a_self_validating_detector_once(tmp_path: Path, mon
     rule = pipeline.info["threshold_rule"]
     assert rule["scheme"].startswith("held-out 20% stratified validation split") and rule["n_real_validation"] == 2
     assert pipeline.info["validation"]["all"]["n_real"] + pipeline.info["validation"]["all"]["n_fake"] == 4
+
+
+def test_the_base_class_carries_the_contract(train_set: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gendetect.detectors.cnn import CNNDetector
+
+    # no fit/decision_function of its own: float32 rows and self-validation are declared to the base class
+    assert "fit" not in vars(CNNDetector) and "decision_function" not in vars(CNNDetector)
+    assert CNNDetector.input_dtype is np.float32 and Detector.input_dtype is np.float64
+    seen: list[np.dtype] = []
+    original_fit, original_decision = CNNDetector._fit, CNNDetector._decision
+    monkeypatch.setattr(CNNDetector, "_fit", lambda self, X, t: (seen.append(X.dtype), original_fit(self, X, t))[1])
+    monkeypatch.setattr(CNNDetector, "_decision", lambda self, X: (seen.append(X.dtype), original_decision(self, X))[1])
+    X, y = train_set[0][:16], train_set[1][:16]
+    det = create_detector("cnn", epochs=1, **TINY).fit(X.astype(np.float64), y)
+    det.decision_function(X[:4].astype(np.float64))
+    assert seen == [np.float32, np.float32]
+    index, scores, scheme = det.held_out()
+    assert det.validates_itself and len(index) == len(scores) and set(index) < set(range(16))
+    assert np.all((scores >= 0) & (scores <= 1)) and scheme.startswith("held-out 20%")
+    assert not create_detector("cnn", val_fraction=0).validates_itself
+    logistic = create_detector("logistic").fit(X, y)
+    assert not logistic.validates_itself
+    with pytest.raises(Exception, match="no validation split of its own"):
+        logistic.held_out()
 
 
 def test_augmentations() -> None:

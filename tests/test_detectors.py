@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from gendetect.detectors import Detector, create_detector, list_detectors
+from gendetect.detectors import DETECTORS, Detector, create_detector, list_detectors
 from gendetect.errors import ModelFormatError, NotFittedError, UnknownNameError
 
 BUILT_IN = ["knn", "logistic", "mlp"]
@@ -39,7 +39,7 @@ def test_unknown_detector_lists_valid_names() -> None:
 @parametrize_with_checks(
     [create_detector("logistic"), create_detector("knn", k=3), create_detector("mlp", max_iter=50)]
 )
-def test_sklearn_contract(estimator: Detector, check) -> None:  # noqa: ANN001
+def test_sklearn_contract(estimator: Detector, check) -> None:
     check(estimator)
 
 
@@ -58,11 +58,11 @@ def test_label_one_means_fake(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
-def test_save_load_roundtrip_is_exact_and_pickle_free(name: str, tmp_path) -> None:  # noqa: ANN001
+def test_save_load_roundtrip_is_exact_and_pickle_free(name: str, tmp_path) -> None:
     X, y = _blobs()
     det = create_detector(name).fit(X, y)
     det.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["name"] == name and "versions" in config["provenance"]
     loaded = Detector.load(tmp_path / "m")
@@ -81,10 +81,39 @@ def test_multiclass_is_refused() -> None:
         create_detector("logistic").fit(X, [0, 1, 2] * 3)
 
 
-def test_load_missing_weights_is_clear(tmp_path) -> None:  # noqa: ANN001
+def test_load_missing_weights_is_clear(tmp_path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"name": "logistic", "params": {}}))
-    with pytest.raises(ModelFormatError, match="weights.safetensors is missing"):
+    with pytest.raises(ModelFormatError, match="model.safetensors is missing"):
         Detector.load(tmp_path)
+
+
+def test_a_folder_saved_with_the_former_weights_name_still_loads(tmp_path: Path) -> None:
+    X, y = _blobs()
+    det = create_detector("logistic").fit(X, y)
+    det.save(tmp_path / "old")
+    (tmp_path / "old" / "model.safetensors").rename(tmp_path / "old" / "weights.safetensors")
+    np.testing.assert_array_equal(Detector.load(tmp_path / "old").decision_function(X), det.decision_function(X))
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_config_is_the_init_arguments_and_rebuilds_through_the_registry(name: str) -> None:
+    det = create_detector(name)
+    config = det.get_config()
+    assert config["name"] == name and set(config["params"]) == set(det.get_params(deep=False))
+    rebuilt = DETECTORS.from_config(config)
+    assert type(rebuilt) is type(det) and rebuilt.get_config() == config
+    assert json.loads(json.dumps(config)) == config  # JSON-ready as saved
+    X, y = _blobs()
+    fitted = rebuilt.fit(X, y)
+    assert fitted.get_config() == config  # learned state is never config: it ends in "_"
+    assert all(k.endswith("_") for k in vars(fitted) if k not in config["params"] and not k.startswith("_"))
+
+
+def test_from_config_errors_say_what_is_wrong() -> None:
+    with pytest.raises(ModelFormatError, match="'name'"):
+        DETECTORS.from_config({"params": {}})
+    with pytest.raises(UnknownNameError, match="Did you mean 'logistic'"):
+        DETECTORS.from_config({"name": "logistc", "params": {}})
 
 
 def test_knn_is_nearest_neighbour_by_cosine() -> None:

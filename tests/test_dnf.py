@@ -23,7 +23,7 @@ from gendetect.cli import main
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset, synthetic_image
 from gendetect.errors import ModelFormatError, WeightsNotFoundError
-from gendetect.features import create_extractor, extractor_from_config
+from gendetect.features import EXTRACTORS, create_extractor
 from gendetect.features.featurize import featurize
 from gendetect.features.store import FeatureStore
 
@@ -115,7 +115,7 @@ def test_map_options_shape_and_normalisation(tiny_ddpm: Path, images: list) -> N
     Xs = std.extract_batch(images)
     np.testing.assert_allclose(Xs.mean(axis=1), 0, atol=1e-4)
     np.testing.assert_allclose(Xs.std(axis=1), 1, atol=1e-3)
-    again = extractor_from_config(std.get_config())  # a saved config rebuilds the same extractor
+    again = EXTRACTORS.from_config(std.get_config())  # a saved config rebuilds the same extractor
     np.testing.assert_allclose(again.extract_batch(images[:1]), Xs[:1], atol=1e-4)
     with pytest.raises(ValueError, match="multiple of 2"):
         create_extractor("dnf", model=str(tiny_ddpm), size=33)

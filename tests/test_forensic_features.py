@@ -12,7 +12,7 @@ from PIL import Image
 
 from gendetect import load_model
 from gendetect.errors import UnknownNameError
-from gendetect.features import create_extractor, extractor_from_config, list_extractors
+from gendetect.features import EXTRACTORS, create_extractor, list_extractors
 from gendetect.features.forensic import comb_relative_peaks, period2_phase_features
 from gendetect.imageio import load_image
 
@@ -106,7 +106,7 @@ def test_8000px_image_is_well_under_a_second() -> None:
 @pytest.mark.parametrize(("name", "params"), VARIANTS, ids=VARIANT_IDS)
 def test_deterministic_and_config_roundtrip(name: str, params: dict) -> None:
     ext = create_extractor(name, crop=128, **params)
-    rebuilt = extractor_from_config(ext.get_config())
+    rebuilt = EXTRACTORS.from_config(ext.get_config())
     im = _noise(300, 200, seed=3)
     np.testing.assert_array_equal(ext.extract_one(im), rebuilt.extract_one(im))
     np.testing.assert_array_equal(ext.extract_one(im), ext.extract_one(im.copy()))

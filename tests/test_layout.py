@@ -20,7 +20,7 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("package", ["data", "features", "scale", "augment"])
+@pytest.mark.parametrize("package", ["data", "features", "detectors", "scale", "augment"])
 def test_lower_layers_never_import_training(package):
     offenders = {
         str(p.relative_to(SRC)): sorted(m for m in _imports(p) if m.startswith("gendetect.training"))
@@ -32,3 +32,22 @@ def test_lower_layers_never_import_training(package):
 def test_the_old_junction_modules_are_gone():
     assert not (SRC / "training.py").exists() and not (SRC / "trainer.py").exists()
     assert (SRC / "training" / "pipeline.py").is_file() and (SRC / "training" / "torch_loop.py").is_file()
+
+
+def test_the_torch_loop_lives_with_the_detectors_and_training_re_exports_it():
+    from gendetect.detectors import torch_loop
+    from gendetect.training import torch_loop as training_torch_loop
+
+    for name in training_torch_loop.__all__:
+        assert getattr(training_torch_loop, name) is getattr(torch_loop, name)
+
+
+def test_no_component_bypasses_its_registry():
+    """One way from a saved config to a component: ``REGISTRY.from_config`` (no ``*_from_config`` helpers)."""
+    offenders = sorted(
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name.endswith("_from_config") and node.col_offset == 0
+    )
+    assert not offenders

@@ -18,9 +18,9 @@ pytest.importorskip("open_clip", reason="the 'clip' extra (open_clip_torch) is n
 from gendetect.cli import main  # noqa: E402
 from gendetect.data.readers import read_records  # noqa: E402
 from gendetect.data.synthetic import make_synthetic_dataset  # noqa: E402
-from gendetect.detectors import detector_from_config  # noqa: E402
+from gendetect.detectors import DETECTORS  # noqa: E402
 from gendetect.errors import UnknownNameError, WeightsNotFoundError  # noqa: E402
-from gendetect.features import create_extractor, extractor_from_config, list_extractors  # noqa: E402
+from gendetect.features import EXTRACTORS, create_extractor, list_extractors  # noqa: E402
 from gendetect.hub import resolve_weights  # noqa: E402
 from gendetect.pipeline import load_model, scan  # noqa: E402
 from gendetect.presets import get_preset, import_univfd_head  # noqa: E402
@@ -79,7 +79,7 @@ def test_tiny_clip_features_are_deterministic_and_config_roundtrips() -> None:
     # one image alone equals its row of the batch up to float rounding (torch picks other kernels per batch size)
     np.testing.assert_allclose(ext.extract_one(_images()[1]), feats[1], rtol=1e-5, atol=1e-6)
     assert ext.encode_text(["a photo of a cat", "a dog"]).shape == (2, ext.dim)
-    rebuilt = extractor_from_config(ext.get_config())  # random weights differ, the architecture does not
+    rebuilt = EXTRACTORS.from_config(ext.get_config())  # random weights differ, the architecture does not
     assert rebuilt.dim == ext.dim and rebuilt.get_config() == ext.get_config()
 
 
@@ -119,7 +119,7 @@ def test_official_univfd_head_imports_exactly(tmp_path: Path) -> None:
     assert config["extractor"]["params"]["model"] == "ViT-L-14" and config["threshold"] == 0.5
     from safetensors.numpy import load_file
 
-    detector = detector_from_config(config["detector"]).load_state_dict(load_file(str(out / "model.safetensors")))
+    detector = DETECTORS.from_config(config["detector"]).load_state_dict(load_file(str(out / "model.safetensors")))
     official = torch.load(UNIVFD_HEAD, map_location="cpu", weights_only=True)
     w, b = official["weight"].double().numpy(), official["bias"].double().numpy()
     np.testing.assert_array_equal(detector.coef_, w.ravel())  # values survive bit for bit
@@ -202,7 +202,7 @@ def test_caption_fusion_train_store_and_scan(tmp_path: Path) -> None:
     records = read_records(tmp_path)
     with_text = create_extractor("openclip", **TINY_CLIP, with_text=True)
     assert with_text.uses_captions and with_text.dim == 2 * create_extractor("openclip", **TINY_CLIP).dim
-    model = train_pipeline(records, with_text, detector_from_config({"name": "logistic", "params": {}}), n_folds=2)
+    model = train_pipeline(records, with_text, DETECTORS.from_config({"name": "logistic", "params": {}}), n_folds=2)
     assert model.info["validation"]["all"]["auc"] > 0.9
 
     store = FeatureStore(tmp_path / "store", with_text)
@@ -261,7 +261,7 @@ def test_device_override_when_loading(tmp_path: Path) -> None:
 
     ext = create_extractor("openclip", **TINY_CLIP)
     rng = np.random.default_rng(0)
-    det = detector_from_config({"name": "logistic", "params": {}}).fit(
+    det = DETECTORS.from_config({"name": "logistic", "params": {}}).fit(
         rng.normal(size=(10, ext.dim)), np.r_[np.zeros(5), np.ones(5)]
     )
     DetectionPipeline(ext, det).save(tmp_path / "m")

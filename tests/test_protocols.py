@@ -13,11 +13,11 @@ from gendetect.calibration import IsotonicCalibrator, TemperatureCalibrator
 from gendetect.cli import main
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
-from gendetect.detectors import detector_from_config
+from gendetect.detectors import DETECTORS
 from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
 from gendetect.evaluation.render import write_report
-from gendetect.features import extractor_from_config
+from gendetect.features import EXTRACTORS
 from gendetect.pipeline import load_model
 from gendetect.training import train_pipeline
 
@@ -40,7 +40,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_dir(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [r for r in read_records(tree) if r.source != f"{tree.name}/null"]
     pipeline = train_pipeline(
-        records, extractor_from_config(RECIPE["extractor"]), detector_from_config(RECIPE["detector"]), n_folds=3
+        records, EXTRACTORS.from_config(RECIPE["extractor"]), DETECTORS.from_config(RECIPE["detector"]), n_folds=3
     )
     return pipeline.save(tmp_path_factory.mktemp("model") / "m")
 
@@ -144,8 +144,8 @@ def test_isotonic_calibration_roundtrips_with_the_model(tree: Path, tmp_path: Pa
     records = [r for r in read_records(tree) if r.source != f"{tree.name}/null"]
     pipe = train_pipeline(
         records,
-        extractor_from_config(RECIPE["extractor"]),
-        detector_from_config(RECIPE["detector"]),
+        EXTRACTORS.from_config(RECIPE["extractor"]),
+        DETECTORS.from_config(RECIPE["detector"]),
         n_folds=3,
         calibration="isotonic",
     )

@@ -10,11 +10,11 @@ import pytest
 
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
-from gendetect.detectors import detector_from_config
+from gendetect.detectors import DETECTORS
 from gendetect.evaluation.metrics import enough_for_ci
 from gendetect.evaluation.protocols import TOO_FEW, ProtocolConfig, _metric_rows, _metrics_with_ci, run_protocol
 from gendetect.evaluation.render import markdown_to_html, to_html, to_markdown, write_report
-from gendetect.features import extractor_from_config
+from gendetect.features import EXTRACTORS
 from gendetect.training import train_pipeline
 
 RECIPE = {
@@ -40,8 +40,8 @@ def model_dir(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [r for r in read_records(tree) if r.source != f"{tree.name}/null"]
     pipeline = train_pipeline(
         records,
-        extractor_from_config(RECIPE["extractor"]),
-        detector_from_config(RECIPE["detector"]),
+        EXTRACTORS.from_config(RECIPE["extractor"]),
+        DETECTORS.from_config(RECIPE["detector"]),
         n_folds=3,
         audit=False,
     )

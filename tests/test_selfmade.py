@@ -116,11 +116,14 @@ def test_zoo_is_deterministic_per_seed(zoo: DecoderZoo, smooth: list[Image.Image
 
 def test_zoo_save_load_round_trips_exactly(zoo: DecoderZoo, smooth: list[Image.Image], tmp_path) -> None:
     zoo.save(tmp_path / "zoo")
-    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["config.json", "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["config.json", "model.safetensors"]
     loaded = DecoderZoo.load(tmp_path / "zoo")
     assert loaded.configs == zoo.configs and loaded.names == zoo.names
     for k in range(len(zoo)):
         assert _bytes(loaded.reconstruct(smooth[1], k)) == _bytes(zoo.reconstruct(smooth[1], k))
+    (tmp_path / "zoo" / "model.safetensors").rename(tmp_path / "zoo" / "weights.safetensors")  # the former name
+    legacy = DecoderZoo.load(tmp_path / "zoo")
+    assert _bytes(legacy.reconstruct(smooth[1], 0)) == _bytes(zoo.reconstruct(smooth[1], 0))
     with pytest.raises(ModelFormatError, match="not a decoder zoo"):
         DecoderZoo.load(tmp_path / "missing")
 

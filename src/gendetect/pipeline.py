@@ -33,18 +33,17 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from gendetect.calibration import Calibrator, calibrator_from_config
-from gendetect.detectors import Detector, detector_from_config
+from gendetect.calibration import CALIBRATORS, Calibrator
+from gendetect.config import CONFIG_FILE, WEIGHTS_FILE
+from gendetect.detectors import DETECTORS, Detector
 from gendetect.errors import ModelFormatError
-from gendetect.features import FeatureExtractor, extractor_from_config
+from gendetect.features import EXTRACTORS, FeatureExtractor
 from gendetect.features.extract import FeatureItem, Source, iter_features
 from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path
 from gendetect.provenance import provenance
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "MODEL_CARD.md"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default"
@@ -215,9 +214,10 @@ class DetectionPipeline:
         ext_config = config["extractor"]
         if device is not None and "device" in ext_config.get("params", {}):
             ext_config = {**ext_config, "params": {**ext_config["params"], "device": device}}
-        extractor = extractor_from_config(ext_config)
-        detector = detector_from_config(config["detector"]).load_state_dict(state)
-        calibrator = calibrator_from_config(config.get("calibration"), state)
+        extractor = EXTRACTORS.from_config(ext_config)
+        detector = DETECTORS.from_config(config["detector"]).load_state_dict(state)
+        cal_config = config.get("calibration")
+        calibrator = CALIBRATORS.from_config(cal_config).load_state_dict(state) if cal_config else None
         own = ("format_version", "extractor", "detector", "threshold", "uncertain_from", "calibration")
         info = {k: v for k, v in config.items() if k not in own}
         info["path"] = str(path)

@@ -14,21 +14,40 @@ preset          recipe
 
 ``gendetect train --preset univfd --data D -o M`` trains one; ``import_univfd_head`` converts UnivFD's released
 linear head (``fc_weights.pth``) into a gendetect model that reproduces the released detector exactly.
+
+:data:`PRESETS` is a registry like the components': ``PRESETS.create(name)`` (or :func:`get_preset`) returns a
+fresh copy of the recipe, and a plug-in adds its own with :func:`register_preset`.
+
+Example:
+    >>> get_preset("forensic")["detector"]
+    {'name': 'logistic', 'params': {'C': 0.01}}
+    >>> "univfd-knn" in PRESETS.list("univfd*")
+    True
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-
-from gendetect.errors import ModelFormatError, UnknownNameError
+from gendetect.errors import ModelFormatError
+from gendetect.registry import Registry
 
 _CLIP_L14 = {"model": "ViT-L-14", "pretrained": "openai", "preprocess": "center-crop"}
 
-PRESETS: dict[str, dict[str, Any]] = {
+PRESETS: Registry[Any] = Registry("preset")
+"""Named recipes: ``PRESETS.create(name)`` returns a deep copy of ``{"extractor": config, "detector": config}``."""
+
+
+def register_preset(name: str, recipe: dict[str, Any], *, overwrite: bool = False) -> None:
+    """Add the recipe ``{"extractor": {"name", "params"}, "detector": {"name", "params"}}`` under ``name``."""
+    PRESETS.register(name, overwrite=overwrite)(partial(copy.deepcopy, copy.deepcopy(recipe)))
+
+
+_RECIPES: dict[str, dict[str, Any]] = {
     "univfd": {
         "extractor": {"name": "openclip", "params": {**_CLIP_L14, "normalize": False}},
         "detector": {"name": "logistic", "params": {"C": 1.0}},
@@ -64,12 +83,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+for _name, _recipe in _RECIPES.items():
+    register_preset(_name, _recipe)
+
+
 def get_preset(name: str) -> dict[str, Any]:
     """A deep copy of the preset ``name``; unknown names list the valid ones."""
-    try:
-        return copy.deepcopy(PRESETS[name])
-    except KeyError:
-        raise UnknownNameError(f"Unknown preset {name!r}. Valid presets: {', '.join(sorted(PRESETS))}.") from None
+    return PRESETS.create(name)
 
 
 def import_univfd_head(
@@ -92,7 +112,7 @@ def import_univfd_head(
 
     try:
         state = torch.load(fc_weights, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is one clear error
+    except Exception as e:  # any unreadable checkpoint is one clear error
         raise ModelFormatError(f"{fc_weights} is not a readable PyTorch checkpoint: {e}") from e
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     keys = {k.removeprefix("fc.").removeprefix("module."): v for k, v in state.items()}

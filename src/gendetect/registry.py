@@ -1,6 +1,7 @@
-"""One registry per kind of component (extractors, detectors, later generators and perturbations).
+"""One registry per kind of component (extractors, detectors, calibrators, presets, generators, perturbations...).
 
-Configs, the CLI and the HTTP API pass only name strings; the registry turns them into objects::
+Configs, the CLI and the HTTP API pass only name strings; the registry turns them into objects, and a saved config
+``{"name": ..., "params": {...}}`` back into the component that wrote it::
 
     >>> from gendetect.registry import Registry
     >>> FRUIT = Registry("fruit")
@@ -12,6 +13,8 @@ Configs, the CLI and the HTTP API pass only name strings; the registry turns the
     3
     >>> FRUIT.list("app*")
     ['apple']
+    >>> FRUIT.from_config({"name": "apple", "params": {"size": 5}}).size
+    5
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import difflib
 import fnmatch
 import importlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from gendetect.errors import UnknownNameError
+from gendetect.errors import ModelFormatError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,32 @@ class Registry(Generic[T]):
         """Instantiate ``name`` with ``kwargs``; keyword arguments set to ``None`` keep their defaults."""
         cls = self.get(name)
         return cls(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def from_config(self, config: Mapping[str, Any]) -> T:
+        """The component a saved config ``{"name": ..., "params": {...}}`` describes (the inverse of
+        ``get_config()``).
+
+        Unlike :meth:`create`, parameters are passed exactly as saved (``None`` included). A class with its own
+        ``from_config`` classmethod (every :class:`~gendetect.config.Configurable`) builds itself, so it can read
+        configs written by older versions. Learned state is not part of a config: load it afterwards
+        (``load_state_dict``).
+
+        Raises:
+            ModelFormatError: ``config`` is not a mapping with a ``name``.
+            UnknownNameError: the name is not registered; the message lists the valid names.
+        """
+        if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
+            raise ModelFormatError(
+                f"A {self.kind} config is a mapping {{'name': ..., 'params': {{...}}}}; got {config!r}."
+            )
+        params = config.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise ModelFormatError(f"{self.kind} {config['name']!r}: 'params' must be a mapping, got {params!r}.")
+        cls = self.get(config["name"])
+        build = getattr(cls, "from_config", None)
+        if isinstance(cls, type) and callable(build):
+            return build({"name": config["name"], "params": dict(params)})
+        return cls(**params)
 
     def list(self, pattern: str = "*") -> list[str]:
         """Sorted registered names matching the shell-style ``pattern``."""

@@ -13,7 +13,7 @@ pair cannot learn content, subject or style (Corvi et al. and Cozzolino et al. m
   convolutions down, nearest up-sampling plus convolutions up) and super-resolution decoders (from a shrunk copy),
   with random widths, depths, activations and up-sampling layers per seed, briefly trained on real photo patches.
   Their reconstructions look like the photo and carry a learnt decoder's trace. Saved as ``config.json`` plus
-  ``weights.safetensors``, never pickle.
+  ``model.safetensors`` (the one weights file name; zoos saved as ``weights.safetensors`` still load), never pickle.
 * **Matched post-processing** (:func:`matched_pair`): the same random crop, resize and compression for a real and
   its fake, so that neither class carries a size or compression cue. :func:`make_selfmade_set` does all of it for
   a list of photos.
@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from gendetect.augment.benign import BenignChain, BenignError
+from gendetect.config import WEIGHTS_FILE, weights_file
 from gendetect.errors import GendetectError, ModelFormatError, require
 from gendetect.registry import Registry
 
@@ -329,7 +330,7 @@ class DecoderZoo:
         return Image.fromarray(np.clip(y + 0.5, 0, 255).astype(np.uint8))
 
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` and ``weights.safetensors`` to the folder ``path``; returns it."""
+        """Write ``config.json`` and ``model.safetensors`` to the folder ``path``; returns it."""
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -339,7 +340,7 @@ class DecoderZoo:
             for k, m in enumerate(self.models)
             for name, t in m.state_dict().items()
         }
-        save_file(tensors, str(path / "weights.safetensors"))
+        save_file(tensors, str(path / WEIGHTS_FILE))
         config = {
             "format": ZOO_FORMAT,
             "version": ZOO_VERSION,
@@ -351,16 +352,16 @@ class DecoderZoo:
 
     @classmethod
     def load(cls, path: str | Path) -> DecoderZoo:
-        """Read a zoo written by :meth:`save`."""
+        """Read a zoo written by :meth:`save` (or by earlier versions, as ``weights.safetensors``)."""
         _require_torch()
         from safetensors.torch import load_file
 
         path = Path(path)
         try:
             config = json.loads((path / "config.json").read_text())
-            tensors = load_file(str(path / "weights.safetensors"))
+            tensors = load_file(str(weights_file(path)))
         except (OSError, ValueError) as e:
-            raise ModelFormatError(f"{path} is not a decoder zoo (config.json + weights.safetensors): {e}") from e
+            raise ModelFormatError(f"{path} is not a decoder zoo (config.json + {WEIGHTS_FILE}): {e}") from e
         if config.get("format") != ZOO_FORMAT:
             raise ModelFormatError(f"{path}/config.json has format {config.get('format')!r}, not {ZOO_FORMAT!r}")
         configs = [DecoderConfig(**c) for c in config["models"]]

@@ -1,7 +1,7 @@
 """Detectors on feature vectors: the registry and the built-in linear, kNN and MLP detectors."""
 
 from gendetect.detectors import (
-    boosting as boosting,  # noqa: F401  (register built-ins)
+    boosting as boosting,  # imported to register the built-ins
     disentangle as disentangle,
     knn as knn,
     linear as linear,
@@ -12,10 +12,9 @@ from gendetect.detectors.base import (
     DETECTORS as DETECTORS,
     Detector as Detector,
     create_detector as create_detector,
-    detector_from_config as detector_from_config,
     list_detectors as list_detectors,
 )
 
 DETECTORS.register_lazy("cnn", "gendetect.detectors.cnn:CNNDetector")  # torch + timm ('clip' extra)
 
-__all__ = ["DETECTORS", "Detector", "create_detector", "detector_from_config", "list_detectors"]
+__all__ = ["DETECTORS", "Detector", "create_detector", "list_detectors"]

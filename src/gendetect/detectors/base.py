@@ -1,7 +1,14 @@
 """The :class:`Detector` interface (scikit-learn contract, label 1 == fake) and the ``DETECTORS`` registry.
 
 A fitted detector is persisted as ``config.json`` (name, hyper-parameters, fitted metadata, provenance) plus
-``weights.safetensors`` (its arrays). Nothing is pickled, so a saved model can be inspected and loaded safely.
+``model.safetensors`` (its arrays; folders saved with the former name ``weights.safetensors`` still load). Nothing is
+pickled, so a saved model can be inspected and loaded safely. The config is the :class:`~gendetect.config.
+Configurable` one shared by every component (``{"name", "params"}`` from the ``__init__`` arguments, rebuilt by
+``DETECTORS.from_config``); what ``fit`` learns lives in attributes ending in ``_``.
+
+A detector declares what it needs from the shared ``fit``/``decision_function`` instead of re-implementing them:
+``input_dtype`` (the dtype of the rows its ``_fit``/``_decision`` receive: float32 for image-sized rows) and
+``validates_itself`` (it holds out its own validation split, so training fits it once; see :meth:`Detector.held_out`).
 
 Detectors follow scikit-learn's estimator contract (``get_params``/``set_params``, ``clone``, the estimator checks)
 without importing scikit-learn: it is imported by ``fit`` and by detectors whose models need it, so that loading a
@@ -23,27 +30,53 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from gendetect.config import CONFIG_FILE, WEIGHTS_FILE, Configurable, weights_file
 from gendetect.errors import DataSchemaError, ModelFormatError, NotFittedError
 from gendetect.provenance import provenance
 from gendetect.registry import Registry
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
 
-
-class Detector(ABC):
+class Detector(Configurable, ABC):
     """Binary real/fake classifier on feature vectors.
 
     Follows scikit-learn: ``__init__`` only stores hyper-parameters; ``fit`` returns ``self`` and sets attributes
     ending in ``_``; ``classes_`` holds the two labels in sorted order and ``decision_function`` is positive for
     ``classes_[1]``. With ``y`` in ``{0, 1}`` (gendetect's convention) ``classes_[1] == 1 == fake``.
 
-    Subclasses implement :meth:`_fit` (on validated float arrays and a 0/1 target) and :meth:`_decision`, and
-    list the names of their fitted arrays in ``_state_arrays``.
+    Subclasses implement :meth:`_fit` (on validated ``input_dtype`` arrays and a 0/1 target) and :meth:`_decision`,
+    and list the names of their fitted arrays in ``_state_arrays``.
     """
 
     name: ClassVar[str] = ""
     _state_arrays: ClassVar[tuple[str, ...]] = ()
+    #: dtype of the rows :meth:`fit` and :meth:`decision_function` hand to ``_fit``/``_decision`` (float32 for
+    #: image-sized rows, where float64 would double the memory)
+    input_dtype: ClassVar[type[np.floating]] = np.float64
+
+    @property
+    def validates_itself(self) -> bool:
+        """Whether ``fit`` holds out a validation split of its own and scores it (:meth:`held_out`).
+
+        ``train_pipeline`` then fits the detector once and chooses the threshold on those scores, instead of
+        refitting it for cross-validation (for detectors that are costly to fit). False unless a detector says so.
+        """
+        return False
+
+    def held_out(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """``(row index (n,) int, P(fake) (n,) float64, how they were held out)`` of the validation rows that a
+        self-validating detector kept out of its last ``fit``.
+
+        Raises:
+            NotFittedError: not fitted, or the detector does not validate itself.
+        """
+        self._check_fitted()
+        if not self.validates_itself or not hasattr(self, "validation_index_"):
+            raise _not_fitted(f"{type(self).__name__} holds out no validation split of its own; cross-validate it.")
+        return (
+            np.asarray(self.validation_index_, dtype=int),
+            np.asarray(self.validation_scores_, dtype=np.float64),
+            str(self.validation_scheme_),
+        )
 
     # -- scikit-learn API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, groups: Any = None) -> Detector:
@@ -51,7 +84,7 @@ class Detector(ABC):
         from sklearn.utils.multiclass import type_of_target
         from sklearn.utils.validation import validate_data
 
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        X, y = validate_data(self, X, y, dtype=self.input_dtype, y_numeric=False)
         kind = type_of_target(y, input_name="y", raise_unknown=True)
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"{type(self).__name__} needs class labels (1 = fake, 0 = real); got a {kind} target.")
@@ -70,7 +103,7 @@ class Detector(ABC):
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of fake ``(N,)`` float64: positive means ``classes_[1]`` (fake); ``predict_proba`` is its
-        sigmoid."""
+        sigmoid. Rows reach ``_decision`` as ``input_dtype``."""
         self._check_fitted()
         return self._decision(self._validate_predict(X))
 
@@ -91,7 +124,7 @@ class Detector(ABC):
         return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
 
     def _validate_predict(self, X: Any) -> np.ndarray:
-        """``X`` as a finite ``(N, n_features_in_)`` float64 array.
+        """``X`` as a finite ``(N, n_features_in_)`` array of ``input_dtype``.
 
         A plain numpy array (the scan path) is checked with numpy alone, with scikit-learn's messages; anything
         else (lists, data frames, sparse matrices) and models fitted on named columns go through scikit-learn's
@@ -100,7 +133,7 @@ class Detector(ABC):
         if type(X) is not np.ndarray or hasattr(self, "feature_names_in_") or X.dtype.kind not in "biuf":
             from sklearn.utils.validation import validate_data
 
-            return validate_data(self, X, dtype=np.float64, reset=False)
+            return validate_data(self, X, dtype=self.input_dtype, reset=False)
         if X.ndim != 2:
             raise ValueError(
                 f"Expected a 2D array, got {X.ndim}D array instead. Reshape your data either using "
@@ -114,21 +147,21 @@ class Detector(ABC):
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
                 "features as input."
             )
-        X = X.astype(np.float64, copy=False)
+        X = X.astype(self.input_dtype, copy=False)
         if not np.isfinite(X).all():
-            what = "NaN" if np.isnan(X).any() else "infinity or a value too large for dtype('float64')"
+            what = "NaN" if np.isnan(X).any() else f"infinity or a value too large for {X.dtype!r}"
             raise ValueError(f"Input X contains {what}.")
         return X
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        """The hyper-parameters: the arguments of ``__init__`` (scikit-learn's rule)."""
+        """The hyper-parameters: the arguments of ``__init__`` (scikit-learn's rule, the names
+        :meth:`~gendetect.config.Configurable.get_config` saves), sorted as scikit-learn sorts them."""
         if cls.__init__ is object.__init__:
             return []
-        params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
-        if any(p.kind is p.VAR_POSITIONAL for p in params):
+        if any(p.kind is p.VAR_POSITIONAL for p in inspect.signature(cls.__init__).parameters.values()):
             raise RuntimeError(f"{cls.__name__}.__init__ must name its hyper-parameters (no *args).")
-        return sorted(p.name for p in params if p.kind is not p.VAR_KEYWORD)
+        return sorted(cls._param_names())
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Hyper-parameter names mapped to their values (scikit-learn's ``get_params``)."""
@@ -169,7 +202,7 @@ class Detector(ABC):
                 changed.append(f"{key}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
-    def __sklearn_tags__(self):  # noqa: ANN204 - scikit-learn's Tags; only the estimator checks call this
+    def __sklearn_tags__(self):  # scikit-learn's Tags; only the estimator checks call this
         from sklearn.utils import ClassifierTags, Tags, TargetTags
 
         return Tags(
@@ -192,9 +225,6 @@ class Detector(ABC):
         if not hasattr(self, "classes_"):
             raise _not_fitted(f"{type(self).__name__} is not fitted; call fit() or Detector.load() first.")
 
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.get_params(deep=False)}
-
     def state_dict(self) -> dict[str, np.ndarray]:
         """The fitted arrays, as saved to safetensors."""
         self._check_fitted()
@@ -216,7 +246,7 @@ class Detector(ABC):
         return self
 
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` + ``weights.safetensors`` into directory ``path``."""
+        """Write ``config.json`` + ``model.safetensors`` into directory ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_file(self.state_dict(), str(path / WEIGHTS_FILE))
@@ -228,18 +258,19 @@ class Detector(ABC):
     def load(cls, path: str | Path) -> Detector:
         """Load any registered detector saved with :meth:`save` (dispatches on ``config["name"]``)."""
         path = Path(path)
-        for required in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (path / required).is_file():
-                raise ModelFormatError(f"{path} is not a saved detector: {required} is missing.")
+        weights = weights_file(path)
+        for required in (path / CONFIG_FILE, weights):
+            if not required.is_file():
+                raise ModelFormatError(f"{path} is not a saved detector: {required.name} is missing.")
         try:
             config = json.loads((path / CONFIG_FILE).read_text())
-            state = load_file(str(path / WEIGHTS_FILE))
+            state = load_file(str(weights))
         except (json.JSONDecodeError, OSError, ValueError, SafetensorError) as e:
             raise ModelFormatError(
                 f"{path} is not a readable saved detector: {e} (a damaged {CONFIG_FILE} or {WEIGHTS_FILE}; save or "
                 "copy the model again)"
             ) from e
-        return detector_from_config(config).load_state_dict(state)
+        return DETECTORS.from_config(config).load_state_dict(state)
 
 
 DETECTORS: Registry[Detector] = Registry("detector")
@@ -252,15 +283,6 @@ def create_detector(name: str, **params: Any) -> Detector:
 
 def list_detectors(pattern: str = "*") -> list[str]:
     return DETECTORS.list(pattern)
-
-
-def detector_from_config(config: dict[str, Any]) -> Detector:
-    """An unfitted detector from ``{"name": ..., "params": {...}}``."""
-    try:
-        name = config["name"]
-    except KeyError as e:
-        raise ModelFormatError("Detector config has no 'name'.") from e
-    return DETECTORS.get(name)(**config.get("params", {}))
 
 
 @functools.cache

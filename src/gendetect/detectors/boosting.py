@@ -33,8 +33,17 @@ class HistGBDetector(Detector):
     """
 
     name = "hgb"
-    _state_arrays = ("node_feature_", "node_threshold_", "node_left_", "node_right_", "node_leaf_", "node_value_",
-                     "node_missing_left_", "tree_roots_", "baseline_")
+    _state_arrays = (
+        "node_feature_",
+        "node_threshold_",
+        "node_left_",
+        "node_right_",
+        "node_leaf_",
+        "node_value_",
+        "node_missing_left_",
+        "tree_roots_",
+        "baseline_",
+    )
 
     def __init__(
         self,

@@ -3,16 +3,23 @@
 The rows of ``X`` are flattened ``(C, H, W)`` maps, as the ``dnf`` and ``rgb`` extractors produce them; the detector
 reshapes them to ``input_shape`` (inferred for square 3- or 4-channel maps), standardises each channel with the
 training set's statistics and trains a timm ResNet with one output logit through the generic loop of
-:mod:`gendetect.training.torch_loop` (augmentations, validation split, early stopping, checkpoints, resume).
+:mod:`gendetect.detectors.torch_loop` (augmentations, validation split, early stopping, checkpoints, resume). Rows
+stay float32 (``input_dtype``): image-sized rows in float64 would double the memory.
 
-Initialisation: ``pretrained="imagenet"`` loads the architecture's ImageNet weights (timm's hub repository, e.g.
-``timm/resnet50.tv_in1k``: the torchvision weights CNNDetection and DNF start from) through the gendetect weights
-resolver. When they cannot be found, the network is trained **from scratch** with a logged warning, and the fallback
-is written in the saved config (``training.init``) so it never happens silently. ``pretrained="none"`` trains from
-scratch on purpose; a file path or ``hf-hub:ORG/REPO`` names other weights (a miss then raises).
+Initialisation (``pretrained``):
 
-Such a detector is costly to fit, so it validates itself (``validates_itself``): ``train_pipeline`` fits it once and
-chooses the threshold on its held-out validation split instead of fitting it five more times for cross-validation.
+* ``"imagenet"`` loads the architecture's ImageNet weights (timm's hub repository, e.g. ``timm/resnet50.tv_in1k``:
+  the torchvision weights CNNDetection and DNF start from) through the gendetect weights resolver. Missing weights
+  are an error (:class:`~gendetect.errors.WeightsNotFoundError`) that names them and the command that fetches
+  them: nothing falls back to random weights unless asked to;
+* ``"imagenet-or-scratch"`` asks for that fallback: ImageNet weights when found, else training **from scratch** with
+  a logged warning; which one happened is written in the saved config (``training.init``);
+* ``"scratch"`` (or ``"none"``) trains from scratch on purpose;
+* a file path or ``hf-hub:ORG/REPO`` names other weights (a miss raises).
+
+Such a detector is costly to fit, so it validates itself (the base class's ``validates_itself`` and ``held_out``):
+``train_pipeline`` fits it once and chooses the threshold on its held-out validation split instead of fitting it
+five more times for cross-validation.
 """
 
 from __future__ import annotations
@@ -23,13 +30,14 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import validate_data
 
 from gendetect.detectors.base import DETECTORS, Detector
 from gendetect.errors import ModelFormatError, WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
+
+SCRATCH = ("scratch", "none")  # pretrained values that train from random weights on purpose
+IMAGENET_OR_SCRATCH = "imagenet-or-scratch"  # ImageNet weights when found, else from scratch (stated, never silent)
 
 
 def _torch() -> Any:
@@ -60,8 +68,9 @@ class CNNDetector(Detector):
     Args:
         arch: timm architecture (``"resnet50.tv_in1k"``: ResNet-50 with torchvision's ImageNet weights; tests use
             ``"test_resnet"``).
-        pretrained: ``"imagenet"`` (the architecture's timm hub weights; from scratch with a warning when missing),
-            ``"none"`` (from scratch), or a weights file / ``hf-hub:ORG/REPO`` (must resolve).
+        pretrained: ``"imagenet"`` (the architecture's timm hub weights; an error when missing),
+            ``"imagenet-or-scratch"`` (those weights, or from scratch with a warning when missing), ``"scratch"``
+            (or ``"none"``: from scratch), or a weights file / ``hf-hub:ORG/REPO`` (must resolve).
         input_shape: ``[C, H, W]`` of a row; ``None`` infers a square 3-, 4- or 1-channel map.
         epochs: maximum training epochs.
         batch_size: rows per step.
@@ -69,8 +78,9 @@ class CNNDetector(Detector):
         weight_decay: AdamW weight decay.
         val_fraction: stratified validation share (early stopping, and the threshold in ``train_pipeline``).
         patience: epochs without a lower validation loss before stopping (0 = never).
-        augment: :class:`~gendetect.training.torch_loop.AugmentConfig` fields, e.g. ``{"flip": true, "crop": 224}``; blur and JPEG
-            only for ``rgb`` inputs (see :mod:`gendetect.training.torch_loop`). ``None`` = random flips only.
+        augment: :class:`~gendetect.detectors.torch_loop.AugmentConfig` fields, e.g. ``{"flip": true, "crop": 224}``;
+            blur and JPEG only for ``rgb`` inputs (see :mod:`gendetect.detectors.torch_loop`). ``None`` = random flips
+            only.
         checkpoint_dir: checkpoints and resume (a folder, ``"auto"`` for one under the cache keyed by config and
             data, or ``None`` for none).
         device: "cpu" or "cuda".
@@ -79,6 +89,7 @@ class CNNDetector(Detector):
 
     name = "cnn"
     _state_arrays = ("mean_", "scale_", "input_shape_")
+    input_dtype = np.float32  # image-sized rows: float64 would double the memory
 
     def __init__(
         self,
@@ -112,24 +123,14 @@ class CNNDetector(Detector):
 
     @property
     def validates_itself(self) -> bool:
-        """True: ``train_pipeline`` takes threshold scores from the held-out validation split of one fit."""
+        """True with a validation split: ``train_pipeline`` takes threshold scores from the held-out validation
+        split of one fit (:meth:`~gendetect.detectors.Detector.held_out`)."""
         return bool(self.val_fraction and self.val_fraction > 0)
 
     # -- fitting ---------------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, *, groups: Any = None) -> CNNDetector:
-        """As :meth:`Detector.fit`, keeping ``X`` in float32 (image-sized rows: float64 would double the memory)."""
-        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
-        kind = type_of_target(y, input_name="y", raise_unknown=True)
-        classes = np.unique(y)
-        if kind != "binary" or classes.size != 2:
-            raise ValueError(f"cnn needs binary labels with both classes (1 = fake, 0 = real); got {classes!r}.")
-        self.classes_ = classes
-        self._fit(X, (y == classes[1]).astype(np.float64))
-        return self
-
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
         torch, _ = _torch()
-        from gendetect.training.torch_loop import AugmentConfig, TrainConfig, train_binary
+        from gendetect.detectors.torch_loop import AugmentConfig, TrainConfig, train_binary
 
         shape = tuple(int(v) for v in self.input_shape) if self.input_shape else infer_input_shape(X.shape[1])
         if int(np.prod(shape)) != X.shape[1]:
@@ -176,8 +177,8 @@ class CNNDetector(Detector):
             net = timm.create_model(self.arch, pretrained=False, num_classes=1, in_chans=channels)
         except RuntimeError as e:  # timm's unknown-model error
             raise ValueError(f"cnn arch {self.arch!r}: {e}") from e
-        init = "scratch (pretrained='none')"
-        if load_pretrained and self.pretrained != "none":
+        init = f"scratch (pretrained={self.pretrained!r})"
+        if load_pretrained and self.pretrained not in SCRATCH:
             init = self._load_pretrained(net, channels)
         return _Standardized(net, self.mean_, self.scale_), init
 
@@ -187,14 +188,27 @@ class CNNDetector(Detector):
         from gendetect.hub import resolve_weights
 
         spec = self.pretrained
-        if spec == "imagenet":
+        if spec in ("imagenet", IMAGENET_OR_SCRATCH):
+            fallback = spec == IMAGENET_OR_SCRATCH
             hub_id = net.pretrained_cfg.get("hf_hub_id")
             if not hub_id:
+                if not fallback:
+                    raise WeightsNotFoundError(
+                        f"cnn {self.arch}: timm knows no ImageNet weights for this architecture. Choose an arch with "
+                        f"them (e.g. resnet50.tv_in1k), pass a weights file as pretrained, pretrained='scratch' to "
+                        f"train from scratch, or pretrained='{IMAGENET_OR_SCRATCH}'."
+                    )
                 logger.warning("cnn %s has no ImageNet weights in timm: training FROM SCRATCH", self.arch)
                 return f"scratch (no ImageNet weights known for {self.arch})"
             try:
                 path = resolve_weights(f"hf-hub:{hub_id}", filename="model.safetensors", what=f"{self.arch} weights")
             except WeightsNotFoundError as e:
+                if not fallback:
+                    raise WeightsNotFoundError(
+                        f"cnn {self.arch}: the ImageNet weights {hub_id} (model.safetensors) are not available. {e} "
+                        f"To train without them, pass pretrained='{IMAGENET_OR_SCRATCH}' (from scratch when missing, "
+                        "stated in the saved config) or pretrained='scratch'."
+                    ) from e
                 logger.warning("cnn %s: ImageNet weights unavailable, training FROM SCRATCH. %s", self.arch, e)
                 return f"scratch (ImageNet weights {hub_id} not found; fetch them to start from ImageNet)"
         else:
@@ -213,17 +227,12 @@ class CNNDetector(Detector):
             raise ModelFormatError(
                 f"{path} does not fit {self.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
-        return f"imagenet ({path.name} of {spec if spec != 'imagenet' else net.pretrained_cfg.get('hf_hub_id')})"
+        source = net.pretrained_cfg.get("hf_hub_id") if spec in ("imagenet", IMAGENET_OR_SCRATCH) else spec
+        return f"imagenet ({path.name} of {source})"
 
     # -- inference -------------------------------------------------------------------------------------------------
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Log-odds of fake ``(N,)`` float64 (rows kept in float32 on the way)."""
-        self._check_fitted()
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._decision(X)
-
     def _decision(self, X: np.ndarray) -> np.ndarray:
-        from gendetect.training.torch_loop import AugmentConfig, predict_logits
+        from gendetect.detectors.torch_loop import AugmentConfig, predict_logits
 
         crop = AugmentConfig.from_dict(self.augment).crop
         images = np.asarray(X, dtype=np.float32).reshape(-1, *(int(v) for v in self.input_shape_))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gendetect.detectors.base import DETECTORS, Detector, detector_from_config
+from gendetect.detectors.base import DETECTORS, Detector
 from gendetect.errors import DataSchemaError, ModelFormatError
 
 _PREFIX = "base."
@@ -77,7 +77,7 @@ class TiledDetector(Detector):
         y = target[image].astype(int)
         if len(np.unique(y)) < 2:
             raise DataSchemaError("tiled detector: the tiles with signal are all of one class")
-        self.base_ = detector_from_config(self.base or {"name": "hgb", "params": {}})
+        self.base_ = DETECTORS.from_config(self.base or {"name": "hgb", "params": {}})
         weight = 1.0 / counts[image]
         try:
             self.base_.fit(feats, y, sample_weight=weight)
@@ -102,7 +102,7 @@ class TiledDetector(Detector):
         base_state = {k[len(_PREFIX) :]: v for k, v in state.items() if k.startswith(_PREFIX)}
         if not base_state or "classes_" not in state:
             raise ModelFormatError("tiled detector weights lack the base detector's arrays ('base.*').")
-        self.base_ = detector_from_config(self.base or {"name": "hgb", "params": {}}).load_state_dict(base_state)
+        self.base_ = DETECTORS.from_config(self.base or {"name": "hgb", "params": {}}).load_state_dict(base_state)
         self.classes_ = state["classes_"]
         self.n_features_in_ = int(state["n_features_in_"][0])
         return self

@@ -36,7 +36,7 @@ import numpy as np
 
 from gendetect.data.records import ImageRecord
 from gendetect.data.summary import targets
-from gendetect.detectors import detector_from_config
+from gendetect.detectors import DETECTORS
 from gendetect.errors import DataSchemaError
 from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.grouping import generator_pairs
@@ -51,7 +51,7 @@ from gendetect.evaluation.metrics import (
 )
 from gendetect.evaluation.perturbations import DEFAULT_CHAINS, parse_chain
 from gendetect.evaluation.report import item_rows, score_records
-from gendetect.features import EXTRACTORS, extractor_from_config
+from gendetect.features import EXTRACTORS
 from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
@@ -119,10 +119,10 @@ def _store(config: ProtocolConfig, extractor: Any) -> Any:
 def _recipe(config: ProtocolConfig) -> tuple[Any, Any]:
     """The extractor and an unfitted detector the training protocols use."""
     if config.extractor is not None and config.detector is not None:
-        return extractor_from_config(config.extractor), detector_from_config(config.detector)
+        return EXTRACTORS.from_config(config.extractor), DETECTORS.from_config(config.detector)
     model = load_model(config.model)
-    extractor = extractor_from_config(config.extractor) if config.extractor else model.extractor
-    detector = detector_from_config(config.detector or model.detector.get_config())
+    extractor = EXTRACTORS.from_config(config.extractor) if config.extractor else model.extractor
+    detector = DETECTORS.from_config(config.detector or model.detector.get_config())
     return extractor, detector
 
 
@@ -574,9 +574,9 @@ def _text_variants(
     from gendetect.features.featurize import featurize
 
     if not _takes_text(spec):
-        extractor = extractor_from_config(spec)
+        extractor = EXTRACTORS.from_config(spec)
         return [(False, *featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor)))]
-    extractor = extractor_from_config({**spec, "params": {**spec.get("params", {}), "with_text": True}})
+    extractor = EXTRACTORS.from_config({**spec, "params": {**spec.get("params", {}), "with_text": True}})
     X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
     return [(False, X[:, : X.shape[1] // 2], kept, failed), (True, X, kept, failed)]
 
@@ -668,7 +668,7 @@ def feature_comparison(config: ProtocolConfig, records: list[ImageRecord]) -> di
             )
         for probe, pconf in probes.items():
             scores, _ = out_of_fold_scores(
-                detector_from_config(pconf), X, y, _groups(kept), n_folds=config.n_folds, seed=config.seed
+                DETECTORS.from_config(pconf), X, y, _groups(kept), n_folds=config.n_folds, seed=config.seed
             )
             results[f"{label.strip()} / {probe}"] = per_generator_metrics(kept, scores, 0.5)
     assert report is not None
@@ -707,7 +707,7 @@ def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
         raise DataSchemaError(
             f"protocol 'disentangle' needs an extractor with with_text (openclip); got {spec['name']!r}"
         )
-    extractor = extractor_from_config({**spec, "params": {**spec["params"], "with_text": True}})
+    extractor = EXTRACTORS.from_config({**spec, "params": {**spec["params"], "with_text": True}})
     X, kept, failed = featurize(records, extractor, jobs=config.jobs, store=_store(config, extractor))
     report = _base(config, kept, failed)
     y = targets(kept)
@@ -723,12 +723,12 @@ def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
     for tr, te in folds.split(X, y, groups):
         if len(np.unique(y[tr])) < 2:
             continue
-        det = detector_from_config(det_conf).fit(X[tr], y[tr])
+        det = DETECTORS.from_config(det_conf).fit(X[tr], y[tr])
         decision[te] = det.predict_proba(X[te])[:, 1]
         s_tr, r_tr = det.parts(X[tr])
         s_te, r_te = det.parts(X[te])
         for part_tr, part_te, out in ((s_tr, s_te, sem_scores), (r_tr, r_te, res_scores)):
-            probe = detector_from_config({"name": "logistic", "params": {"C": 1.0}}).fit(part_tr, y[tr])
+            probe = DETECTORS.from_config({"name": "logistic", "params": {"C": 1.0}}).fit(part_tr, y[tr])
             out[te] = probe.predict_proba(part_te)[:, 1]
         retrieval.append(det.retrieval_accuracy(X[te]))
     parts = {

@@ -1,7 +1,7 @@
 """Feature extractors: the registry and the weight-free forensic features."""
 
 from gendetect.features import (
-    forensic as forensic,  # noqa: F401  (register the built-ins)
+    forensic as forensic,  # imported to register the built-ins
     periodic as periodic,
     rgb as rgb,
     simple as simple,
@@ -10,7 +10,6 @@ from gendetect.features.base import (
     EXTRACTORS as EXTRACTORS,
     FeatureExtractor as FeatureExtractor,
     create_extractor as create_extractor,
-    extractor_from_config as extractor_from_config,
     list_extractors as list_extractors,
 )
 
@@ -21,4 +20,4 @@ EXTRACTORS.register_lazy("hf-clip", "gendetect.features.hf_clip:HFClipExtractor"
 EXTRACTORS.register_lazy("dnf", "gendetect.features.dnf:DNFExtractor")  # the 'diffusion' extra
 EXTRACTORS.register_lazy("zoo-net", "gendetect.zoo.extractor:ZooNetExtractor")  # published detectors (gendetect.zoo)
 
-__all__ = ["EXTRACTORS", "FeatureExtractor", "create_extractor", "extractor_from_config", "list_extractors"]
+__all__ = ["EXTRACTORS", "FeatureExtractor", "create_extractor", "list_extractors"]

@@ -72,8 +72,3 @@ def create_extractor(name: str, **params: Any) -> FeatureExtractor:
 
 def list_extractors(pattern: str = "*") -> list[str]:
     return EXTRACTORS.list(pattern)
-
-
-def extractor_from_config(config: dict[str, Any]) -> FeatureExtractor:
-    """Inverse of :meth:`FeatureExtractor.get_config`."""
-    return EXTRACTORS.get(config["name"])(**config.get("params", {}))

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from gendetect.errors import ImageLoadError
-from gendetect.features.base import FeatureExtractor, extractor_from_config
+from gendetect.features.base import EXTRACTORS, FeatureExtractor
 from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, Source, load_image_with_info
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _init_worker(extractor_config: dict[str, Any] | None, inherit: bool) -> None
             pass
     tune_allocator()
     if not inherit:
-        _WORKER["extractor"] = extractor_from_config(extractor_config) if extractor_config else None
+        _WORKER["extractor"] = EXTRACTORS.from_config(extractor_config) if extractor_config else None
 
 
 def _work_chunk(sources: list[Source], max_pixels: int, item_fn: ItemFn | None = None) -> list[_Result]:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gendetect.features.base import EXTRACTORS, FeatureExtractor, extractor_from_config
+from gendetect.features.base import EXTRACTORS, FeatureExtractor
 from gendetect.features.forensic import luminance
 
 PERIOD = 8
@@ -192,7 +192,7 @@ class TiledFeatures(FeatureExtractor):
         self.min_side = min_side
         self.min_texture = min_texture
         self.max_flat = max_flat
-        self._base = extractor_from_config(base or {"name": "periodic", "params": {"crop": tile}})
+        self._base = EXTRACTORS.from_config(base or {"name": "periodic", "params": {"crop": tile}})
         self.tile_width = len(TILE_META) + self._base.dim
         self.dim = max_tiles * self.tile_width
 

@@ -10,9 +10,9 @@
    lowest P(fake) at which at most ``target_fpr`` of the real validation images are called fake;
 3. refits the detector on all the training records.
 
-A detector that holds out its own validation split while fitting (``validates_itself``, e.g. the ``cnn`` detector,
-which is costly to fit) is fitted once instead: the scores of its held-out rows replace the out-of-fold scores in 2.,
-and that fit is the final model.
+A detector that holds out its own validation split while fitting (``Detector.validates_itself``, e.g. the ``cnn``
+detector, which is costly to fit) is fitted once instead: the scores of its held-out rows (``Detector.held_out``)
+replace the out-of-fold scores in 2., and that fit is the final model.
 
 The validation metrics (overall and per generator) and the threshold rule are stored in the model's config.
 """
@@ -136,12 +136,11 @@ def train_pipeline(
 
     groups = [str(r.source) for r in kept]
     fitted = None
-    if getattr(detector, "validates_itself", False):
+    if detector.validates_itself:
         # a detector that holds out its own validation split (a CNN: costly to fit) is fitted once; the scores of
         # its held-out rows stand in for the out-of-fold scores
         fitted = clone(detector).fit(X, y, groups=groups)
-        val_idx = np.asarray(fitted.validation_index_, dtype=int)
-        oof, scheme = np.asarray(fitted.validation_scores_, dtype=np.float64), fitted.validation_scheme_
+        val_idx, oof, scheme = fitted.held_out()
     else:
         val_idx = np.arange(len(y))
         oof, scheme = out_of_fold_scores(detector, X, y, groups, n_folds=n_folds, seed=seed)

@@ -5,17 +5,17 @@ point down the pipeline: detectors never import ``gendetect.training``.
 """
 
 from gendetect.detectors.torch_loop import (
-    META_FILE as META_FILE,
-    AugmentConfig as AugmentConfig,
-    CheckpointMismatchError as CheckpointMismatchError,
-    TrainConfig as TrainConfig,
-    TrainResult as TrainResult,
-    augment_batch as augment_batch,
-    center_crop as center_crop,
-    default_checkpoint_root as default_checkpoint_root,
-    fingerprint as fingerprint,
-    predict_logits as predict_logits,
-    train_binary as train_binary,
+    META_FILE,
+    AugmentConfig,
+    CheckpointMismatchError,
+    TrainConfig,
+    TrainResult,
+    augment_batch,
+    center_crop,
+    default_checkpoint_root,
+    fingerprint,
+    predict_logits,
+    train_binary,
 )
 
 __all__ = [

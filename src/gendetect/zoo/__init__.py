@@ -10,7 +10,8 @@ Example:
     >>> from gendetect.zoo import list_entries
     >>> "npr" in list_entries()
     True
-    >>> model = load_zoo_model("npr")  # doctest: +SKIP  (needs `gendetect models pull npr` first)
+    >>> # load_zoo_model needs the official files in the cache first: `gendetect models pull npr`
+    >>> model = load_zoo_model("npr")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -53,17 +54,17 @@ def _entry(entry: str | ZooEntry) -> ZooEntry:
 def build_pipeline(config: dict[str, Any], state: dict[str, Any], *, device: str | None = None) -> Any:
     """A :class:`~gendetect.pipeline.DetectionPipeline` from a config and detector arrays, weights loaded now
     (so a checkpoint that does not fit fails before any image is scanned)."""
-    from gendetect.detectors import detector_from_config
-    from gendetect.features import extractor_from_config
+    from gendetect.detectors import DETECTORS
+    from gendetect.features import EXTRACTORS
     from gendetect.pipeline import DetectionPipeline
 
     ext_config = config["extractor"]
     if device is not None and "device" in ext_config.get("params", {}):
         ext_config = {**ext_config, "params": {**ext_config["params"], "device": device}}
-    extractor = extractor_from_config(ext_config)
+    extractor = EXTRACTORS.from_config(ext_config)
     if hasattr(extractor, "_load"):
         extractor._load()
-    detector = detector_from_config(config["detector"]).load_state_dict(state)
+    detector = DETECTORS.from_config(config["detector"]).load_state_dict(state)
     own = ("format_version", "extractor", "detector", "threshold", "uncertain_from", "calibration")
     info = {k: v for k, v in config.items() if k not in own}
     threshold, band = config["threshold"], config.get("uncertain_from")
