@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time se
         load_model as load_model,
         scan as scan,
     )
+    from gendetect.scale.scanning import scan_paths as scan_paths
     from gendetect.training import train_pipeline as train_pipeline
 
 _EXPORTS = {
@@ -53,6 +54,7 @@ _EXPORTS = {
     "load_model": "gendetect.pipeline",
     "scan": "gendetect.pipeline",
     "detect": "gendetect.pipeline",
+    "scan_paths": "gendetect.scale.scanning",
     "train_pipeline": "gendetect.training",
     "run_protocol": "gendetect.evaluation.protocols",
     "generate_dataset": "gendetect.generation.build",
@@ -96,5 +98,6 @@ __all__ = [
     "load_model",
     "run_protocol",
     "scan",
+    "scan_paths",
     "train_pipeline",
 ]
