@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     from gendetect.generation import generate_dataset, get_generator, load_generator
+    from gendetect.runs import GenerateRun
+    from gendetect.scale.options import EngineOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -92,12 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             label = spec.name.replace(str(tmp) + "/", "")
             t0 = time.perf_counter()
             res = generate_dataset(
-                captions,
+                GenerateRun(captions=captions, generators=(spec,), device=args.device, batch_size=args.batch_size),
                 tmp / f"out-{abs(hash(spec.name))}",
-                generators=[spec],
-                device=args.device,
-                batch_size=args.batch_size,
-                shard_size=args.shard_size,
+                EngineOptions(shard_size=args.shard_size),
             )
             e2e = time.perf_counter() - t0
             assert res.counts["fakes"] == args.n, res.counts

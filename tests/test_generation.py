@@ -31,6 +31,8 @@ from gendetect.generation import (
     plan_jobs,
     read_captions,
 )
+from gendetect.runs import GenerateRun
+from gendetect.scale.options import EngineOptions
 from tests.diffusers_dummies import save_tiny_sd_pipeline
 
 QUALITIES = (60, 75, 90)
@@ -178,7 +180,9 @@ def test_missing_weights_offline_raise_with_fetch_command() -> None:
 # -- builds ------------------------------------------------------------------------------------------------------
 def test_build_from_coco_manifest_and_determinism(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
     gen = tiny(tiny_sd)
-    res = generate_dataset(coco, tmp_path / "out", generators=[gen], per_caption=1, shard_size=4)
+    res = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], per_caption=1), tmp_path / "out", EngineOptions(shard_size=4)
+    )
     recs = res.records
     assert len(recs) == 3 + 6 and all(r.status == "ok" for r in recs)
     reals, fakes = [r for r in recs if r.label == "real"], [r for r in recs if r.label == "fake"]
@@ -197,17 +201,25 @@ def test_build_from_coco_manifest_and_determinism(coco: Path, tiny_sd: Path, tmp
     assert [(r.label, r.generator, r.caption) for r in back] == [(r.label, r.generator, r.caption) for r in recs]
     assert read_manifest_metadata(res.manifest)["generation"]["format_applied"] == "match-real"
     # seeds come from (caption id, generator, k): the same build twice -> the same bytes
-    again = generate_dataset(coco, tmp_path / "out2", generators=[gen], per_caption=1, shard_size=4)
+    again = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], per_caption=1), tmp_path / "out2", EngineOptions(shard_size=4)
+    )
     assert _rows(again.records) == _rows(recs)
     assert Path(again.records[5].path).read_bytes() == Path(recs[5].path).read_bytes()
     # a different seed changes the fakes
-    other = generate_dataset(coco, tmp_path / "out3", generators=[gen], per_caption=1, shard_size=4, seed=1)
+    other = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], per_caption=1, seed=1),
+        tmp_path / "out3",
+        EngineOptions(shard_size=4),
+    )
     assert other.records[5].sha256 != recs[5].sha256
 
 
 def test_resume_after_kill(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
     gen = tiny(tiny_sd)
-    ref = generate_dataset(coco, tmp_path / "ref", generators=[gen], per_caption=2, shard_size=4)
+    ref = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], per_caption=2), tmp_path / "ref", EngineOptions(shard_size=4)
+    )
 
     def kill(index: int) -> None:
         if index == 1:
@@ -215,11 +227,21 @@ def test_resume_after_kill(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        generate_dataset(coco, out, generators=[gen], per_caption=2, shard_size=4, _on_shard=kill)
+        generate_dataset(
+            GenerateRun(captions=coco, generators=[gen], per_caption=2),
+            out,
+            EngineOptions(shard_size=4),
+            _on_shard=kill,
+        )
     done = sorted(p.name for p in (out / "shards").glob("*.done.json"))
     assert done == ["shard-00000.done.json"] and not (out / "manifest.parquet").exists()
     seen: list[int] = []
-    res = generate_dataset(coco, out, generators=[gen], per_caption=2, shard_size=4, _on_shard=seen.append)
+    res = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], per_caption=2),
+        out,
+        EngineOptions(shard_size=4),
+        _on_shard=seen.append,
+    )
     assert seen == [1, 2, 3]  # shard 0 is not redone
     assert len(res.records) == 3 + 12
     assert len({r.extra["job_id"] for r in res.records}) == len(res.records)  # no duplicates
@@ -227,12 +249,16 @@ def test_resume_after_kill(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
     n_files = sum(1 for p in (out / "images").rglob("*") if p.is_file())
     assert n_files == 12
     with pytest.raises(GendetectError, match="another run"):
-        generate_dataset(coco, out, generators=[gen], per_caption=2, shard_size=4, seed=5)
+        generate_dataset(
+            GenerateRun(captions=coco, generators=[gen], per_caption=2, seed=5), out, EngineOptions(shard_size=4)
+        )
 
 
 def test_format_matching_and_describe(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
     gen = tiny(tiny_sd)
-    matched = generate_dataset(coco, tmp_path / "m", generators=[gen], format="match-real", shard_size=16)
+    matched = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], format="match-real"), tmp_path / "m", EngineOptions(shard_size=16)
+    )
     by_pair = {r.extra["pair_id"]: r for r in matched.records if r.label == "real"}
     for f in (r for r in matched.records if r.label == "fake"):
         real = by_pair[f.extra["pair_id"]]
@@ -240,7 +266,9 @@ def test_format_matching_and_describe(coco: Path, tiny_sd: Path, tmp_path: Path)
     assert sorted(r.jpeg_quality for r in by_pair.values()) == list(QUALITIES)
     assert describe(matched.records)["warnings"] == []
 
-    lossless = generate_dataset(coco, tmp_path / "l", generators=[gen], format="lossless", shard_size=16)
+    lossless = generate_dataset(
+        GenerateRun(captions=coco, generators=[gen], format="lossless"), tmp_path / "l", EngineOptions(shard_size=16)
+    )
     assert {(r.label, r.format) for r in lossless.records} == {("real", "PNG"), ("fake", "PNG")}
     real = next(r for r in lossless.records if r.label == "real")
     assert Path(real.path).is_relative_to(tmp_path / "l") and real.extra["original_path"].endswith(".jpg")
@@ -281,7 +309,9 @@ def test_captions_of_one_image_and_same_stem_reals_keep_their_own_files(tiny_sd:
     _save(tmp_path / "b" / "001.png", (48, 40), 1)
     csv = tmp_path / "c.csv"
     csv.write_text("image_id,caption,image_path\n7,a red cat,a/001.jpg\n7,a cat on a mat,a/001.jpg\n,a dog,b/001.png\n")
-    res = generate_dataset(csv, tmp_path / "out", generators=[tiny(tiny_sd)], shard_size=16)
+    res = generate_dataset(
+        GenerateRun(captions=csv, generators=[tiny(tiny_sd)]), tmp_path / "out", EngineOptions(shard_size=16)
+    )
     reals = [r for r in res.records if r.label == "real"]
     fakes = [r for r in res.records if r.label == "fake"]
     assert len(reals) == 2 and {Path(r.path).name for r in reals} == {"001.jpg", "001.png"}
@@ -297,14 +327,16 @@ def test_url_and_webp_reals_share_their_fakes_format(tiny_sd: Path, tmp_path: Pa
     tsv = tmp_path / "wit.tsv"
     tsv.write_text(f"caption\timage_url\nfrom a url\t{jpg.as_uri()}\na webp\tc.webp\n")
     gen = tiny(tiny_sd)
-    res = generate_dataset(tsv, tmp_path / "m", generators=[gen], shard_size=16)
+    res = generate_dataset(GenerateRun(captions=tsv, generators=[gen]), tmp_path / "m", EngineOptions(shard_size=16))
     reals = {Path(r.extra["original_path"]).suffix: r for r in res.records if r.label == "real"}
     assert (reals[".jpg"].format, reals[".jpg"].jpeg_quality) == ("JPEG", 70)  # fetched into the output, as it was
     assert reals[".webp"].format == "PNG" and Path(reals[".webp"].path).is_relative_to(tmp_path / "m")
     assert all(Path(r.path).is_relative_to(tmp_path / "m") for r in reals.values())
     assert read_manifest_metadata(res.manifest)["generation"]["format_applied"] == "match-real"
     _assert_fakes_match_reals(res.records)
-    lossless = generate_dataset(tsv, tmp_path / "l", generators=[gen], format="lossless", shard_size=16)
+    lossless = generate_dataset(
+        GenerateRun(captions=tsv, generators=[gen], format="lossless"), tmp_path / "l", EngineOptions(shard_size=16)
+    )
     assert {r.format for r in lossless.records} == {"PNG"}
     assert sum(1 for p in (tmp_path / "l" / "images").rglob("*") if p.is_file()) == 4  # no raw download left over
     _assert_fakes_match_reals(lossless.records)
@@ -333,7 +365,11 @@ def test_systematic_mode_records_and_skips_failing_models(coco: Path, tiny_sd: P
     models = tmp_path / "models.txt"
     models.write_text(f"# community models\n{tiny_sd}\n{broken}\n{no_index}\nnobody/no-such-model\n{tiny_sd}\n")
     space = SamplingSpace(steps=(1, 3), guidance=(1.0, 9.0), scheduler=("default", "ddim", "euler", "dpm++2m"))
-    res = generate_dataset(coco, tmp_path / "out", models=models, per_model=3, sampling=space, shard_size=3)
+    res = generate_dataset(
+        GenerateRun(captions=coco, models=models, per_model=3, sampling=space),
+        tmp_path / "out",
+        EngineOptions(shard_size=3),
+    )
     fakes = [r for r in res.records if r.label == "fake"]
     assert len(fakes) == 4 * 3  # the duplicate line is dropped
     ok = [r for r in fakes if r.status == "ok"]
@@ -361,7 +397,9 @@ def test_systematic_model_failing_every_image_is_a_failed_model(
 
     monkeypatch.setattr(gmod.DiffusersGenerator, "generate", broken_b)
     (tmp_path / "tiny-b").symlink_to(tiny_sd, target_is_directory=True)
-    res = generate_dataset(coco, tmp_path / "out", models=[str(tiny_sd), str(tmp_path / "tiny-b")], per_model=2)
+    res = generate_dataset(
+        GenerateRun(captions=coco, models=[str(tiny_sd), str(tmp_path / "tiny-b")], per_model=2), tmp_path / "out"
+    )
     assert list(res.failed_models) == [f"diffusers:{tmp_path / 'tiny-b'}"]
     why = res.failed_models[f"diffusers:{tmp_path / 'tiny-b'}"]
     assert "every image failed" in why and "same device" in why
@@ -370,9 +408,13 @@ def test_systematic_model_failing_every_image_is_a_failed_model(
 
 def test_generator_in_both_generators_and_models_is_refused(coco: Path, tiny_sd: Path, tmp_path: Path) -> None:
     with pytest.raises(GendetectError, match="both as a generator and in the models"):
-        generate_dataset(coco, tmp_path / "out", generators=[f"diffusers:{tiny_sd}"], models=[str(tiny_sd)])
+        generate_dataset(
+            GenerateRun(captions=coco, generators=[f"diffusers:{tiny_sd}"], models=[str(tiny_sd)]), tmp_path / "out"
+        )
     with pytest.raises(GendetectError, match="given twice"):
-        generate_dataset(coco, tmp_path / "out", generators=f"diffusers:{tiny_sd},diffusers:{tiny_sd}")
+        generate_dataset(
+            GenerateRun(captions=coco, generators=f"diffusers:{tiny_sd},diffusers:{tiny_sd}"), tmp_path / "out"
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -407,7 +449,11 @@ def test_nsfw_and_oom_are_rows_not_crashes(coco: Path, tiny_sd: Path, tmp_path: 
         return outs
 
     monkeypatch.setattr(gmod.DiffusersGenerator, "generate", flaky)
-    res = generate_dataset(coco, tmp_path / "out", generators=[tiny(tiny_sd)], batch_size=4, shard_size=16)
+    res = generate_dataset(
+        GenerateRun(captions=coco, generators=[tiny(tiny_sd)], batch_size=4),
+        tmp_path / "out",
+        EngineOptions(shard_size=16),
+    )
     errors = {r.caption: r.error for r in res.records if r.status == "error"}
     assert set(errors) == {"A photo of thing 1.", "Another view of thing 1.", "Another view of thing 2."}
     assert errors["A photo of thing 1."].startswith("out of memory") and "nsfw" in errors["Another view of thing 2."]

@@ -51,3 +51,28 @@ def test_no_component_bypasses_its_registry():
         if isinstance(node, ast.FunctionDef) and node.name.endswith("_from_config") and node.col_offset == 0
     )
     assert not offenders
+
+
+@pytest.mark.parametrize("package", ["data", "features", "detectors", "scale"])
+def test_lower_layers_never_import_the_run_configs(package):
+    offenders = {
+        str(p.relative_to(SRC)): sorted(
+            m for m in _imports(p) if m == "gendetect.runs" or m.startswith("gendetect.cli")
+        )
+        for p in (SRC / package).rglob("*.py")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_the_run_configs_sit_below_the_cli_and_import_little_at_the_top():
+    tree = ast.parse((SRC / "runs.py").read_text())
+    top = {
+        n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("gendetect")
+    }
+    assert top == {"gendetect.errors"}  # the rest inside the functions: evaluation and generation import runs.py
+    assert not any(m.startswith(("gendetect.cli", "gendetect.server")) for m in _imports(SRC / "runs.py"))
+
+
+def test_no_cli_module_is_over_400_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (SRC / "cli").glob("*.py")}
+    assert sizes and not {k: v for k, v in sizes.items() if v > 400}

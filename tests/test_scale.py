@@ -168,6 +168,8 @@ def test_data_generate_on_ray_equals_local(tmp_path: Path, ray_cluster: Path) ->
 
     from gendetect.generation import generate_dataset
     from gendetect.generation.generators import get_generator
+    from gendetect.runs import GenerateRun
+    from gendetect.scale.options import EngineOptions
     from tests.diffusers_dummies import save_tiny_sd_pipeline
 
     gen = get_generator(f"diffusers:{save_tiny_sd_pipeline(tmp_path / 'tiny-sd')}", steps=2)
@@ -175,7 +177,9 @@ def test_data_generate_on_ray_equals_local(tmp_path: Path, ray_cluster: Path) ->
     prompts.write_text("".join(f"a photo of thing {i}\n" for i in range(6)))
     runs = {
         engine: generate_dataset(
-            prompts, tmp_path / engine, generators=[gen], per_caption=1, shard_size=2, engine=engine
+            GenerateRun(captions=prompts, generators=[gen], per_caption=1),
+            tmp_path / engine,
+            EngineOptions(engine=engine, shard_size=2),
         )
         for engine in ("local", "ray")
     }

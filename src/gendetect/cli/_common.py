@@ -165,19 +165,43 @@ def open_store(store_dir: Path | None, extractor: Any) -> Any:
     return FeatureStore(store_dir, extractor)
 
 
-def load_records(source: Path, layout: str, split: str | None, exclude_test: bool) -> list:
-    """The records of a labelled folder or manifest, kept to ``split``; test records dropped when ``exclude_test``."""
-    from gendetect.data.readers import read_records
+# -- run configs (gendetect.runs) --------------------------------------------------------------------------------
+def config_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--config FILE`` and ``--set KEY=VALUE`` for a command whose run is the config class named ``what``."""
 
-    records = read_records(source, layout=layout, probe=True, hash=True)
-    if split:
-        wanted = {s.strip().lower() for s in split.split(",")}
-        records = [r for r in records if (r.split or "").lower() in wanted]
-    if exclude_test:
-        n = sum((r.split or "").lower() == "test" for r in records)
-        if n:
-            err_console.print(f"excluding {n} records with split 'test' (test data never trains a model)")
-            records = [r for r in records if (r.split or "").lower() != "test"]
-    if not records:
-        raise click.ClickException(f"no images found in {source}" + (f" with split {split!r}" if split else ""))
-    return records
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option(
+            "--set",
+            "sets",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Set one field of the config (dotted for nested ones, e.g. recipe.detector.params.C=0.1; values "
+            "are JSON, else text); repeatable. Options given here win over --config and --set.",
+        )(fn)
+        return click.option(
+            "--config",
+            "config_path",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help=f"Run config file: JSON (or YAML with pyyaml) of {what} fields (gendetect.runs); options given "
+            "here override it.",
+        )(fn)
+
+    return decorate
+
+
+def explicit(ctx: click.Context, name: str) -> bool:
+    """Whether the option ``name`` was given (command line or environment), not left at its default."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def given(ctx: click.Context, **fields: str) -> dict[str, Any]:
+    """``{field: value}`` of the options given on the command line, for ``fields`` ``{field: option name}``; paths
+    become text (run configs are JSON-able)."""
+    out = {}
+    for field_name, param in fields.items():
+        if explicit(ctx, param):
+            value = ctx.params[param]
+            out[field_name] = str(value) if isinstance(value, Path) else value
+    return out

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from gendetect.cli import main
-from gendetect.cli._common import err_console, handle_errors, shard_progress, stdout_console
+from gendetect.cli._common import (
+    config_options,
+    err_console,
+    explicit,
+    given,
+    handle_errors,
+    shard_progress,
+    stdout_console,
+)
 
 
 # -- data ------------------------------------------------------------------------------------------------------
@@ -58,7 +66,11 @@ def data_describe(source: Path, layout: str, as_json: bool) -> None:
 
 
 @data.command("generate")
-@click.option("--captions", required=True, type=click.Path(exists=True, path_type=Path), help="COCO .json, .tsv, .txt.")
+@click.option(
+    "--captions",
+    type=click.Path(exists=True, path_type=Path),
+    help="COCO .json, .tsv, .txt (or 'captions' in --config).",
+)
 @click.option("--generators", default="", help="Comma-separated generators (`gendetect list generators`).")
 @click.option("--per-caption", default=1, show_default=True, help="Fakes per caption and generator.")
 @click.option(
@@ -85,6 +97,7 @@ def data_describe(source: Path, layout: str, as_json: bool) -> None:
 @click.option("--shard-size", default=64, show_default=True, help="Images per shard (the unit of work and resume).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--progress/--no-progress", default=True)
+@config_options("GenerateRun")
 @handle_errors
 def data_generate(
     captions: Path,
@@ -106,32 +119,42 @@ def data_generate(
     shard_size: int,
     output: Path,
     progress: bool,
+    config_path: Path | None,
+    sets: tuple[str, ...],
 ) -> None:
-    """Generate fakes from captions (resumable) into OUTPUT: images plus manifest.parquet, reals included."""
-    from gendetect.generation import generate_dataset
+    """Generate fakes from captions (resumable) into OUTPUT: images plus manifest.parquet, reals included.
 
+    A --config file holds GenerateRun fields (systematic mode's "sampling" among them) and may hold an "engine"
+    section (engine, address, workers, shard_size); the options given here override it.
+    """
+    from gendetect.generation import generate_dataset
+    from gendetect.runs import GenerateRun, engine_options, load_run
+
+    ctx = click.get_current_context()
+    options = given(
+        ctx,
+        captions="captions",
+        generators="generators",
+        per_caption="per_caption",
+        models="models_file",
+        per_model="per_model",
+        real_root="real_root",
+        instances="instances",
+        captions_per_image="captions_per_image",
+        limit="limit",
+        seed="seed",
+        device="device",
+        batch_size="batch_size",
+    )
+    if explicit(ctx, "match_real"):
+        options["format"] = "match-real" if match_real else "lossless"
+    run, engine_section = load_run(GenerateRun, config_path, sets, options, with_engine=True)
+    if run.captions is None:
+        raise click.UsageError("Missing option '--captions' (or 'captions' in --config).")
+    engine_fields = {"engine": engine, "address": address, "workers": workers, "shard_size": shard_size}
+    opts = engine_options(engine_section, engine_fields, given(ctx, **{k: k for k in engine_fields}))
     with shard_progress(progress, "shards") as on_shard:
-        result = generate_dataset(
-            captions,
-            output,
-            generators=generators,
-            per_caption=per_caption,
-            models=models_file,
-            per_model=per_model,
-            real_root=real_root,
-            instances=instances,
-            captions_per_image=captions_per_image,
-            format="auto" if match_real is None else "match-real" if match_real else "lossless",
-            limit=limit,
-            seed=seed,
-            device=device,
-            batch_size=batch_size,
-            engine=engine,
-            address=address,
-            workers=workers,
-            shard_size=shard_size,
-            progress=on_shard,
-        )
+        result = generate_dataset(run, output, opts.replace(progress=on_shard))
     c = result.counts
     err_console.print(
         f"{c['reals']} reals, {c['fakes']} fakes, {c['errors']} errors in {result.seconds:.1f}s -> {result.manifest}",

@@ -10,6 +10,7 @@ import click
 from gendetect.cli import main
 from gendetect.cli._common import (
     check_params,
+    config_options,
     err_console,
     extractor_spec,
     handle_errors,
@@ -34,12 +35,7 @@ from gendetect.cli._common import (
     help="per-generator (default), per-subject, robustness, cross-generator, logo, generator-count, audit, captions, "
     "feature-comparison, disentangle.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Protocol config JSON (ProtocolConfig fields); options given here override it.",
-)
+@config_options("ProtocolConfig")
 @click.option(
     "-o",
     "--output",
@@ -77,6 +73,7 @@ def evaluate(
     data_path: Path | None,
     protocol: str | None,
     config_path: Path | None,
+    sets: tuple[str, ...],
     output: Path | None,
     split: str | None,
     exclude_split: str | None,
@@ -110,8 +107,8 @@ def evaluate(
     from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
     from gendetect.evaluation.render import write_report
     from gendetect.evaluation.report import finite, save_report
+    from gendetect.runs import load_run
 
-    base = json.loads(config_path.read_text()) if config_path else {}
     overrides = {
         "protocol": protocol,
         "data": str(data_path) if data_path else None,
@@ -154,7 +151,7 @@ def evaluate(
             store=str(store_dir) if store_dir else None,
         )
     else:
-        config = ProtocolConfig.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+        config, _ = load_run(ProtocolConfig, config_path, sets, overrides)
         report = run_protocol(config)
     print_audit_warnings(report.get("audit"), "data audit")
     if output is not None:

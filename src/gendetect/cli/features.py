@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from gendetect.cli import main
-from gendetect.cli._common import err_console, handle_errors, parse_params, shard_progress
+from gendetect.cli._common import (
+    config_options,
+    err_console,
+    explicit,
+    given,
+    handle_errors,
+    parse_params,
+    shard_progress,
+)
 
 
 @main.group()
@@ -18,7 +26,10 @@ def features() -> None:
 
 @features.command("extract")
 @click.option(
-    "--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path), help="Folder or manifest."
+    "--data",
+    "data_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Folder or manifest (or 'data' in --config).",
 )
 @click.option("--extractor", default="forensic", show_default=True, help="Feature extractor.")
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
@@ -39,6 +50,7 @@ def features() -> None:
 @click.option("--address", default=None, help="Ray cluster address (auto, ray://host:10001); default: start locally.")
 @click.option("--workers", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU on cuda).")
 @click.option("--progress/--no-progress", default=True)
+@config_options("FeaturesRun")
 @handle_errors
 def features_extract(
     data_path: Path,
@@ -53,39 +65,38 @@ def features_extract(
     address: str | None,
     workers: int | None,
     progress: bool,
+    config_path: Path | None,
+    sets: tuple[str, ...],
 ) -> None:
     """Fill the feature store for every image under --data; a rerun extracts only what is missing.
 
     With --engine ray the shards run on a Ray cluster (one extractor actor per CPU, or per GPU with -e device=cuda);
-    the store must then be on a filesystem every node sees.
+    the store must then be on a filesystem every node sees. A --config file may hold an "engine" section
+    (engine, address, workers, shard_size).
     """
     from gendetect.data.readers import read_records
-    from gendetect.features import create_extractor
     from gendetect.features.store import FeatureStore, default_store_root
+    from gendetect.runs import FeaturesRun, Recipe, engine_options, load_run
     from gendetect.scale.features import extract_to_store
 
-    spec = {"name": extractor, "params": {}}
-    if preset:
-        from gendetect.presets import get_preset
-
-        spec = get_preset(preset)["extractor"]
-    spec["params"].update(parse_params(eparams))
-    ext = create_extractor(spec["name"], **spec["params"])
-    records = read_records(data_path, layout=layout, probe=True, hash=True)
-    store = FeatureStore(store_dir or default_store_root(), ext)
+    ctx = click.get_current_context()
+    options = given(ctx, data="data_path", store="store_dir", layout="layout", jobs="jobs")
+    run, engine_section = load_run(FeaturesRun, config_path, sets, options, with_engine=True)
+    if explicit(ctx, "preset"):  # a preset's extractor wins over --extractor, as it always did
+        run = run.replace(preset=preset, extractor=Recipe.from_preset(preset).extractor)
+    elif explicit(ctx, "extractor"):
+        run = run.replace(extractor=extractor)
+    run = run.replace(extractor={**run.extractor, "params": {**run.extractor["params"], **parse_params(eparams)}})
+    if run.data is None:
+        raise click.UsageError("Missing option '--data' (or 'data' in --config).")
+    engine_fields = {"engine": engine, "address": address, "workers": workers, "shard_size": shard_size}
+    opts = engine_options(engine_section, engine_fields, given(ctx, **{k: k for k in engine_fields}))
+    ext = run.build_extractor()
+    records = read_records(run.data, layout=run.layout, probe=True, hash=True)
+    store = FeatureStore(run.store or default_store_root(), ext)
     before = len(store)
     with shard_progress(progress, "feature shards") as on_shard:
-        rows = extract_to_store(
-            records,
-            store,
-            ext,
-            engine=engine,
-            shard_size=shard_size,
-            jobs=jobs,
-            address=address,
-            workers=workers,
-            progress=on_shard,
-        )
+        rows = extract_to_store(records, store, ext, opts.replace(progress=on_shard), jobs=run.jobs)
     failed = [r for r in rows if r["status"] != "ok"]
     err_console.print(
         f"{store.dir}: {len(store)} images stored ({len(store) - before} new); "

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gendetect.cli import main
 from gendetect.cli._common import (
     check_params,
+    config_options,
     err_console,
+    explicit,
+    given,
     handle_errors,
-    load_records,
-    open_store,
     parse_params,
     print_audit_warnings,
     progress_bar,
@@ -23,9 +25,8 @@ from gendetect.cli._common import (
 @click.option(
     "--data",
     "data_path",
-    required=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Labelled folder or manifest (.parquet/.csv/.jsonl).",
+    help="Labelled folder or manifest (.parquet/.csv/.jsonl); or 'data' in --config.",
 )
 @click.option("--preset", default=None, help="A named recipe: univfd, univfd-knn, coccomini, forensic, dnf.")
 @click.option("--extractor", default=None, help="Feature extractor (`gendetect list extractors`); default spectrum.")
@@ -62,6 +63,7 @@ from gendetect.cli._common import (
 )
 @click.option("-j", "--jobs", default=1, show_default=True, help="Worker processes (0 = all cores).")
 @click.option("--progress/--no-progress", default=True)
+@config_options("TrainRun")
 @handle_errors
 def train(
     data_path: Path,
@@ -81,45 +83,66 @@ def train(
     store_dir: Path | None,
     jobs: int,
     progress: bool,
+    config_path: Path | None,
+    sets: tuple[str, ...],
 ) -> None:
-    """Train a detector on a labelled folder or manifest and save it as a model directory."""
-    from gendetect.detectors import create_detector
-    from gendetect.features import create_extractor
-    from gendetect.training import train_pipeline
+    """Train a detector on a labelled folder or manifest and save it as a model directory.
 
-    recipe = {"extractor": {"name": "spectrum", "params": {}}, "detector": {"name": "logistic", "params": {}}}
-    if preset:
-        from gendetect.presets import get_preset
+    The recipe is the default one (spectrum + logistic), a --preset's, or --config's, with --extractor/--detector
+    and -e/-p on top. Precedence: defaults < --config file < --set < the options given here.
+    """
+    from gendetect.runs import Recipe, TrainRun, load_run, train as train_run
 
-        recipe = get_preset(preset)
-    for kind, chosen, extra in (("extractor", extractor, eparams), ("detector", detector, params)):
-        if chosen:
-            recipe[kind] = {"name": chosen, "params": {}}
-        recipe[kind]["params"].update(parse_params(extra))
-    for kind, flag in (("extractor", "-e"), ("detector", "-p")):  # before any work, not after feature extraction
-        check_params(kind, recipe[kind]["name"], recipe[kind]["params"], flag)
-    ext = create_extractor(recipe["extractor"]["name"], **recipe["extractor"]["params"])
-    det = create_detector(recipe["detector"]["name"], **recipe["detector"]["params"])
-    records = load_records(data_path, layout, split, exclude_test=True)
-    pipeline = train_pipeline(
-        records,
-        ext,
-        det,
-        target_fpr=target_fpr,
-        uncertain_fpr=uncertain_fpr or None,
-        n_folds=folds,
-        jobs=jobs,
-        name=name or preset,
-        data=str(data_path),
-        calibration=None if calibration == "none" else calibration,
-        store=open_store(store_dir, ext),
-        progress=progress_bar(progress, "features"),
+    ctx = click.get_current_context()
+    options = given(
+        ctx,
+        data="data_path",
+        target_fpr="target_fpr",
+        uncertain_fpr="uncertain_fpr",
+        folds="folds",
+        split="split",
+        layout="layout",
+        name="name",
+        store="store_dir",
+        jobs="jobs",
     )
+    run, _ = load_run(TrainRun, config_path, sets, options)
+    if explicit(ctx, "preset"):
+        run = run.replace(preset=preset, recipe=Recipe.from_preset(preset))
+    recipe = run.recipe.override(
+        extractor=extractor,
+        extractor_params=parse_params(eparams),
+        detector=detector,
+        detector_params=parse_params(params),
+        calibration=calibration if explicit(ctx, "calibration") else None,
+    )
+    run = run.replace(recipe=recipe)
+    if run.data is None:
+        raise click.UsageError("Missing option '--data' (or 'data' in --config).")
+    for kind, flag in (("extractor", "-e"), ("detector", "-p")):  # before any work, not after feature extraction
+        spec = getattr(recipe, kind)
+        check_params(kind, spec["name"], spec["params"], flag)
+    components = recipe.build()  # a recipe that cannot be built fails before the data is read
+    pipeline = train_run(run, _records(run), components=components, progress=progress_bar(progress, "features"))
     print_audit_warnings(pipeline.info.get("audit"), "training audit")
     pipeline.save(output)
     v = pipeline.info["validation"]["all"]
     err_console.print(
-        f"saved {output}: threshold {pipeline.threshold:.4f} (validation FPR <= {target_fpr:g}); "
+        f"saved {output}: threshold {pipeline.threshold:.4f} (validation FPR <= {run.target_fpr:g}); "
         f"validation AUC {v['auc']:.3f}, acc real {v['acc_real']:.3f}, acc fake {v['acc_fake']:.3f}",
         highlight=False,
     )
+
+
+def _records(run: Any) -> list:
+    """The run's training records (:meth:`gendetect.runs.TrainRun.select`), saying on stderr how many test records
+    were left out."""
+    from gendetect.data.readers import read_records
+
+    records, n_test = run.select(read_records(run.data, layout=run.layout, probe=True, hash=True))
+    if n_test:
+        err_console.print(f"excluding {n_test} records with split 'test' (test data never trains a model)")
+    if not records:
+        where = f" with split {run.split!r}" if run.split else ""
+        raise click.ClickException(f"no images found in {run.data}{where}")
+    return records

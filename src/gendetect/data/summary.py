@@ -38,4 +38,34 @@ def data_summary(records: Sequence[ImageRecord], failed: Sequence[ImageRecord] =
     }
 
 
-__all__ = ["data_summary", "labelled", "targets"]
+def select_splits(
+    records: Sequence[ImageRecord],
+    keep: str | Sequence[str] | None = None,
+    drop: str | Sequence[str] | None = None,
+) -> list[ImageRecord]:
+    """The records whose split is one of ``keep`` (None: any) and none of ``drop``.
+
+    Splits are compared case-insensitively; ``keep`` and ``drop`` are lists or comma-separated text
+    (``"train,val"``); a record without a split has the split ``""``.
+
+    Example:
+        >>> rs = [ImageRecord("a", "real", "real", split="Train"), ImageRecord("b", "fake", "x", split="test")]
+        >>> [r.path for r in select_splits(rs, keep="train,val")], [r.path for r in select_splits(rs, drop="test")]
+        (['a'], ['a'])
+    """
+
+    def names(value: str | Sequence[str]) -> set[str]:
+        parts = value.split(",") if isinstance(value, str) else value
+        return {p.strip().lower() for p in parts}
+
+    out = list(records)
+    if keep:
+        wanted = names(keep)
+        out = [r for r in out if (r.split or "").lower() in wanted]
+    if drop:
+        dropped = names(drop)
+        out = [r for r in out if (r.split or "").lower() not in dropped]
+    return out
+
+
+__all__ = ["data_summary", "labelled", "select_splits", "targets"]

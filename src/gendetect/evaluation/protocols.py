@@ -25,17 +25,16 @@ halves, one for training and one for testing, so no real image is on both sides.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gendetect.data.records import ImageRecord
-from gendetect.data.summary import targets
+from gendetect.data.summary import select_splits, targets
 from gendetect.detectors import DETECTORS
 from gendetect.errors import DataSchemaError
 from gendetect.evaluation.audit import shortcut_audit
@@ -56,15 +55,23 @@ from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 from gendetect.registry import Registry
+from gendetect.runs import Recipe, RunConfig
 
 logger = logging.getLogger(__name__)
 
 PROTOCOLS: Registry[Callable[..., dict[str, Any]]] = Registry("protocol")
 
 
-@dataclass
-class ProtocolConfig:
-    """Everything a protocol run depends on; saved in its report so the run can be repeated exactly."""
+@dataclass(frozen=True)
+class ProtocolConfig(RunConfig):
+    """Everything a protocol run depends on; saved in its report so the run can be repeated exactly.
+
+    A run config like :class:`~gendetect.runs.TrainRun`: ``from_dict`` refuses unknown keys (listing the valid
+    ones), ``to_dict`` writes it back, and ``gendetect evaluate --config FILE --set KEY=VALUE`` reads it
+    (:func:`gendetect.runs.load_run`).
+    """
+
+    _kind: ClassVar[str] = "protocol config"
 
     protocol: str = "per-generator"  # a name in PROTOCOLS
     data: str | None = None  # labelled folder or manifest
@@ -84,17 +91,6 @@ class ProtocolConfig:
     jobs: int = 1
     store: str | None = None  # feature store folder: read cached features, add new ones
     extractors: list[dict[str, Any]] | None = None  # feature-comparison: extractor configs to compare
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ProtocolConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise DataSchemaError(f"Unknown protocol config keys {sorted(unknown)}; valid keys: {sorted(known)}.")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # -- shared helpers ----------------------------------------------------------------------------------------------
@@ -117,13 +113,12 @@ def _store(config: ProtocolConfig, extractor: Any) -> Any:
 
 
 def _recipe(config: ProtocolConfig) -> tuple[Any, Any]:
-    """The extractor and an unfitted detector the training protocols use."""
+    """The extractor and an unfitted detector the training protocols use: the config's, else the model's."""
     if config.extractor is not None and config.detector is not None:
-        return EXTRACTORS.from_config(config.extractor), DETECTORS.from_config(config.detector)
+        return Recipe(config.extractor, config.detector).build()
     model = load_model(config.model)
-    extractor = EXTRACTORS.from_config(config.extractor) if config.extractor else model.extractor
-    detector = DETECTORS.from_config(config.detector or model.detector.get_config())
-    return extractor, detector
+    recipe = Recipe(config.extractor or model.extractor.get_config(), config.detector or model.detector.get_config())
+    return (recipe.build_extractor() if config.extractor else model.extractor), recipe.build_detector()
 
 
 def _fit(
@@ -377,7 +372,7 @@ def _training_setup(config: ProtocolConfig, records: list[ImageRecord]) -> _Setu
     if len({r.generator for r in kept if r.label == "fake"}) < 2:
         raise DataSchemaError(f"protocol {config.protocol!r} needs fakes from at least 2 generators")
     report = _base(config, kept, failed)
-    report["recipe"] = {"extractor": extractor.get_config(), "detector": detector.get_config()}
+    report["recipe"] = Recipe.of(extractor, detector).to_dict()
     return _Setup(extractor, detector, X, kept, targets(kept), generator_sets(kept), report)
 
 
@@ -621,7 +616,7 @@ def caption_ablation(config: ProtocolConfig, records: list[ImageRecord]) -> dict
         for g in names
     ]
     report["metrics"] = variants
-    report["recipe"] = {"extractor": cfg, "detector": detector.get_config()}
+    report["recipe"] = Recipe(cfg, detector.get_config()).to_dict()
     report["tables"].append(
         _table(
             "with and without the caption's text embedding (out-of-fold)",
@@ -757,7 +752,7 @@ def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
             idx = np.array([i for i, r in enumerate(kept) if str(r.subject) == subj])
             rows.append([subj, len(idx), roc_auc(y[idx], decision[idx])])
         report["tables"].append(_table("detector AUC per subject", ["subject", "images", "auc"], rows))
-    report["recipe"] = {"extractor": extractor.get_config(), "detector": det_conf}
+    report["recipe"] = Recipe.of(extractor, det_conf).to_dict()
     return report
 
 
@@ -770,13 +765,7 @@ def run_protocol(config: ProtocolConfig, records: list[ImageRecord] | None = Non
         from gendetect.data.readers import read_records
 
         records = read_records(config.data, layout=config.layout)
-    if config.split:
-        wanted = {s.strip().lower() for s in config.split.split(",")}
-        records = [r for r in records if (r.split or "").lower() in wanted]
-    if config.exclude_split:
-        dropped = {s.strip().lower() for s in config.exclude_split.split(",")}
-        records = [r for r in records if (r.split or "").lower() not in dropped]
-    records = [r for r in records if r.label in ("real", "fake")]
+    records = [r for r in select_splits(records, config.split, config.exclude_split) if r.label in ("real", "fake")]
     if not records:
         raise DataSchemaError(f"no labelled images for protocol {config.protocol!r}")
     return fn(config, records)

@@ -58,6 +58,8 @@ from gendetect.data.records import REAL_GENERATOR, ImageRecord
 from gendetect.errors import GendetectError
 from gendetect.generation.captions import CaptionItem, read_captions
 from gendetect.generation.generators import Generated, GeneratorSpec, TextToImage, get_generator, load_generator
+from gendetect.runs import GenerateRun, Sampling
+from gendetect.scale.options import EngineOptions
 from gendetect.scale.runner import Shard, ShardTask, run_shards
 
 logger = logging.getLogger(__name__)
@@ -68,17 +70,11 @@ FAILURES = "failures.parquet"
 IMAGES_DIR = "images"
 DOWNLOADS_DIR = "downloads"
 PLAN_VERSION = 2
+SHARD_SIZE = 64  # jobs per shard when no EngineOptions are given
 KEPT_FORMATS = ("JPEG", "MPO", "PNG")  # real formats stored as they are under "match-real"; others become PNG
 
 
-@dataclass(frozen=True)
-class SamplingSpace:
-    """Randomised sampling settings of systematic mode (Community Forensics): drawn per image from a seeded RNG."""
-
-    steps: tuple[int, int] = (20, 50)  # denoising steps, uniform integer range
-    guidance: tuple[float, float] = (3.0, 10.0)  # classifier-free guidance, uniform range
-    scheduler: tuple[str, ...] = ("default", "ddim", "euler", "euler_a", "dpm++2m", "unipc")  # choices
-    resolution: Any = None  # None: each model's default size; or a side, (h, w), or a list of choices
+SamplingSpace = Sampling  # the former name of gendetect.runs.Sampling (systematic mode's randomised settings)
 
 
 def _hash_seed(*parts: Any) -> int:
@@ -592,56 +588,31 @@ def read_models_file(path: str | os.PathLike) -> list[str]:
 
 
 def generate_dataset(
-    captions: str | os.PathLike | Sequence[CaptionItem],
+    run: GenerateRun,
     out_dir: str | os.PathLike,
+    engine: EngineOptions | None = None,
     *,
-    generators: Sequence[str | GeneratorSpec] | str = (),
-    per_caption: int = 1,
-    models: Sequence[str] | str | os.PathLike | None = None,
-    per_model: int = 4,
-    sampling: SamplingSpace | None = None,
-    real_root: str | os.PathLike | None = None,
-    instances: str | os.PathLike | None = None,
-    captions_per_image: int | None = None,
-    format: str = "auto",
-    limit: int | None = None,
-    seed: int = 0,
-    test_fraction: float = 0.2,
-    device: str | None = None,
-    batch_size: int = 1,
-    engine: str = "local",
-    address: str | None = None,
-    workers: int | None = None,
-    shard_size: int = 64,
-    progress: Callable[[int, int], None] | None = None,
+    captions: Sequence[CaptionItem] | None = None,
     _on_shard: Callable[[int], None] | None = None,
 ) -> GenerationResult:
     """Generate a real/fake dataset from captions into ``out_dir``; resumable, deterministic.
 
     Args:
-        captions: a caption file (see :func:`~gendetect.generation.captions.read_captions`) or caption items.
+        run: what to generate (:class:`~gendetect.runs.GenerateRun`): the caption file, ``generators`` (names such
+            as ``"sd14,sd21"`` or ``diffusers:ORG/REPO[@REV]``, or specs; each makes ``per_caption`` fakes of every
+            caption), systematic ``models`` (hub ids / local folders, or a models file; each is probed for a usable
+            text-to-image pipeline -- failures, and models whose every image fails, are recorded in
+            ``failed_models`` -- and makes ``per_model`` fakes from captions drawn by a seeded hash, with settings
+            drawn from ``sampling``; a name may not be both a generator and a model), ``real_root``, ``instances``,
+            ``captions_per_image``, ``format`` (``"auto"``, ``"match-real"`` or ``"lossless"``, see the module
+            docstring), ``limit``, ``seed`` (with the same inputs, the same seed gives the same images, byte for
+            byte, on one device), ``test_fraction`` (share of real images, with all their fakes, in the ``test``
+            split), ``device`` and ``batch_size`` (prompts per pipeline call).
         out_dir: output folder (images, engine shards, ``manifest.parquet``). Rerunning into it resumes; a different
             plan (other captions, generators, seed or format) is refused.
-        generators: names (``"sd14,sd21"``, ``diffusers:ORG/REPO[@REV]``) or specs; each makes ``per_caption`` fakes of
-            every caption.
-        per_caption: fakes per caption and generator.
-        models: systematic mode: hub ids / local folders (a list, or a models file, one per line); each is probed for
-            a usable text-to-image pipeline (failures, and models whose every image fails, are recorded in
-            ``failed_models``) and makes ``per_model`` fakes from captions drawn by a seeded hash, with settings drawn
-            from ``sampling``. A name may not be both in ``generators`` and in ``models``.
-        per_model: fakes per systematic model.
-        sampling: the randomised settings of systematic mode (default :class:`SamplingSpace`).
-        real_root: folder of the real images the captions name (COCO ``file_name``).
-        instances: COCO instances JSON giving each image a subject (supercategory).
-        captions_per_image: use at most this many captions per real image.
-        format: ``"auto"``, ``"match-real"`` or ``"lossless"`` (module docstring).
-        limit: use only the first ``limit`` captions.
-        seed: base seed; with the same inputs, the same seed gives the same images, byte for byte (on one device).
-        test_fraction: share of real images, with all their fakes, in the ``test`` split.
-        device: torch device for the pipelines (default cpu).
-        batch_size: prompts per pipeline call.
-        engine, address, workers, shard_size: see :func:`gendetect.scale.runner.run_shards`.
-        progress: ``progress(done_shards, total_shards)`` on the local engine.
+        engine: where the shards run (:class:`~gendetect.scale.options.EngineOptions`; default: the local engine in
+            shards of 64 jobs); its ``progress(done_shards, total_shards)`` is called on the local engine.
+        captions: caption items to use instead of ``run.captions``' file.
 
     Returns:
         A :class:`GenerationResult`; its ``records`` are those of ``out_dir/manifest.parquet``.
@@ -654,21 +625,23 @@ def generate_dataset(
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    if isinstance(captions, str | os.PathLike):
-        caption_file = str(captions)
-        items = read_captions(captions, real_root=real_root, instances=instances, captions_per_image=captions_per_image)
-    else:
+    engine = engine if engine is not None else EngineOptions(shard_size=SHARD_SIZE)
+    if captions is not None:
         caption_file, items = None, list(captions)
-    if limit is not None:
-        items = items[:limit]
+    elif run.captions is not None:
+        caption_file = run.captions
+        items = read_captions(
+            run.captions, real_root=run.real_root, instances=run.instances, captions_per_image=run.captions_per_image
+        )
+    else:
+        raise GendetectError("no captions: set 'captions' (a caption file) in the run, or pass caption items")
+    if run.limit is not None:
+        items = items[: run.limit]
     if not items:
         raise GendetectError("no captions to generate from; check the caption file (and --limit)")
-    if isinstance(generators, str):
-        generators = [g.strip() for g in generators.split(",") if g.strip()]
-    specs = [g if isinstance(g, GeneratorSpec) else get_generator(g) for g in generators]
-    if isinstance(models, str | os.PathLike):
-        models = read_models_file(models)
-    space = sampling or SamplingSpace()
+    specs = [g if isinstance(g, GeneratorSpec) else get_generator(g) for g in run.generators]
+    models = read_models_file(run.models) if isinstance(run.models, str) else run.models
+    space = run.sampling
     names = [s.name for s in specs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -694,42 +667,40 @@ def generate_dataset(
     jobs = plan_jobs(
         items,
         specs,
-        per_caption=per_caption,
+        per_caption=run.per_caption,
         systematic=systematic,
-        per_model=per_model,
-        format=format,
-        seed=seed,
-        test_fraction=test_fraction,
+        per_model=run.per_model,
+        format=run.format,
+        seed=run.seed,
+        test_fraction=run.test_fraction,
     )
-    policy = next((j["policy"] for j in jobs if j["kind"] == "real"), _resolve_policy(format, False))
+    policy = next((j["policy"] for j in jobs if j["kind"] == "real"), _resolve_policy(run.format, False))
     plan_info = {
         "captions": caption_file,
         "n_captions": len(items),
         "generators": {name: s.to_dict() for name, s in all_specs.items()},
-        "per_caption": per_caption,
-        "per_model": per_model,
-        "format": format,
-        "seed": seed,
-        "test_fraction": test_fraction,
+        "per_caption": run.per_caption,
+        "per_model": run.per_model,
+        "format": run.format,
+        "seed": run.seed,
+        "test_fraction": run.test_fraction,
     }
     task = GenerateTask(
         all_specs,
-        device=device,
-        batch_size=batch_size,
+        device=run.device,
+        batch_size=run.batch_size,
         plan_info=plan_info,
         skip_unusable=[s.name for s in systematic],
         on_shard=_on_shard,
     )
-    logger.info("%d jobs (%d reals) in shards of %d", len(jobs), sum(j["kind"] == "real" for j in jobs), shard_size)
+    logger.info(
+        "%d jobs (%d reals) in shards of %d", len(jobs), sum(j["kind"] == "real" for j in jobs), engine.shard_size
+    )
     rows = run_shards(
         task,
         jobs,
         out_dir,
-        engine=engine,
-        shard_size=shard_size,
-        address=address,
-        workers=workers,
-        progress=progress,
+        engine,
         group_by=lambda job: job["generator"],  # one generator per shard: one model per (GPU) actor
     )
     records = [ImageRecord.from_row(r) for r in rows]
@@ -746,7 +717,7 @@ def generate_dataset(
             failed[s.name] = f"every image failed ({len(mine)}); first error: {mine[0].error}"
     meta = {
         "kind": "generated",
-        "generation": {**plan_info, "format_applied": policy, "failed_models": failed, "device": device},
+        "generation": {**plan_info, "format_applied": policy, "failed_models": failed, "device": run.device},
     }
     manifest = write_manifest(records, out_dir / MANIFEST, metadata=meta)
     errors = [r for r in records if r.status != "ok"]
