@@ -166,6 +166,25 @@ def test_table_shows_markup_in_names_literally() -> None:
     assert "caf\\xe9" in text
 
 
+def test_table_keeps_long_paths_whole_and_wraps_the_note() -> None:
+    # rich narrows the widest column first; a 90-character path beside a long note was folded mid-name
+    path = "/data/" + "d" * 70 + "/mk[/b]-long-name.png"
+    note = "no signal: the image is too small for pixel forensics, and more words that can wrap"
+    buf = io.StringIO()
+    render_table([{"path": path, "status": "ok", "p_fake": 0.5, "verdict": "uncertain", "evidence": note}], buf)
+    lines = buf.getvalue().splitlines()
+    assert any(path in line for line in lines)
+    assert "forensics" in buf.getvalue() and not any(note in line for line in lines)  # the note wrapped
+
+
+def test_table_folds_a_path_too_long_for_one_line_without_cutting_it() -> None:
+    path = "/" + "p" * 300 + "/end.png"
+    buf = io.StringIO()
+    render_table([{"path": path, "status": "ok", "p_fake": 0.5, "verdict": "real"}], buf)
+    cells = [line.split("│")[0].split("┃")[0].strip() for line in buf.getvalue().splitlines()[2:]]
+    assert "".join(cells) == path
+
+
 def test_stdout_destination(capsys: pytest.CaptureFixture[str]) -> None:
     write_rows(_rows(1), None, "jsonl")
     assert json.loads(capsys.readouterr().out.splitlines()[0])["path"] == "/x/0.png"

@@ -506,13 +506,26 @@ def write_rows(
 
 
 # -- the table -----------------------------------------------------------------------------------------------
+_TABLE_ROOM = 60
+"""Columns :func:`render_table` keeps for P(fake), verdict, format, size and the start of the note beside a path."""
+
+
 def render_table(rows: list[dict[str, Any]], stream: IO[str] | None = None) -> None:
     """Print rows as a rich table to ``stream`` (None: the terminal, full width) with every path shown literally
-    (rich markup in file names, ``[bold]x.png``, is escaped, not interpreted)."""
+    (rich markup in file names, ``[bold]x.png``, is escaped, not interpreted) and in full: on one line when the
+    longest path leaves room for the other columns (the note wraps instead), else folded over lines, never cut."""
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    if stream is None:
+        console = Console() if sys.stdout.isatty() else Console(file=sys.stdout, width=160)
+    else:
+        console = Console(file=stream, width=160, force_terminal=False, color_system=None)
+    longest = max((cell_len(str(r.get("path") or "")) for r in rows), default=0)
+    # rich narrows the widest column first, which is the path: folded mid-name although the note could wrap
+    path_on_one_line = longest + _TABLE_ROOM <= console.width
     table = Table(show_edge=False, header_style="bold")
     for col, justify in (
         ("path", "left"),
@@ -522,7 +535,8 @@ def render_table(rows: list[dict[str, Any]], stream: IO[str] | None = None) -> N
         ("size", "right"),
         ("note", "left"),
     ):
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        no_wrap = col == "path" and path_on_one_line
+        table.add_column(col, justify=justify, overflow="fold", no_wrap=no_wrap)  # type: ignore[arg-type]
     for r in rows:
         size = f"{r['width']}×{r.get('height')}" if r.get("width") else ""
         fmt = escape(str(r.get("format") or ""))
@@ -539,10 +553,6 @@ def render_table(rows: list[dict[str, Any]], stream: IO[str] | None = None) -> N
             table.add_row(path, "" if p is None else f"{p:.3f}", verdict, fmt, size, note)
         else:
             table.add_row(path, "", "[yellow]error[/yellow]", fmt, size, escape(str(r.get("error") or "")))
-    if stream is None:
-        console = Console() if sys.stdout.isatty() else Console(file=sys.stdout, width=160)
-    else:
-        console = Console(file=stream, width=160, force_terminal=False, color_system=None)
     console.print(table)
 
 
