@@ -24,6 +24,21 @@ def test_a_string_is_one_input_not_its_characters(photo):
     assert len(list(scan(photo, evidence=False))) == 1  # a Path too
 
 
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview])
+def test_one_image_s_bytes_are_one_input_not_its_byte_values(photo, wrap):
+    data = wrap(photo.read_bytes())
+    rows = list(scan(data, evidence=False))
+    assert len(rows) == 1 and rows[0].status == "ok" and rows[0].path == "<bytes #0>"
+    assert rows[0].p_fake == pytest.approx(detect(photo, evidence=False).p_fake)
+
+
+def test_explain_takes_every_source_kind_scan_takes(photo):
+    from gendetect.explain import explain
+
+    by_view = explain(memoryview(photo.read_bytes()), evidence=True)
+    assert by_view.path == "<bytes>" and by_view.p_fake == pytest.approx(explain(photo, evidence=True).p_fake)
+
+
 def test_expand_inputs_expands_the_home_folder(tmp_path, monkeypatch, photo):
     monkeypatch.setenv("HOME", str(photo.parent))
     files, problems = expand_inputs(["~/photo.png"])

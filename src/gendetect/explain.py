@@ -28,10 +28,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:
+    from gendetect.imageio import Source
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +112,10 @@ class Explanation:
             "",
             f"**Verdict: {self.verdict}**, decided by **{self.verdict_source}** ({self.rule}).",
             "",
-            (f"The pixel detector ({self.model}) gives {p} (fake above {self.threshold:.3g}): "
-            f"pixel verdict {self.pixel_verdict}."),
+            (
+                f"The pixel detector ({self.model}) gives {p} (fake above {self.threshold:.3g}): "
+                f"pixel verdict {self.pixel_verdict}."
+            ),
             "",
             "## What the file says",
             "",
@@ -300,7 +305,7 @@ def draw_spectrum(log_mag: np.ndarray, peaks: dict[str, float], view: int = 512)
 
 # -- the entry point ------------------------------------------------------------------------------------------------
 def explain(
-    source: str | os.PathLike | bytes,
+    source: Source,
     model: Any = None,
     *,
     evidence: bool = True,
@@ -317,7 +322,7 @@ def explain(
         max_pixels: decompression-bomb guard (default: gendetect's).
         name: the name to report for bytes.
     """
-    from gendetect.imageio import DEFAULT_MAX_PIXELS, load_image
+    from gendetect.imageio import DEFAULT_MAX_PIXELS, load_image, source_name
     from gendetect.pipeline import load_model
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
@@ -327,16 +332,16 @@ def explain(
     pixel_verdict = "uncertain" if p_image is None else pipeline.verdict(p_image)
     findings: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
-    verdict, source_name, rule = pixel_verdict, "pixels", "the pixel detector's verdict (evidence not read)"
+    verdict, verdict_source, rule = pixel_verdict, "pixels", "the pixel detector's verdict (evidence not read)"
     if evidence:
         from gendetect.evidence import collect
 
         report = collect(source, max_pixels=limit)
         fused = report.fused(pixel_verdict)
-        verdict, source_name, rule = fused.verdict, fused.source, fused.rule
+        verdict, verdict_source, rule = fused.verdict, fused.source, fused.rule
         findings, skipped = [f.to_dict() for f in report.findings], report.skipped
     log_mag, peaks = residual_spectrum(image)
-    label = name or ("<bytes>" if isinstance(source, bytes | bytearray) else str(source))
+    label = name or source_name(source)
     return Explanation(
         path=label,
         model=pipeline.name,
@@ -344,7 +349,7 @@ def explain(
         p_fake=p_image,
         pixel_verdict=pixel_verdict,
         verdict=verdict,
-        verdict_source=source_name,
+        verdict_source=verdict_source,
         rule=rule,
         boxes=boxes,
         tile_p_fake=p_tiles,

@@ -58,7 +58,7 @@ import stat
 import struct
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,11 +231,38 @@ class ImageInfo:
         return asdict(self)
 
 
+def is_bytes_source(source: object) -> bool:
+    """Whether ``source`` is an image's bytes (``bytes``, ``bytearray`` or ``memoryview``), not a path."""
+    return isinstance(source, bytes | bytearray | memoryview)
+
+
+def source_name(source: Source, index: int | None = None) -> str:
+    """How rows and messages name a source: a path as text; bytes as ``<bytes>``, or ``<bytes #i>`` given their
+    ``index`` among the sources of a call.
+
+    Example:
+        >>> source_name("a/b.png"), source_name(b"..."), source_name(memoryview(b"..."), 3)
+        ('a/b.png', '<bytes>', '<bytes #3>')
+    """
+    if is_bytes_source(source):
+        return "<bytes>" if index is None else f"<bytes #{index}>"
+    return str(source)
+
+
+def source_list(sources: Iterable[Source] | Source) -> list[Source]:
+    """``sources`` as a list, where one path (str or ``os.PathLike``) or one image's bytes (``bytes``,
+    ``bytearray``, ``memoryview``) is one source, never a sequence of characters or byte values.
+
+    Example:
+        >>> source_list("x.png"), len(source_list(memoryview(b"abc"))), source_list(["a.png", "b.png"])
+        (['x.png'], 1, ['a.png', 'b.png'])
+    """
+    if isinstance(sources, str | os.PathLike) or is_bytes_source(sources):
+        return [sources]  # type: ignore[list-item]
+    return list(sources)  # type: ignore[arg-type]
+
+
 # -- reading files ---------------------------------------------------------------------------------------------
-def _name(source: Source) -> str:
-    return "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else str(source)
-
-
 def _os_error(path: Path, e: OSError) -> ImageLoadError:
     if isinstance(e, FileNotFoundError):
         return ImageLoadError(f"{path}: no such file")
@@ -298,7 +325,7 @@ def read_bytes(source: Source, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> by
         ImageLoadError: the path does not exist, is a folder or not a regular file, is too large or cannot be read;
             the message says which.
     """
-    if isinstance(source, bytes | bytearray | memoryview):
+    if is_bytes_source(source):
         return bytes(source)
     path = Path(source)
     fd, st = _open_regular(path, max_bytes)
@@ -548,7 +575,7 @@ def load_image_with_info(
     Raises:
         ImageLoadError: the file is missing or unreadable, not an image, truncated or corrupt, or too large.
     """
-    name = _name(source)
+    name = source_name(source)
     if isinstance(source, str | os.PathLike) and _file_size(source) > STREAM_FROM_BYTES:
         # a large file: hashed in chunks and decoded from the file itself, never held whole in memory (issue 17)
         with _open_file(Path(source)) as f:
@@ -623,7 +650,7 @@ def probe_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: b
     Raises:
         ImageLoadError: as :func:`load_image_with_info`, except for damage past the header.
     """
-    name = _name(source)
+    name = source_name(source)
     if hash or not isinstance(source, str | os.PathLike):
         data = read_bytes(source)
         if not data:

@@ -39,7 +39,7 @@ from gendetect.detectors import DETECTORS, Detector
 from gendetect.errors import ModelFormatError
 from gendetect.features import EXTRACTORS, FeatureExtractor
 from gendetect.features.extract import FeatureItem, Source, iter_features
-from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path
+from gendetect.imageio import DEFAULT_MAX_PIXELS, is_image_path, source_list
 from gendetect.provenance import provenance
 
 logger = logging.getLogger(__name__)
@@ -493,7 +493,7 @@ def scan(
     pipeline = load_model(model)
     thr = pipeline.threshold if threshold is None else float(threshold)
     # one path or one image's bytes is one input, not a sequence of characters or bytes
-    sources = [sources] if isinstance(sources, str | bytes | bytearray | os.PathLike) else list(sources)
+    sources = source_list(sources)
     use = pipeline.extractor.uses_captions and captions is not None
     on_file = None if evidence is False else _EvidenceFn(None if evidence is True else tuple(evidence), max_pixels)
     items = iter_features(

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 from PIL import Image
 
 from gendetect.errors import ImageLoadError
-from gendetect.imageio import DEFAULT_MAX_PIXELS, read_bytes, to_rgb
+from gendetect.imageio import DEFAULT_MAX_PIXELS, Source, read_bytes, source_name, to_rgb
 from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -85,10 +85,10 @@ class EvidenceContext:
     """
 
     def __init__(
-        self, source: str | Any, *, image: Image.Image | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+        self, source: Source, *, image: Image.Image | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
     ) -> None:
         self.source = source
-        self.name = "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else str(source)
+        self.name = source_name(source)
         self.max_pixels = max_pixels
         self._image = image
         self._data: bytes | None = None

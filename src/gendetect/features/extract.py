@@ -37,7 +37,7 @@ from PIL import Image
 
 from gendetect.errors import ImageLoadError
 from gendetect.features.base import EXTRACTORS, FeatureExtractor
-from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, Source, load_image_with_info
+from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, Source, load_image_with_info, source_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,6 @@ class FeatureItem:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _name(source: Source, i: int) -> str:
-    return f"<bytes #{i}>" if isinstance(source, bytes | bytearray | memoryview) else str(source)
 
 
 def _decode(source: Source, max_pixels: int) -> tuple[Image.Image | None, ImageInfo | None, str | None]:
@@ -433,7 +429,7 @@ class _Named:
 
     def __iter__(self) -> Iterator[Source]:
         for i, source in enumerate(self._sources):
-            self._names.append(_name(source, i))
+            self._names.append(source_name(source, i))
             yield bytes(source) if isinstance(source, memoryview) else source  # a memoryview does not pickle
 
     def names(self) -> Iterator[str]:
