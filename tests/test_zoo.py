@@ -140,7 +140,10 @@ def test_raw_url_files_resolve_from_the_cache_and_verify_sha256(tmp_path: Path) 
     assert got.read_bytes() == src.read_bytes() and resolve_url(url, filename="x/published.bin", sha256=digest) == got
     with pytest.raises(WeightsNotFoundError, match="expected"):
         fetch_url(url, filename="x/other.bin", sha256="0" * 64, offline=False)
-    assert not list((url_cache_root() / "x").glob("other.bin*"))  # a bad download never lands
+    assert not list((url_cache_root() / "x").glob("*other.bin*"))  # a bad download never lands, nor its part file
+    with pytest.raises(WeightsNotFoundError, match="failed"):
+        fetch_url((tmp_path / "gone.bin").as_uri(), filename="x/gone.bin", offline=False)
+    assert not list((url_cache_root() / "x").glob("*gone.bin*"))
     got.write_bytes(b"tampered")
     with pytest.raises(WeightsNotFoundError, match="sha256"):
         resolve_url(url, filename="x/published.bin", sha256=digest)

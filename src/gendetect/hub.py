@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gendetect.atomic import atomic_path
 from gendetect.errors import WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -312,28 +313,26 @@ def fetch_url(
     import urllib.request
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
     h = hashlib.sha256()
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "gendetect"})
-        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:  # noqa: S310
-            for block in iter(lambda: response.read(1 << 20), b""):
-                h.update(block)
-                out.write(block)
-    except OSError as e:  # URLError, timeouts and disk errors are all OSErrors
-        part.unlink(missing_ok=True)
-        help_text = url_fetch_help(url, dest, sha256)
-        raise WeightsNotFoundError(f"{what}: downloading {url} failed: {e}.\n{help_text}") from e
-    got = h.hexdigest()
-    if sha256 and got != sha256:
-        part.unlink(missing_ok=True)
-        raise WeightsNotFoundError(
-            f"{what}: {url} has sha256 {got}, expected {sha256}; the file was not kept (the URL may now serve "
-            "another file: check the project's page)."
-        )
+    # no resume: a failed or mismatching download leaves nothing (atomic_path removes the part file on error)
+    with atomic_path(dest) as part:
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "gendetect"})
+            with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:  # noqa: S310
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    h.update(block)
+                    out.write(block)
+        except OSError as e:  # URLError, timeouts and disk errors are all OSErrors
+            help_text = url_fetch_help(url, dest, sha256)
+            raise WeightsNotFoundError(f"{what}: downloading {url} failed: {e}.\n{help_text}") from e
+        got = h.hexdigest()
+        if sha256 and got != sha256:
+            raise WeightsNotFoundError(
+                f"{what}: {url} has sha256 {got}, expected {sha256}; the file was not kept (the URL may now serve "
+                "another file: check the project's page)."
+            )
     if not sha256:
         logger.warning("%s: %s has no published sha256; downloaded file has sha256 %s", what, url, got)
-    os.replace(part, dest)
     if sha256:
         _verified(dest, sha256)  # write the marker
     return dest

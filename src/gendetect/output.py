@@ -6,7 +6,7 @@ The CLI (``gendetect scan -o FILE``) and the server use it. Guarantees:
   as one array element per line, Parquet as a row group every ``row_group_size`` rows. The table is rendered at
   the end (it needs every row for its column widths).
 * **Atomic.** A file destination is written under a hidden temporary name in the same folder
-  (:func:`gendetect.atomic.temp_path`) and renamed into place when the writer closes. An older file at that path
+  (:func:`gendetect.atomic.atomic_path`) and renamed into place when the writer closes. An older file at that path
   is removed when the writer opens, so it can never be mistaken for the result of this run; a run killed hard
   (``kill -9``) therefore leaves no file at the path, and its rows so far in the temporary file.
 * **Interrupted runs finish their file.** When the ``with`` block ends with an exception (``KeyboardInterrupt``
@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -47,7 +48,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from gendetect.atomic import temp_path
+from gendetect.atomic import atomic_path
 from gendetect.errors import GendetectError
 
 logger = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ class RowWriter:
         self._row_group_size = max(1, int(row_group_size))
         self._render_table = render_table
         self._tmp: Path | None = None
+        self._rename = contextlib.ExitStack()  # holds atomic_path(path) while the file is written
         self._file: IO[Any] | None = None
         self._csv: Any = None
         self._buffer: list[dict[str, Any]] = []
@@ -294,7 +296,7 @@ class RowWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.is_dir():
                 raise OutputFormatError(f"{os.fsdecode(self.path)} is a folder; -o needs a file name")
-            self._tmp = temp_path(self.path)
+            self._tmp = self._rename.enter_context(atomic_path(self.path))
             if self.path.exists() or self.path.is_symlink():
                 logger.info("removing the older %s: it is replaced by this run's results", self.path)
                 self.path.unlink()
@@ -362,7 +364,7 @@ class RowWriter:
             if self.path is not None and self._file is not None:
                 self._file.close()
             if self.path is not None and self._tmp is not None and self._tmp.exists():
-                os.replace(self._tmp, self.path)
+                self._rename.close()  # renamed into place even after an exception: the partial file is valid
 
     # formats --------------------------------------------------------------------------------------------------
     def _write_text(self, text: str) -> None:

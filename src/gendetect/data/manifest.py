@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gendetect.atomic import atomic_path
 from gendetect.data.records import SCHEMA, ImageRecord
 from gendetect.errors import DataSchemaError
 from gendetect.provenance import provenance
@@ -72,14 +72,8 @@ def write_manifest(
     meta = {**provenance(kind="manifest"), **(metadata or {}), **_counts(records)}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, default=str).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -376,17 +376,11 @@ class ShardedRun:
         if metadata:
             schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         n = 0
-        try:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for table in itertools.chain(self.tables(), [extra] if extra is not None else []):
-                    writer.write_table(_conform(table, schema))
-                    n += table.num_rows
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            for table in itertools.chain(self.tables(), [extra] if extra is not None else []):
+                writer.write_table(_conform(table, schema))
+                n += table.num_rows
         return n
 
 
