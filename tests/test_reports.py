@@ -3,6 +3,8 @@ Markdown in the HTML page and the misses among the worst cases."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from gendetect.detectors import DETECTORS
 from gendetect.evaluation.metrics import enough_for_ci
 from gendetect.evaluation.protocols import TOO_FEW, ProtocolConfig, _metric_rows, _metrics_with_ci, run_protocol
 from gendetect.evaluation.render import markdown_to_html, to_html, to_markdown, write_report
+from gendetect.evaluation.report import save_report
 from gendetect.features import EXTRACTORS
 from gendetect.training import train_pipeline
 
@@ -144,3 +147,31 @@ def test_html_without_the_markdown_package_shows_preformatted_text(monkeypatch: 
     monkeypatch.setitem(sys.modules, "markdown", None)  # import markdown now raises ImportError
     out = markdown_to_html("**bold** <script>")
     assert out.startswith("<pre>**bold** &lt;script>") and "gendetect[report]" in out
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_written_reports_are_strict_json(tmp_path: Path) -> None:
+    report = {
+        "protocol": "per-generator",
+        "model": "m",
+        "threshold": np.float32(0.5),
+        "data": {"n_images": np.int64(4), "n_unreadable": 0, "labels": {"real": 2, "fake": 2}, "fingerprint": "f"},
+        "metrics": {"all": {"auc": math.nan, "ratio": math.inf, "low": -math.inf, "flag": np.bool_(True)}},
+        "tables": [],
+        "figures": {},
+        "config": {},
+        "provenance": {},
+    }
+    for text in (
+        save_report(report, tmp_path / "a.json").read_text(),
+        write_report(report, tmp_path)["json"].read_text(),
+    ):
+        got = _strict(text)
+        assert got["metrics"]["all"] == {"auc": None, "ratio": None, "low": None, "flag": True}  # type: ignore[index]
+        assert got["threshold"] == 0.5 and got["data"]["n_images"] == 4  # type: ignore[index]

@@ -106,7 +106,8 @@ def evaluate(
     """
     from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
     from gendetect.evaluation.render import write_report
-    from gendetect.evaluation.report import finite, save_report
+    from gendetect.evaluation.report import save_report
+    from gendetect.output import json_safe
     from gendetect.runs import load_run
 
     overrides = {
@@ -169,7 +170,7 @@ def evaluate(
             output = paths["html"]
         err_console.print(f"report written to {markup_safe(output)}", highlight=False)
     if as_json:
-        click.echo(json.dumps(finite(report), indent=2))
+        click.echo(json.dumps(json_safe(report), indent=2, allow_nan=False))
         return
     from gendetect.cli.render import print_report_tables
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gendetect.evaluation.report import finite
+from gendetect.output import json_safe
 
 
 def _fmt(v: Any) -> str:
@@ -265,7 +265,7 @@ def write_report(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
-    paths["json"].write_text(json.dumps(finite(report), indent=2) + "\n")
+    paths["json"].write_text(json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
     paths["md"].write_text(to_markdown(report))
     paths["html"].write_text(to_html(report))
     return paths

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from gendetect.data.records import ImageRecord
 from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.output import json_safe
 from gendetect.pipeline import DetectionPipeline, load_model
 from gendetect.provenance import provenance
 
@@ -80,23 +80,9 @@ def evaluate_pipeline(
 
 
 def save_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``report`` as strict JSON (:func:`gendetect.output.json_safe`: NaN, an undefined metric, and
+    infinities become ``null``; numpy scalars Python numbers), the one form of every written report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(finite(report), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(json_safe(report), indent=2, sort_keys=False, allow_nan=False) + "\n")
     return path
-
-
-def finite(obj: Any) -> Any:
-    """A report made JSON-ready: NaN (an undefined metric) becomes ``null``, numpy scalars Python numbers.
-
-    Used by every writer of a report (``save_report``, the rendered bundle, ``--json``). Infinities are kept (and
-    written as ``Infinity``); :func:`gendetect.output.json_safe` also turns those into ``null``."""
-    if isinstance(obj, float | np.floating):
-        return None if math.isnan(obj) else float(obj)
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [finite(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
