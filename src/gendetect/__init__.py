@@ -12,8 +12,9 @@ worker processes, Ray actors) cost only what they use.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from gendetect._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time see __getattr__
     from gendetect.detectors import (
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time se
         list_detectors as list_detectors,
     )
     from gendetect.errors import GendetectError as GendetectError
-    from gendetect.evaluation.protocols import run_protocol as run_protocol
+    from gendetect.evaluation.protocols import ProtocolConfig as ProtocolConfig, run_protocol as run_protocol
     from gendetect.features import (
         FeatureExtractor as FeatureExtractor,
         create_extractor as create_extractor,
@@ -37,6 +38,13 @@ if TYPE_CHECKING:  # the curated API, for type checkers and IDEs; at run time se
         load_model as load_model,
         scan as scan,
     )
+    from gendetect.runs import (
+        GenerateRun as GenerateRun,
+        Recipe as Recipe,
+        TrainRun as TrainRun,
+        train as train,
+    )
+    from gendetect.scale.options import EngineOptions as EngineOptions
     from gendetect.scale.scanning import scan_paths as scan_paths
     from gendetect.training import train_pipeline as train_pipeline
 
@@ -57,36 +65,44 @@ _EXPORTS = {
     "scan_paths": "gendetect.scale.scanning",
     "train_pipeline": "gendetect.training",
     "run_protocol": "gendetect.evaluation.protocols",
+    "ProtocolConfig": "gendetect.evaluation.protocols",
     "generate_dataset": "gendetect.generation.build",
+    # run configs: what `--config FILE` holds, and the library form of `gendetect train`
+    "Recipe": "gendetect.runs",
+    "TrainRun": "gendetect.runs",
+    "GenerateRun": "gendetect.runs",
+    "train": "gendetect.runs",
+    "EngineOptions": "gendetect.scale.options",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+_lazy_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-        try:
-            value = version("gendetect")
-        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-            value = "0.0.0"
-    elif name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    else:
-        raise AttributeError(f"module 'gendetect' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    if name != "__version__":
+        return _lazy_getattr(name)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("gendetect")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        value = "0.0.0"
     globals()[name] = value  # later look-ups skip this function
     return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
 
 
 __all__ = [
     "DetectionPipeline",
     "Detector",
+    "EngineOptions",
     "FeatureExtractor",
     "GendetectError",
+    "GenerateRun",
+    "ProtocolConfig",
+    "Recipe",
     "ScanRow",
+    "TrainRun",
     "__version__",
     "create_detector",
     "create_extractor",
@@ -99,5 +115,6 @@ __all__ = [
     "run_protocol",
     "scan",
     "scan_paths",
+    "train",
     "train_pipeline",
 ]

@@ -10,8 +10,9 @@ The names below are imported on first use (PEP 562): a scan that runs no shards 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gendetect._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gendetect.scale.engines import ScanTask as ScanTask, run_scan as run_scan, run_scan_sharded as run_scan_sharded
@@ -43,18 +44,10 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    if name in ("engines", "features", "options", "runner", "scanning"):  # `from gendetect.scale import engines`
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+# `from gendetect.scale import engines` reaches the submodules too
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, submodules=("engines", "features", "options", "runner", "scanning")
+)
 
 
 __all__ = [
