@@ -58,3 +58,21 @@ def test_an_extractor_guard_goes_through_require(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "open_clip", None)
     with pytest.raises(MissingDependencyError, match=r"^CLIP extractors need.*open_clip_torch.*gendetect\[clip\]"):
         clip._open_clip()
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "fastapi", "sqlalchemy"])
+def test_serve_without_the_extra_says_so_once(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    from click.testing import CliRunner
+
+    from gendetect.cli import main
+
+    monkeypatch.setitem(sys.modules, missing, None)  # importing it now raises ImportError
+    for name in [m for m in sys.modules if m.startswith("gendetect.server")]:
+        parent, _, child = name.rpartition(".")
+        if hasattr(sys.modules.get(parent), child):  # the package attribute comes back after the test too
+            monkeypatch.setattr(sys.modules[parent], child, getattr(sys.modules[parent], child))
+        monkeypatch.delitem(sys.modules, name)  # imported afresh, without the missing module
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.count("pip install 'gendetect[serve]'") == 1, result.output
+    assert "Install the extra" not in result.output and f"needs {missing}" in result.output

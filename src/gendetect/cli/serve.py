@@ -10,6 +10,9 @@ from gendetect.cli import main
 from gendetect.cli._common import err_console, handle_errors
 from gendetect.imageio import DEFAULT_MAX_PIXELS
 
+SERVER_MODULES = ("python_multipart", "sqlalchemy")
+"""What the server imports from the 'serve' extra without a guard of its own (its uploads and result store)."""
+
 
 @main.command()
 @click.option("-m", "--model", default=None, help="Model directory. Default: the embedded one.")
@@ -71,13 +74,14 @@ def serve(
     job_retention_days: float,
 ) -> None:
     """Run the HTTP API and web page (needs the 'serve' extra). Open http://HOST:PORT/ in a browser."""
-    try:
-        import uvicorn
+    from gendetect.errors import require
 
-        from gendetect.server.app import ServerSettings, create_app
-        from gendetect.server.security import is_loopback
-    except ImportError as e:
-        raise click.ClickException(f"{e}. Install the extra: pip install 'gendetect[serve]'") from e
+    uvicorn = require("uvicorn", "serve", "gendetect serve")
+    for module in SERVER_MODULES:  # a missing one is then one message, not a traceback from deep in the server
+        require(module, "serve", "gendetect serve")
+    from gendetect.server.app import ServerSettings, create_app  # MissingDependencyError without fastapi
+    from gendetect.server.security import is_loopback
+
     settings = ServerSettings(
         token=token,
         db_url=db_url,
