@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import time
 from collections import defaultdict
@@ -32,9 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import train_default as td  # noqa: E402  (the training script's data, views and feature cache)
+import train_default as td
 
-from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr  # noqa: E402
+from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr
 
 CROP = 224
 CACHE = td.CACHE / "cnn-study"
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="logistic,hgb,cnn")
+    ap.add_argument("--json", type=Path, default=CACHE / "results.json",
+                    help="write the figures here (the default-model script puts them in the model card)")
     args = ap.parse_args(argv)
     if not args.shared.is_dir():
         print(f"{args.shared} not found: the study reads ../shared/data", file=sys.stderr)
@@ -233,6 +236,15 @@ def main(argv: list[str] | None = None) -> int:
         print("          " + "  ".join(f"{f} {a:.2f}" for f, a in r["aucs"].items()))
     base = times.get("logistic") or next(iter(times.values()))
     print("time ratios (this run): " + ", ".join(f"{m} {t / base:.1f}x" for m, t in times.items()))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "command": "python benchmarks/cnn_residual_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "folds": args.folds, "epochs": args.epochs, "seed": args.seed,
+        "models": {m: {"mean_auc": r["mean_auc"], "aucs": r["aucs"], "tpr_at_1pct_fpr": r["tpr"],
+                       "worst_chain_fpr": r["worst_chain"][0], "worst_chain": r["worst_chain"][1],
+                       "time_ratio": times[m] / base} for m, r in results.items()},
+    }, indent=1))
+    print(f"wrote {args.json}")
     return 0
 
 

@@ -150,8 +150,12 @@ def test_no_signal_reason_rules():
 
 
 def test_hgb_predicts_with_numpy_exactly_like_sklearn(tmp_path):
+    """The numpy trees equal scikit-learn's, fitted on the values snapped to our unweighted quantile bins, on the
+    training rows and on new rows (which go the way their bin went)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
+
+    from gendetect.detectors.boosting import quantile_snap
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 6))
@@ -161,13 +165,30 @@ def test_hgb_predicts_with_numpy_exactly_like_sklearn(tmp_path):
     ref = HistGradientBoostingClassifier(
         **params, l2_regularization=1.0, class_weight="balanced", early_stopping=False, random_state=0
     )
+    Xs, edges = quantile_snap(X)
+    assert all(len(e) <= 255 for e in edges) and len(np.unique(Xs[:, 0])) <= 255 < len(np.unique(X[:, 0]))
     with threadpool_limits(1):
-        ref.fit(X, y)
-    Xt = rng.normal(size=(50, 6))
-    np.testing.assert_allclose(det.decision_function(Xt), ref.decision_function(Xt), atol=1e-10)
+        ref.fit(Xs, y)
+    np.testing.assert_allclose(det.decision_function(X), ref.decision_function(Xs), atol=1e-10)
+    Xt = np.clip(rng.normal(size=(50, 6)), X.min(axis=0), X.max(axis=0))  # new values inside the training range
+    Xt_snapped = np.stack([e[np.searchsorted(e, Xt[:, j])] for j, e in enumerate(edges)], axis=1)
+    np.testing.assert_allclose(det.decision_function(Xt), ref.decision_function(Xt_snapped), atol=1e-10)
     det.save(tmp_path / "d")
     again = Detector.load(tmp_path / "d")
     np.testing.assert_array_equal(again.decision_function(Xt), det.decision_function(Xt))
+
+
+def test_quantile_snap_keeps_order_nan_and_few_values():
+    from gendetect.detectors.boosting import quantile_snap
+
+    col = np.r_[np.linspace(0, 1, 1000), np.nan]
+    few = np.r_[np.repeat([3.0, 1.0, 2.0], 300), [2.0] * 101]
+    Xs, (e1, e2) = quantile_snap(np.c_[col, few])
+    assert np.isnan(Xs[-1, 0]) and len(e1) <= 255
+    assert np.all(np.diff(Xs[:-1, 0]) >= 0)  # monotone: snapping never reorders values
+    assert np.all(Xs[:-1, 0] >= col[:-1])  # each value goes to the upper edge of its bin
+    np.testing.assert_array_equal(e2, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(Xs[:, 1], few)  # few distinct values: unchanged
 
 
 def test_hgb_sample_weight_changes_the_fit():
