@@ -160,7 +160,7 @@ def test_hgb_predicts_with_numpy_exactly_like_sklearn(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 6))
     y = (X[:, 0] + X[:, 1] ** 2 + 0.3 * rng.normal(size=400) > 1).astype(int)
-    params = dict(max_iter=30, learning_rate=0.1, max_leaf_nodes=7, min_samples_leaf=10, max_features=1.0)
+    params = {"max_iter": 30, "learning_rate": 0.1, "max_leaf_nodes": 7, "min_samples_leaf": 10, "max_features": 1.0}
     det = create_detector("hgb", **params).fit(X, y)
     ref = HistGradientBoostingClassifier(
         **params, l2_regularization=1.0, class_weight="balanced", early_stopping=False, random_state=0

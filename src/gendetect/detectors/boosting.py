@@ -19,7 +19,6 @@ import numpy as np
 
 from gendetect.detectors.base import DETECTORS, Detector
 
-
 MAX_BINS = 255
 
 
