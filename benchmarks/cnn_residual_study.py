@@ -4,11 +4,12 @@ residual maps, on the same validation folds of the default model's training view
 Validation only (``split`` trainval; never a test row or ``diffusion-examples``). The views are those of
 ``scripts/train_default.py`` (originals, 4 benign chains per image for both classes, self-made fakes and their real
 twins). Fake families are split into ``--folds`` groups (reals into as many folds of their sources); every model is
-trained without a group and scores it, so each family's AUC is leave-its-group-out. Printed per model: mean
+trained without a group and scores it, so each family's AUC is leave-its-group-out. Training rows follow the
+shipped model's rule (``--rows``, default ``no-gan``: GAN-era fakes are scored, never trained on). Printed per model: mean
 per-family AUC, TPR at the 1%-FPR point of all validation reals (processed ones included), the worst per-chain FPR
 at that point, and the fit time, as a ratio to the logistic model's, measured in this run.
 
-- ``logistic`` and ``hgb``: the default's per-tile ``npr`` (``phase_dft``) features from the training script's
+- ``logistic`` and ``hgb``: the default's per-tile ``periodic`` + ``npr`` features (``--cols``) from the training script's
   cache (``build/default-model/``; run ``python scripts/train_default.py --features-only`` first), mean tile
   log-odds per image.
 - ``cnn``: a ~20k-parameter network (no early down-sampling, so period-2/4/8 traces survive) on the high-pass
@@ -188,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="logistic,hgb,cnn")
+    ap.add_argument("--rows", default="no-gan", help="training-row rule of scripts/train_default.py (default: the "
+                    "shipped model's: no GAN-era fakes)")
+    ap.add_argument("--cols", default="all", help="tile features for logistic/hgb: all (periodic+npr), npr, periodic")
     ap.add_argument("--json", type=Path, default=CACHE / "results.json",
                     help="write the figures here (the default-model script puts them in the model card)")
     args = ap.parse_args(argv)
@@ -206,14 +210,14 @@ def main(argv: list[str] | None = None) -> int:
                       for k in range(args.folds)))
     results, times = {}, {}
     dim = next(f.shape[1] for f in feats if f is not None and len(f)) - len(td.TILE_META)
-    cols = td.columns("npr", dim)
+    cols = td.columns(args.cols, dim)
     models = args.models.split(",")
     pixels = load_pixels(views, args.jobs) if "cnn" in models else None
     for model in models:
         scores = np.full(len(views), np.nan)
         t0 = time.perf_counter()
         for k in range(args.folds):
-            train = np.where(ok & (fold != k))[0]
+            train = td.train_rows(views, items, args.rows, ok & (fold != k))
             held = np.where(ok & (fold == k))[0]
             if model == "cnn":
                 import torch
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "command": "python benchmarks/cnn_residual_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "folds": args.folds, "epochs": args.epochs, "seed": args.seed,
+        "folds": args.folds, "epochs": args.epochs, "seed": args.seed, "rows": args.rows, "cols": args.cols,
         "models": {m: {"mean_auc": r["mean_auc"], "aucs": r["aucs"], "tpr_at_1pct_fpr": r["tpr"],
                        "worst_chain_fpr": r["worst_chain"][0], "worst_chain": r["worst_chain"][1],
                        "time_ratio": times[m] / base} for m, r in results.items()},
