@@ -16,9 +16,6 @@ from gendetect.errors import ModelFormatError, NotFittedError, UnknownNameError
 from gendetect.pipeline import default_model_path, load_model
 from gendetect.registry import Registry
 
-# the temperature the embedded default was saved with (models/default/config.json, former layout)
-DEFAULT_TEMPERATURE = 2.152907163848955
-
 
 def _scores() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
@@ -54,22 +51,41 @@ def test_the_former_layout_with_the_temperature_in_the_config_still_loads() -> N
     np.testing.assert_allclose(old(p), 1 / (1 + np.exp(-logit / 2.5)), rtol=1e-9)
 
 
-def test_the_embedded_default_loads_and_scores_as_before_then_saves_in_the_new_layout(tmp_path: Path) -> None:
-    on_disk = json.loads((default_model_path() / "config.json").read_text())
-    assert on_disk["calibration"] == {"name": "temperature", "params": {"temperature": DEFAULT_TEMPERATURE}}
-    model = load_model()
-    assert model.calibrator.temperature_ == DEFAULT_TEMPERATURE
+def test_a_model_dir_in_the_former_layout_loads_and_scores_as_before_then_saves_in_the_new_layout(
+    tmp_path: Path,
+) -> None:
+    """The embedded default rewritten the way models were saved before calibrators had learned state (the
+    temperature in config.json, no calibration arrays) loads, scores with the former formula, and re-saves in the
+    new layout."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    current = load_model()
+    temperature = float(current.calibrator.temperature_)
+    old_dir = tmp_path / "former"
+    shutil.copytree(default_model_path(), old_dir)
+    config = json.loads((old_dir / "config.json").read_text())
+    assert config["calibration"] == {"name": "temperature", "params": {}}  # the new layout, as shipped
+    config["calibration"] = {"name": "temperature", "params": {"temperature": temperature}}
+    (old_dir / "config.json").write_text(json.dumps(config))
+    tensors = load_file(str(old_dir / "model.safetensors"))
+    save_file({k: v for k, v in tensors.items() if not k.startswith("calibration.")}, str(old_dir / "model.safetensors"))
+
+    model = load_model(old_dir)
+    assert model.calibrator.temperature_ == temperature
     images = [synthetic_image(label, 300, seed=i) for i, label in enumerate(["real", "fake"])]
     X = np.stack([model.extractor.extract_one(im) for im in images])
     raw = model.detector.predict_proba(X)[:, 1]
     assert np.all(np.abs(raw - 0.5) > 0.05)  # textured images: scores a temperature changes
     logit = np.log(np.clip(raw, 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(raw, 1e-7, 1 - 1e-7))
-    expected = 1 / (1 + np.exp(-logit / DEFAULT_TEMPERATURE))  # the former TemperatureCalibrator's formula
+    expected = 1 / (1 + np.exp(-logit / temperature))  # the former TemperatureCalibrator's formula
     np.testing.assert_array_equal(model.predict_proba_features(X), expected)
+    np.testing.assert_array_equal(current.predict_proba_features(X), expected)
 
     model.save(tmp_path / "resaved")
     resaved = json.loads((tmp_path / "resaved" / "config.json").read_text())
     assert resaved["calibration"] == {"name": "temperature", "params": {}}
     again = load_model(tmp_path / "resaved")
-    assert again.calibrator.temperature_ == DEFAULT_TEMPERATURE
+    assert again.calibrator.temperature_ == temperature
     np.testing.assert_array_equal(again.predict_proba_features(X), expected)
