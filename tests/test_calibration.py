@@ -70,7 +70,9 @@ def test_a_model_dir_in_the_former_layout_loads_and_scores_as_before_then_saves_
     config["calibration"] = {"name": "temperature", "params": {"temperature": temperature}}
     (old_dir / "config.json").write_text(json.dumps(config))
     tensors = load_file(str(old_dir / "model.safetensors"))
-    save_file({k: v for k, v in tensors.items() if not k.startswith("calibration.")}, str(old_dir / "model.safetensors"))
+    save_file(
+        {k: v for k, v in tensors.items() if not k.startswith("calibration.")}, str(old_dir / "model.safetensors")
+    )
 
     model = load_model(old_dir)
     assert model.calibrator.temperature_ == temperature
