@@ -41,12 +41,9 @@ IMAGENET_OR_SCRATCH = "imagenet-or-scratch"  # ImageNet weights when found, else
 
 
 def _torch() -> Any:
-    try:
-        import timm
-        import torch
-    except ImportError as e:
-        raise ImportError("The cnn detector needs torch and timm: pip install 'gendetect[clip]'") from e
-    return torch, timm
+    from gendetect.errors import require
+
+    return require("torch", "clip", "the cnn detector"), require("timm", "clip", "the cnn detector")
 
 
 def infer_input_shape(n_features: int) -> tuple[int, int, int]:

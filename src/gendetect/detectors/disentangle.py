@@ -75,10 +75,9 @@ class DisentangleDetector(Detector):
         return X[:, :d], X[:, d:]
 
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
-        try:
-            import torch
-        except ImportError as e:
-            raise ImportError("The disentangle detector trains with torch: pip install 'gendetect[clip]'") from e
+        from gendetect.errors import require
+
+        torch = require("torch", "clip", "training the disentangle detector")
         img, txt = self._split(X)
         self.mean_, self.scale_ = _Standardizer.fit(img)
         has_text = np.linalg.norm(txt, axis=1) > 0
