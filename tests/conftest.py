@@ -30,3 +30,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs the shared data folder {SHARED_DATA} (absent in this checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def stats_model():
+    """A small pipeline on the cheap pixel-stats extractor, fitted on noise: scan mechanics, not accuracy."""
+    import numpy as np
+
+    from gendetect.detectors import create_detector
+    from gendetect.features import create_extractor
+    from gendetect.pipeline import DetectionPipeline
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 12))
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    X[y == 1, 6:] += 1.0
+    return DetectionPipeline(
+        create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5, {"name": "test-stats"}
+    )

@@ -9,24 +9,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, features
 
-from gendetect import DetectionPipeline, create_detector, create_extractor, expand_inputs, scan
+from gendetect import DetectionPipeline, expand_inputs, scan
 from gendetect.output import write_rows
 
 N_MUTANTS = 240  # about 2 s on one core
-
-
-@pytest.fixture(scope="module")
-def stats_model() -> DetectionPipeline:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 12))
-    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
-    X[y == 1, 6:] += 1.0
-    return DetectionPipeline(
-        create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5, {"name": "test-stats"}
-    )
 
 
 def _seeds() -> dict[str, bytes]:

@@ -21,24 +21,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageFile, features
 
-from gendetect import DetectionPipeline, create_detector, create_extractor, expand_inputs, scan
+from gendetect import DetectionPipeline, expand_inputs, scan
 from gendetect.cli import main
 from gendetect.errors import ImageLoadError
 from gendetect.imageio import load_image, load_image_with_info, probe_image, read_bytes
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs and byte file names are POSIX")
-
-
-@pytest.fixture(scope="module")
-def stats_model() -> DetectionPipeline:
-    """A tiny pipeline on the cheap pixel-stats extractor: scan mechanics, not accuracy."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 12))
-    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
-    X[y == 1, 6:] += 1.0
-    return DetectionPipeline(
-        create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5, {"name": "test-stats"}
-    )
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gendetect import DetectionPipeline, create_detector, create_extractor, expand_inputs, load_model, scan
+from gendetect import DetectionPipeline, expand_inputs, load_model, scan
 from gendetect.errors import ModelFormatError
 
 
@@ -25,18 +25,6 @@ def _png_header_only(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
-    )
-
-
-@pytest.fixture(scope="module")
-def stats_model() -> DetectionPipeline:
-    """A small pipeline on the cheap pixel-stats extractor, fitted on noise: scan mechanics, not accuracy."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 12))
-    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
-    X[y == 1, 6:] += 1.0
-    return DetectionPipeline(
-        create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5, {"name": "test-stats"}
     )
 
 
@@ -186,7 +174,7 @@ def test_uncertain_band(stats_model: DetectionPipeline) -> None:
     assert banded.verdict(0.55, threshold=0.5) == "fake" and stats_model.verdict(0.7) == "fake"
 
 
-def test_files_without_image_names_are_reported_not_silently_skipped(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+def test_files_without_image_names_are_reported_not_silently_skipped(tmp_path: Path, caplog) -> None:
     _rgb().save(tmp_path / "a.png")
     (tmp_path / "notes.txt").write_text("x")
     with caplog.at_level("WARNING"):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gendetect import DetectionPipeline, create_detector, create_extractor, load_model
+from gendetect import DetectionPipeline, load_model
 from gendetect.data.synthetic import synthetic_image
 from gendetect.errors import GendetectError
 from gendetect.pipeline import ScanInputs, ScanRow, scan
@@ -110,17 +110,6 @@ def test_a_server_job_gives_the_rows_of_a_scan(folder: Path, model: DetectionPip
     for job_row, row in zip(rows, library):
         _assert_same(job_row, row.to_dict(), job_row["path"])
     assert rows[-1]["status"] == "error" and rows[-1]["model"] == model.name  # problem rows are stamped too
-
-
-@pytest.fixture(scope="module")
-def stats_model() -> DetectionPipeline:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 12))
-    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
-    X[y == 1, 6:] += 1.0
-    return DetectionPipeline(
-        create_extractor("pixel-stats"), create_detector("logistic").fit(X, y), 0.5, {"name": "test-stats"}
-    )
 
 
 def _spy_batches(monkeypatch: pytest.MonkeyPatch, pipeline: DetectionPipeline) -> list[int]:
