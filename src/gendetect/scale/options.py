@@ -17,7 +17,6 @@ ENGINES: Registry[EngineFn] = Registry("engine")
 ``ray`` on Ray Data actors (imported only when used); a plug-in adds its own with ``ENGINES.register("name")``."""
 ENGINES.register_lazy("local", "gendetect.scale.runner:run_local")
 ENGINES.register_lazy("ray", "gendetect.scale.runner:run_ray")
-ENGINE_FIELDS = ("engine", "address", "workers", "shard_size", "progress")
 
 
 @dataclass(frozen=True)
@@ -66,16 +65,6 @@ class EngineOptions:
         d.pop("progress")
         return d
 
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`gendetect.scale.runner.run_sharded`."""
-        return {
-            "engine": self.engine,
-            "address": self.address,
-            "workers": self.workers,
-            "shard_size": self.shard_size,
-            "progress": self.progress,
-        }
-
     def replace(self, **changes: Any) -> EngineOptions:
         return replace(self, **changes)
 
@@ -86,9 +75,10 @@ class EngineOptions:
         Keywords set to None keep the default (or ``options``' value). Functions that take an ``EngineOptions`` call
         this so that ``f(items, EngineOptions(shard_size=64))`` and ``f(items, shard_size=64)`` mean the same.
         """
-        unknown = set(legacy) - set(ENGINE_FIELDS)
+        names = tuple(f.name for f in fields(cls))
+        unknown = set(legacy) - set(names)
         if unknown:
-            raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}; engine options are {ENGINE_FIELDS}")
+            raise TypeError(f"unexpected keyword argument(s) {sorted(unknown)}; engine options are {names}")
         given = {k: v for k, v in legacy.items() if v is not None}
         if options is None:
             return cls(**given)
