@@ -7,7 +7,7 @@ without importing scikit-learn.
 Binning. The trees split on at most 255 bins per feature. We choose the bins ourselves, from unweighted quantiles
 (:func:`quantile_snap`), and hand scikit-learn each value snapped to the upper edge of its bin: scikit-learn >= 1.9
 computes weighted quantiles when rows carry weights (tiles weighted 1 / tiles of their image, or balanced
-classes), which made a fit 10-25x slower here for no gain. Each split's threshold is then moved to the bin edge
+classes), which made a fit 10-15x slower here for no gain. Each split's threshold is then moved to the bin edge
 it stands for, so raw values go the way their bin went in training.
 """
 
@@ -141,12 +141,11 @@ class HistGBDetector(Detector):
             missing.append(nodes["missing_go_to_left"].astype(bool))
             offset += len(nodes)
         self.node_feature_ = np.concatenate(feature)
-        self.node_threshold_ = _edge_thresholds(
-            np.concatenate(feature), np.concatenate(threshold), np.concatenate(leaf).astype(bool), edges
-        )
+        is_leaf = np.concatenate(leaf)
+        self.node_threshold_ = _edge_thresholds(self.node_feature_, np.concatenate(threshold), is_leaf, edges)
         self.node_left_ = np.concatenate(left)
         self.node_right_ = np.concatenate(right)
-        self.node_leaf_ = np.concatenate(leaf).astype(np.uint8)
+        self.node_leaf_ = is_leaf.astype(np.uint8)
         self.node_value_ = np.concatenate(value)
         self.node_missing_left_ = np.concatenate(missing).astype(np.uint8)
         self.tree_roots_ = np.asarray(roots, np.int64)
