@@ -418,7 +418,8 @@ OOG_VERSION = 2  # bump when fitting changes (2: hgb bins on unweighted quantile
 def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> np.ndarray:
     """:func:`out_of_group`, cached under ``CACHE`` by the candidate, the extractor, the views and the groups, so
     that ``--validate-only`` and the full run share the work."""
-    key = json.dumps({"cand": cand, "extractor": EXTRACTOR, "version": OOG_VERSION, "views": [(v.path, v.chain, v.seed, v.kind) for v in views],
+    key = json.dumps({"cand": cand, "extractor": EXTRACTOR, "version": OOG_VERSION,
+                      "views": [(v.path, v.chain, v.seed, v.kind) for v in views],
                       "groups": [items[v.item].group for v in views], "trainval": trainval.tolist()}, sort_keys=True)
     f = CACHE / f"oog-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
     if f.exists():
@@ -562,8 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     })
     test = test_report(pipeline, items, args.shared)
     print(json.dumps(test["summary"], indent=1))
-    audit = run_audit(items)
-    region_audit = run_region_audit(items)
+    # the audits see the images the shipped model was trained on (the chosen rule may leave a family out)
+    trained = [items[i] for i in sorted({views[k].item for k in rows if views[k].kind == "original"})]
+    audit = run_audit(trained)
+    region_audit = run_region_audit(trained)
     agreement = format_agreement(pipeline, agreement_images(items, args.seed))
     print(f"PNG vs JPEG: {agreement}")
     pipeline.info.update({
@@ -860,7 +863,8 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "",
         "## Audit of the training set",
         "",
-        ("The shortcut audit (`gendetect.evaluation.audit.shortcut_audit`) on the raw trainval files, and its pixel "
+        ("The shortcut audit (`gendetect.evaluation.audit.shortcut_audit`) on the raw files of the images in the "
+        "shipped model's training rows (GAN-era fakes are absent when the rule leaves them out), and its pixel "
         "checks again on the regions the model is trained on (the centre crop inside the cnndetection frame, the "
         "wright photo without its caption panel). AUC is how well each check alone separates real from fake "
         "(chance 0.50); *inside* is the same features away from the border or strip."),
