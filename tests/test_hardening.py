@@ -319,6 +319,8 @@ def test_sigint_on_a_real_scan_leaves_a_valid_partial_file(tmp_path: Path) -> No
         pytest.skip("the scan finished before it could be interrupted")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0 and "interrupted" not in err and len(out.read_text().splitlines()) == 301:
+        pytest.skip("the scan finished between the last poll and the signal (a loaded machine)")
     assert proc.returncode == 130, err
     rows = list(csv.DictReader(out.open(newline="")))
     assert 3 <= len(rows) < 300 and all(r["status"] == "ok" for r in rows)

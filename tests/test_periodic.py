@@ -143,6 +143,28 @@ def test_text_only_image_is_uncertain(tmp_path):
     assert row.verdict == "uncertain" and "no signal" in row.reason
 
 
+def test_evaluation_leaves_no_signal_images_out_and_counts_them(tmp_path):
+    """Evaluation agrees with scan: an image without forensic signal is not scored (at 0.5 or anything else);
+    it is counted and listed as uncertain with its reason, and the caller's record stays usable."""
+    from gendetect.data.records import ImageRecord
+    from gendetect.evaluation.report import evaluate_pipeline
+
+    pipe = _tiled_pipeline()
+    recs = []
+    for i in range(4):
+        _image(160, 10 + i).save(tmp_path / f"t{i}.png")
+        recs.append(ImageRecord(str(tmp_path / f"t{i}.png"), "fake" if i % 2 else "real", "g" if i % 2 else "real"))
+    Image.new("RGB", (300, 300), "white").save(tmp_path / "blank.png")
+    blank = ImageRecord(str(tmp_path / "blank.png"), "real", "real")
+    report = evaluate_pipeline(pipe, [*recs, blank])
+    assert report["data"]["n_images"] == 4 and report["data"]["n_no_signal"] == 1
+    assert report["data"]["n_unreadable"] == 0
+    assert report["metrics"]["all"]["n_real"] == 2 and report["metrics"]["all"]["n_fake"] == 2
+    (row,) = [r for r in report["items"] if r["path"].endswith("blank.png")]
+    assert row["verdict"] == "uncertain" and row["reason"].startswith("no signal") and "p_fake" not in row
+    assert blank.status == "ok"
+
+
 def test_no_signal_reason_rules():
     assert no_signal_reason(0, 0).startswith("no signal: the image is too small")
     assert "flat" in no_signal_reason(4, 0)

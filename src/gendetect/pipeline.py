@@ -110,6 +110,19 @@ class DetectionPipeline:
         p = self.detector.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
         return self.calibrator(p) if self.calibrator is not None else p
 
+    def signal_of(self, features: np.ndarray) -> tuple[int, int, str | None]:
+        """``(tiles, tiles with signal, the no-signal guard's reason or None)`` of one image's feature vector.
+
+        An untiled model judges every image: ``(1, 1, None)``.
+        """
+        if not self.tiled:
+            return 1, 1, None
+        from gendetect.features.periodic import unpack_tiles
+
+        tiles = unpack_tiles(np.asarray(features, np.float32), self.extractor.tile_width)
+        n_signal = int((tiles[:, 4] > 0.5).sum())
+        return len(tiles), n_signal, no_signal_reason(len(tiles), n_signal)
+
     def score_tile_rows(self, rows: np.ndarray) -> TileScores:
         """Score the tiles of one image: ``rows`` ``(n, tile_width)`` from ``TiledFeatures.extract_tiles``, or the
         packed vector ``extract_one`` gives.
@@ -538,12 +551,8 @@ def score_items(items: Sequence[FeatureItem], pipeline: DetectionPipeline, thres
             row.status, row.error = "error", item.error
             continue
         if pipeline.tiled:
-            from gendetect.features.periodic import unpack_tiles
-
-            tiles = unpack_tiles(item.features, pipeline.extractor.tile_width)
-            n_signal = int((tiles[:, 4] > 0.5).sum())
-            row.extra["tiles"], row.extra["signal_tiles"] = len(tiles), n_signal
-            reason = no_signal_reason(len(tiles), n_signal)
+            n_tiles, n_signal, reason = pipeline.signal_of(item.features)
+            row.extra["tiles"], row.extra["signal_tiles"] = n_tiles, n_signal
             if reason is not None:
                 row.verdict, row.reason = "uncertain", reason
                 continue

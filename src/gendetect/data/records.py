@@ -39,8 +39,8 @@ class ImageRecord:
     jpeg_quality: int | None = None  # IJG-equivalent quality estimated from the quantisation tables; JPEG only
     has_exif: bool | None = None  # whether the file carries EXIF metadata
     file_size: int | None = None  # bytes
-    status: str = "ok"  # "ok" | "error": whether the file could be read and decoded
-    error: str | None = None  # why not, when status == "error"
+    status: str = "ok"  # "ok" | "error" (unreadable) | "no-signal" (read, but the no-signal guard applies)
+    error: str | None = None  # why not, when status != "ok"
     extra: dict[str, Any] = field(default_factory=dict)  # any other columns of the source (kept, stored as JSON)
 
     def to_row(self) -> dict[str, Any]:

@@ -28,7 +28,8 @@ def data_summary(records: Sequence[ImageRecord], failed: Sequence[ImageRecord] =
     sizes = [max(r.width or 0, r.height or 0) for r in records if r.width]
     return {
         "n_images": len(records),
-        "n_unreadable": len(failed),
+        "n_unreadable": sum(r.status != "no-signal" for r in failed),
+        "n_no_signal": sum(r.status == "no-signal" for r in failed),
         "labels": dict(Counter(r.label for r in records)),
         "generators": dict(Counter(f"{r.label}:{r.generator}" for r in records)),
         "sources": dict(Counter(str(r.source) for r in records)),

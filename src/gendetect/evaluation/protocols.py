@@ -289,14 +289,24 @@ def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, 
     gens = generator_pairs(ok)
     per_chain, per_gen_auc = {}, {}
     for chain in chains:
-        s = model.predict_proba_features(np.stack(feats[chain.spec])) if ok else np.zeros(0)
-        per_chain[chain.spec] = binary_metrics(y, s, model.threshold)
-        per_chain[chain.spec]["mean_p_fake_real"] = float(s[y == 0].mean()) if (y == 0).any() else None
-        per_gen_auc[chain.spec] = {
-            g: roc_auc(y[np.r_[r, f].astype(int)], s[np.r_[r, f].astype(int)]) for g, (f, r, _) in gens.items()
-        }
+        # images the no-signal guard leaves unscored after this chain are counted, not scored at 0.5
+        X = np.stack(feats[chain.spec]) if ok else np.zeros((0, 1))
+        judged = np.asarray([model.signal_of(x)[2] is None for x in X], dtype=bool)
+        s = np.full(len(X), np.nan)
+        if judged.any():
+            s[judged] = model.predict_proba_features(X[judged])
+        yj, sj = y[judged], s[judged]
+        per_chain[chain.spec] = binary_metrics(yj, sj, model.threshold)
+        per_chain[chain.spec]["mean_p_fake_real"] = float(sj[yj == 0].mean()) if (yj == 0).any() else None
+        per_chain[chain.spec]["no_signal"] = int((~judged).sum())
+
+        def auc(idx: np.ndarray) -> float:
+            idx = idx[judged[idx]]
+            return roc_auc(y[idx], s[idx])
+
+        per_gen_auc[chain.spec] = {g: auc(np.r_[r, f].astype(int)) for g, (f, r, _) in gens.items()}
     report.update(model=model.name, threshold=model.threshold, metrics=per_chain)
-    cols = ["acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr", "mean_p_fake_real"]
+    cols = ["acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr", "mean_p_fake_real", "no_signal"]
     report["tables"].append(
         _table(
             f"{model.name} under delivery chains (threshold {model.threshold:.4g})",

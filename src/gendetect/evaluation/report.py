@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,22 +27,42 @@ def score_records(
     progress: Any = None,
     store: Any = None,
 ) -> tuple[np.ndarray, list[ImageRecord], list[ImageRecord]]:
-    """``(P(fake) (N,) of the readable records, those records, the unreadable ones)``."""
+    """``(P(fake) (N,) of the scored records, those records, the others)``.
+
+    The others are the unreadable records (status ``"error"``) and, for a tiled model, the images the no-signal
+    guard leaves unscored (status ``"no-signal"``, the reason in ``error``): ``scan`` calls those ``uncertain``
+    without a score, so the metrics leave them out rather than count them at P(fake) 0.5, and the report counts
+    them (``n_no_signal``).
+    """
     from gendetect.features.featurize import featurize
 
     X, kept, failed = featurize(
         records, pipeline.extractor, jobs=jobs, max_pixels=max_pixels, progress=progress, store=store
     )
+    if pipeline.tiled and len(kept):
+        reasons = [pipeline.signal_of(x)[2] for x in X]
+        # copies: the caller's records stay "ok" for the next model, which may judge them
+        failed = failed + [replace(r, status="no-signal", error=why) for r, why in zip(kept, reasons) if why]
+        scored = np.asarray([r is None for r in reasons])
+        X, kept = X[scored], [r for r, ok in zip(kept, scored) if ok]
     scores = pipeline.predict_proba_features(X) if len(kept) else np.zeros(0)
     return scores, kept, failed
 
 
 def item_rows(kept: Sequence[ImageRecord], scores: np.ndarray, failed: Sequence[ImageRecord]) -> list[dict[str, Any]]:
-    """One JSON row per record: its score, or why it could not be scored."""
+    """One JSON row per record: its score, or why it could not be scored (an unreadable file's ``error``; the
+    verdict ``uncertain`` and its ``reason`` for an image without forensic signal)."""
+
+    def unscored(r: ImageRecord) -> dict[str, Any]:
+        row = {"path": r.path, "label": r.label, "generator": r.generator}
+        if r.status == "no-signal":
+            return {**row, "verdict": "uncertain", "reason": r.error}
+        return {**row, "error": r.error}
+
     return [
         {"path": r.path, "label": r.label, "generator": r.generator, "source": r.source, "p_fake": float(s)}
         for r, s in zip(kept, scores)
-    ] + [{"path": r.path, "label": r.label, "generator": r.generator, "error": r.error} for r in failed]
+    ] + [unscored(r) for r in failed]
 
 
 def evaluate_pipeline(
