@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 X, owner, wt = td.tile_table(feats, train)
                 params = {"C": 0.05} if model == "logistic" else td.HGB
                 det = td.fit(model, params, X[:, cols], labels[owner], wt)
-                scores[held] = td.image_scores(det, feats, held, cols)
+                owner, z = td.tile_logits(det, feats, held, cols)
+                scores[held] = td.view_scores(owner, z, len(views))[held]
         times[model] = time.perf_counter() - t0
         results[model] = summary(scores, views, items, ok)
         r = results[model]

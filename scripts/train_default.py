@@ -12,9 +12,11 @@ The protocol, in order, so that test data never influences any choice:
    Self-made fakes (``gendetect.augment.selfmade``: interpolation cascades and a zoo of small decoders trained
    on the reals) add aligned fakes: the same content as a real photo, differing only in the up-sampling trace,
    each with a real twin that got the same post-processing.
-3. **Features**: the ``tiles`` extractor (256 px tiles over the whole image at native resolution) with
-   ``periodic`` (period 2/4/8 phase spectra) and ``npr`` (with ``phase_dft``) per tile; the no-signal guard
-   drops flat tiles. Each tile is a training row, weighted 1 / (tiles of its image).
+3. **Features**: the ``tiles`` extractor (256 px tiles over the whole image at native resolution) with the
+   ``PARTS`` per tile: ``periodic`` (period 2/4/8 phase spectra), ``npr`` (with ``phase_dft``), ``noise``
+   (noise level per brightness, colour-channel residual correlations), ``spectrum`` and ``saturation``; each
+   candidate uses a subset of them. The no-signal guard drops flat tiles. Each tile is a training row,
+   weighted 1 / (tiles of its image).
 4. **Model selection** on out-of-group scores: images are grouped (each fake family; the reals in 5 folds of
    their sources; a self-made fake and every view go with the image they came from); each group is scored by a
    model trained without it. Candidates differ in detector, features and training rows (processed copies of
@@ -54,7 +56,7 @@ from gendetect.augment.benign import BENIGN
 from gendetect.calibration import create_calibrator
 from gendetect.data.readers import read_records
 from gendetect.detectors import create_detector
-from gendetect.detectors.tiled import TiledDetector
+from gendetect.detectors.tiled import TiledDetector, aggregate_logits
 from gendetect.evaluation.agreement import format_agreement
 from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr
 from gendetect.features import create_extractor
@@ -67,12 +69,12 @@ DEFAULT_OUT = ROOT / "src" / "gendetect" / "models" / "default"
 CACHE = ROOT / "build" / "default-model"
 
 TILE = 256
-BASE = {
-    "name": "forensic",
-    "params": {"crop": TILE, "n_crops": 1, "parts": ["periodic", "npr"], "part_params": {"npr": {"phase_dft": True}}},
-}
+# every per-tile part a candidate may use, in column order; a candidate's "cols" names a "+"-joined subset
+# ("all" is periodic+npr, the v3 features)
+PARTS = ("periodic", "npr", "noise", "spectrum", "saturation")
+PART_PARAMS = {"npr": {"phase_dft": True}}
+BASE = {"name": "forensic", "params": {"crop": TILE, "n_crops": 1, "parts": list(PARTS), "part_params": PART_PARAMS}}
 EXTRACTOR = {"name": "tiles", "params": {"base": BASE, "tile": TILE, "max_tiles": 64}}
-N_PERIODIC = 165  # the first 165 base columns are `periodic`, the rest `npr`
 VIEWS = 4  # random benign chains per image, both classes
 MAX_FPR = 0.01
 BAND_FPR = 0.05
@@ -81,7 +83,7 @@ REAL_FOLDS = 5
 SMALL_FAMILY = 5  # modern families with fewer fakes are pooled as "other-modern" for grouping
 CHAIN_POOL = [n for n in BENIGN.list() if n != "none"]
 
-MODEL_NAME = "gendetect-default-v3"
+MODEL_NAME = "gendetect-default-v4"
 HGB = {"max_iter": 120, "learning_rate": 0.08}
 CANDIDATES: dict[str, dict] = {
     # name: detector, its params, per-tile features, which training rows
@@ -108,19 +110,65 @@ CANDIDATES: dict[str, dict] = {
         "det": "hgb", "params": {"max_iter": 300, "learning_rate": 0.05}, "cols": "npr", "rows": "no-gan"},
     "hgb npr (60 trees, 7 leaves), processed reals + self-made, no GAN-era": {
         "det": "hgb", "params": {"max_iter": 60, "learning_rate": 0.1, "max_leaf_nodes": 7}, "cols": "npr", "rows": "no-gan"},
+    # added for v4: the image's log-odds as a robust aggregate of its tiles' (same fits as the mean's)
+    "hgb periodic+npr, processed reals + self-made, no GAN-era, median of tiles": {
+        "det": "hgb", "params": HGB, "cols": "all", "rows": "no-gan", "agg": "median"},
+    "hgb periodic+npr, processed reals + self-made, no GAN-era, trimmed mean of tiles": {
+        "det": "hgb", "params": HGB, "cols": "all", "rows": "no-gan", "agg": "trimmed"},
+    # added for v4: more per-tile parts beside periodic+npr
+    "hgb periodic+npr+noise, processed reals + self-made, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan"},
+    "hgb periodic+npr+spectrum, processed reals + self-made, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+spectrum", "rows": "no-gan"},
+    "hgb periodic+npr+saturation, processed reals + self-made, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+saturation", "rows": "no-gan"},
+    "hgb all five parts, processed reals + self-made, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise+spectrum+saturation", "rows": "no-gan"},
+    "hgb npr+noise, processed reals + self-made, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "npr+noise", "rows": "no-gan"},
+    "hgb periodic+npr+noise, processed reals, no self-made, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan+no-selfmade"},
+    "hgb periodic+npr+noise (250 trees, lr 0.05), processed reals + self-made, no GAN-era": {
+        "det": "hgb", "params": {"max_iter": 250, "learning_rate": 0.05}, "cols": "periodic+npr+noise",
+        "rows": "no-gan"},
+    "hgb periodic+npr+noise, processed reals + self-made, no GAN-era, median of tiles": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan", "agg": "median"},
 }
-FEATURE_WORDS = {
-    "all": "period-2/4/8 up-sampling spectra (`periodic`) and neighbouring-pixel statistics (`npr` with `phase_dft`)",
+PART_WORDS = {
+    "periodic": "period-2/4/8 up-sampling spectra (`periodic`)",
     "npr": "neighbouring-pixel statistics (`npr` with `phase_dft`: residual co-occurrences, period-2/4 phase "
     "statistics, the NPR ratio)",
-    "periodic": "period-2/4/8 up-sampling spectra (`periodic`)",
+    "noise": "noise-level statistics (`noise`: sigma per brightness bin, residual kurtosis, colour-channel "
+    "residual correlations)",
+    "spectrum": "residual power spectra (`spectrum`)",
+    "saturation": "saturation and clipping statistics (`saturation`)",
 }
-# the per-tile extractor each column choice ships with (its features equal those columns of BASE)
-SHIPPED_BASE = {
-    "all": BASE,
-    "npr": {"name": "npr", "params": {"crop": TILE, "n_crops": 1, "phase_dft": True}},
-    "periodic": {"name": "periodic", "params": {"crop": TILE, "n_crops": 1}},
-}
+
+
+AGG_WORDS = {"mean": "mean", "median": "median", "trimmed": "trimmed mean (middle half of the tiles)"}
+
+
+def part_names(kind: str) -> list[str]:
+    """The parts a candidate's ``cols`` names, in column order."""
+    names = ["periodic", "npr"] if kind == "all" else kind.split("+")
+    unknown = set(names) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown feature parts {sorted(unknown)}; valid: {', '.join(PARTS)}")
+    return [p for p in PARTS if p in names]
+
+
+def feature_words(kind: str) -> str:
+    words = [PART_WORDS[p] for p in part_names(kind)]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def shipped_base(kind: str) -> dict:
+    """The per-tile extractor a column choice ships with: its features equal those columns of ``BASE``."""
+    names = part_names(kind)
+    if len(names) == 1:
+        return {"name": names[0], "params": {"crop": TILE, "n_crops": 1, **PART_PARAMS.get(names[0], {})}}
+    return {"name": "forensic", "params": {"crop": TILE, "n_crops": 1, "parts": names,
+                                           "part_params": {p: v for p, v in PART_PARAMS.items() if p in names}}}
 
 
 @dataclass
@@ -308,12 +356,15 @@ def extract(views: list[View], jobs: int) -> tuple[list[np.ndarray | None], list
 
 # -- training and scoring ----------------------------------------------------------------------------------------
 def columns(kind: str, dim: int) -> np.ndarray:
-    k = len(TILE_META)
-    if kind == "periodic":
-        return np.arange(k, k + N_PERIODIC)
-    if kind == "npr":
-        return np.arange(k + N_PERIODIC, k + dim)
-    return np.arange(k, k + dim)
+    """The columns of the tile rows (``TILE_META`` first, then ``BASE``'s parts) that ``kind`` uses."""
+    base = create_extractor(BASE["name"], **BASE["params"])
+    assert base.dim == dim, f"tile rows of {dim} feature values, BASE gives {base.dim}"
+    start, cols = len(TILE_META), []
+    for name, part in zip(PARTS, base._parts):
+        if name in part_names(kind):
+            cols.append(np.arange(start, start + part.dim))
+        start += part.dim
+    return np.concatenate(cols)
 
 
 def tile_table(feats: list[np.ndarray | None], rows: np.ndarray):
@@ -339,19 +390,16 @@ def fit(det: str, params: dict, X: np.ndarray, y: np.ndarray, w: np.ndarray):
     return d.fit(X, y)
 
 
-def image_scores(detector, feats, rows, cols) -> np.ndarray:
-    """Mean tile log-odds per view (NaN without signal), as DetectionPipeline.score_tile_rows aggregates."""
-    out = np.full(len(rows), np.nan)
+def tile_logits(detector, feats, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+    """``(view index, log-odds)`` of every signal tile of the views in ``rows``."""
     X, owner, _ = tile_table(feats, rows)
-    z = detector.decision_function(X[:, cols])
-    pos = {r: j for j, r in enumerate(rows)}
-    sums, counts = defaultdict(float), defaultdict(int)
-    for o, v in zip(owner, z):
-        sums[o] += v
-        counts[o] += 1
-    for o in sums:
-        out[pos[o]] = sums[o] / counts[o]
-    return out
+    return owner, detector.decision_function(X[:, cols])
+
+
+def view_scores(owner: np.ndarray, z: np.ndarray, n_views: int, rule: str = "mean") -> np.ndarray:
+    """Image log-odds per view from its tiles' (NaN without signal), by the rule the shipped tiled detector
+    applies (:func:`gendetect.detectors.tiled.aggregate_logits`)."""
+    return aggregate_logits(z, owner, n_views, rule)
 
 
 def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
@@ -389,44 +437,48 @@ def _fit_group(g: str) -> tuple[np.ndarray, np.ndarray]:
     rows = train_rows(views, items, cand["rows"], trainval & (groups != g))
     X, owner, w = tile_table(feats, rows)
     det = fit(cand["det"], cand["params"], X[:, cols], labels[owner], w)
-    return held, image_scores(det, feats, held, cols)
+    return tile_logits(det, feats, held, cols)
 
 
-def out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> np.ndarray:
-    """Log-odds of every trainval view from a model trained without its group (groups fitted in ``jobs``
-    forked processes)."""
+def out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(view index, log-odds)`` of every signal tile of every trainval view, from a model trained without the
+    view's group (groups fitted in ``jobs`` forked processes)."""
     groups = np.asarray([items[v.item].group for v in views])
     labels = np.asarray([v.label for v in views])
     dim = next(f.shape[1] for f in feats if f is not None and len(f)) - len(TILE_META)
     _OOG.update(cand=cand, views=views, items=items, feats=feats, trainval=trainval, groups=groups, labels=labels,
                 cols=columns(cand["cols"], dim))
-    scores = np.full(len(views), np.nan)
     todo = sorted(set(groups[trainval]))
     if jobs > 1:
         with mp.get_context("fork").Pool(jobs) as pool:
             done = pool.map(_fit_group, todo, chunksize=1)
     else:
         done = [_fit_group(g) for g in todo]
-    for held, s in done:
-        scores[held] = s
-    return scores
+    return np.concatenate([o for o, _ in done]), np.concatenate([z for _, z in done])
 
 
-OOG_VERSION = 2  # bump when fitting changes (2: hgb bins on unweighted quantiles)
+OOG_VERSION = 3  # bump when fitting changes (2: hgb bins on unweighted quantiles; 3: tile log-odds are kept)
 
 
 def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> np.ndarray:
-    """:func:`out_of_group`, cached under ``CACHE`` by the candidate, the extractor, the views and the groups, so
-    that ``--validate-only`` and the full run share the work."""
-    key = json.dumps({"cand": cand, "extractor": EXTRACTOR, "version": OOG_VERSION,
+    """Out-of-group image log-odds per view (NaN for views outside ``trainval`` or without signal), aggregated
+    by the candidate's tile rule (``agg``, default the mean).
+
+    The tile log-odds of :func:`out_of_group` are cached under ``CACHE`` by the fit (the candidate less its
+    ``agg``), the extractor, the views and the groups, so that ``--validate-only``, the full run and candidates
+    that differ only in the aggregate share one fit."""
+    fit_cand = {k: v for k, v in cand.items() if k != "agg"}
+    key = json.dumps({"cand": fit_cand, "extractor": EXTRACTOR, "version": OOG_VERSION,
                       "views": [(v.path, v.chain, v.seed, v.kind) for v in views],
                       "groups": [items[v.item].group for v in views], "trainval": trainval.tolist()}, sort_keys=True)
-    f = CACHE / f"oog-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+    f = CACHE / f"oog-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if f.exists():
-        return np.load(f)
-    scores = out_of_group(cand, views, items, feats, trainval, jobs=jobs)
-    np.save(f, scores)
-    return scores
+        with np.load(f) as data:
+            owner, z = data["owner"], data["z"]
+    else:
+        owner, z = out_of_group(fit_cand, views, items, feats, trainval, jobs=jobs)
+        np.savez(f, owner=owner, z=z)
+    return view_scores(owner, z, len(views), cand.get("agg", "mean"))
 
 
 def threshold_at(real_scores: np.ndarray, fpr: float) -> float:
@@ -470,7 +522,22 @@ def summarise(scores, views, items, sel, thr) -> dict:
         "photoreal_auc": float(roc_auc(np.r_[np.zeros(reals0.sum()), np.ones(pr.sum())],
                                        np.r_[scores[reals0], scores[pr]])) if pr.any() else float("nan"),
         "no_signal": int((~np.isfinite(scores) & sel).sum()),
+        "jpeg_shift": jpeg_shift(scores, views, items, ok),
     }
+
+
+def jpeg_shift(scores, views, items, ok) -> dict:
+    """How a JPEG copy moves the out-of-group log-odds of a lossless original, per class: the mean of
+    (JPEG view - original) over the images with a ``jpeg`` or ``jpeg-444`` view. Near 0 for both classes: the
+    model does not read "JPEG" as "real"; a fake's larger drop is the generator trace JPEG destroys."""
+    orig = {v.item: k for k, v in enumerate(views) if v.kind == "original" and ok[k]}
+    diffs: dict[int, list[float]] = {0: [], 1: []}
+    for k, v in enumerate(views):
+        if ok[k] and v.kind == "processed" and v.chain in ("jpeg", "jpeg-444") and v.item in orig \
+                and items[v.item].path.lower().endswith(".png"):
+            diffs[v.label].append(float(scores[k] - scores[orig[v.item]]))
+    return {("real" if c == 0 else "fake"): (float(np.mean(d)) if d else float("nan")) for c, d in diffs.items()} | {
+        "n": len(diffs[0]) + len(diffs[1])}
 
 
 def _fmt(v) -> str:
@@ -484,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--zoo-steps", type=int, default=300)
-    ap.add_argument("--candidates", default="", help="comma-separated subset of CANDIDATES (default: all)")
+    ap.add_argument("--candidates", default="",
+                    help="';'-separated subset of CANDIDATES (their names hold commas; default: all)")
     ap.add_argument("--validate-only", action="store_true", help="stop before the test step; write nothing")
     ap.add_argument("--features-only", action="store_true", help="extract (and cache) the features, then stop")
     args = ap.parse_args(argv)
@@ -506,7 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # -- selection on out-of-group scores -----------------------------------------------------------------------
-    names = [c for c in CANDIDATES if not args.candidates or c in args.candidates.split(",")]
+    wanted = [c.strip() for c in args.candidates.split(";") if c.strip()]
+    unknown = set(wanted) - set(CANDIDATES)
+    if unknown:
+        print(f"unknown candidates {sorted(unknown)}; valid: {list(CANDIDATES)}", file=sys.stderr)
+        return 2
+    names = [c for c in CANDIDATES if not wanted or c in wanted]
     results = {}
     for name in names:
         t0 = time.time()
@@ -516,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"scores": s, "thr": thr, **summarise(s, views, items, trainval, thr)}
         r = results[name]
         print(f"{name}: mean LOFO AUC {_fmt(r['mean_family_auc'])}, worst chain FPR {_fmt(r['worst_chain_fpr'])}, "
-              f"TPR originals {_fmt(r['tpr_originals'])}, processed fakes {_fmt(r['tpr_processed_fakes'])}, photoreal AUC {_fmt(r['photoreal_auc'])} "
+              f"TPR originals {_fmt(r['tpr_originals'])}, processed fakes {_fmt(r['tpr_processed_fakes'])}, photoreal AUC {_fmt(r['photoreal_auc'])}, "
+              f"JPEG shift real {_fmt(r['jpeg_shift']['real'])} fake {_fmt(r['jpeg_shift']['fake'])} "
               f"({time.time() - t0:.0f} s)", flush=True)
     best = max(r["mean_family_auc"] for r in results.values())
     near = [n for n in names if results[n]["mean_family_auc"] >= best - TIE]
@@ -546,9 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     thr = threshold_at(p_oog[real_mask], MAX_FPR)
     band = threshold_at(p_oog[real_mask], BAND_FPR)
     validation = summarise(p_oog, views, items, trainval, thr)
-    extractor = create_extractor(EXTRACTOR["name"], **{**EXTRACTOR["params"], "base": SHIPPED_BASE[cand["cols"]]})
+    extractor = create_extractor(EXTRACTOR["name"], **{**EXTRACTOR["params"], "base": shipped_base(cand["cols"])})
     assert extractor._base.dim == len(cols), "the shipped extractor must give exactly the chosen columns"
-    detector = TiledDetector.from_fitted(detector, extractor.tile_width, extractor.max_tiles)
+    detector = TiledDetector.from_fitted(detector, extractor.tile_width, extractor.max_tiles, cand.get("agg", "mean"))
     pipeline = DetectionPipeline(extractor, detector, thr, uncertain_from=band, calibrator=calibrator, info={
         "name": MODEL_NAME,
         "threshold_rule": {
@@ -559,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
             "rule": f"lowest calibrated P(fake) with at most {MAX_FPR:.0%} false positives on validation reals, "
                     "processed copies included",
         },
-        "tile_rule": "mean of the tile log-odds over tiles with signal (the tiled detector)",
+        "tile_rule": f"{cand.get('agg', 'mean')} of the tile log-odds over tiles with signal (the tiled detector)",
     })
     test = test_report(pipeline, items, args.shared)
     print(json.dumps(test["summary"], indent=1))
@@ -754,8 +828,9 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         f"# {MODEL_NAME}: the embedded default detector",
         "",
         ("**What it is.** A weight-free pixel-forensics detector: the whole image is cut into 256 px tiles at native "
-        f"resolution; each tile's {FEATURE_WORDS[CANDIDATES[chosen]['cols']]} are scored by the per-tile detector "
-        "named below, and the image's log-odds is the mean over tiles with forensic signal. Flat, blank, text-like "
+        f"resolution; each tile's {feature_words(CANDIDATES[chosen]['cols'])} are scored by the per-tile detector "
+        f"named below, and the image's log-odds is the {AGG_WORDS[CANDIDATES[chosen].get('agg', 'mean')]} over "
+        "tiles with forensic signal. Flat, blank, text-like "
         "and tiny images get `uncertain` with a reason (the no-signal guard). It runs with the core install (numpy "
         "only at scan time)."),
         "",
@@ -817,6 +892,11 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         f"TPR on processed fakes: {_fmt(validation['tpr_processed_fakes'])}; on self-made fakes: "
         f"{_fmt(validation['tpr_selfmade'])}. Images without signal: {validation['no_signal']}."),
         "",
+        (f"A JPEG copy (chains `jpeg`, `jpeg-444`) of a lossless original changes its calibrated P(fake) on average "
+        f"by {_fmt(validation['jpeg_shift']['real'])} for reals and {_fmt(validation['jpeg_shift']['fake'])} for "
+        f"fakes ({validation['jpeg_shift']['n']} pairs, out-of-group): JPEG lowers the score of a fake because it "
+        "erases part of the generator trace; a drop for reals as large would mean the model reads the format."),
+        "",
         "| real photos through chain | n | false-positive rate (target ≤ 1%) |",
         "|---|---|---|",
     ]
@@ -827,7 +907,7 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "",
         "## Test-only results (reported once, never used for any choice)",
         "",
-        ("The same test rows were reported for the previous default (v2); every choice for this model was made on "
+        ("The same test rows were reported for the previous defaults (v2, v3); every choice for this model was made on "
         "the validation scores above, and none after this table was computed."),
         "",
         "| test set | reals | fakes | fakes called fake or uncertain | reals called real |",
@@ -877,8 +957,8 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "",
         ("- Images that were heavily resized, re-compressed or screenshotted after generation: the up-sampling "
         "trace is destroyed, the model then says `real` or `uncertain`. A `real` verdict is never proof."),
-        ("- Partly generated images (inpainting, outpainting, composites): the mean over tiles dilutes a small "
-        "generated region."),
+        ("- Partly generated images (inpainting, outpainting, composites): the "
+        f"{AGG_WORDS[CANDIDATES[chosen].get('agg', 'mean')]} over tiles dilutes a small generated region."),
         ("- Flat graphics, text, tiny images, and photos that are mostly flat (a product on a white background): "
         "`uncertain` by design."),
         "- Generators whose decoders leave no periodic trace, and images with deliberate anti-forensics.",

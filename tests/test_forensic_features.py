@@ -16,12 +16,13 @@ from gendetect.features import EXTRACTORS, create_extractor, list_extractors
 from gendetect.features.forensic import comb_relative_peaks, period2_phase_features
 from gendetect.imageio import load_image
 
-FORENSIC = ["spectrum", "npr", "saturation", "forensic"]
+FORENSIC = ["spectrum", "npr", "saturation", "noise", "forensic"]
 # every registered forensic extractor, plus the optional feature groups switched on
 VARIANTS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in FORENSIC] + [
     ("npr", {"phase_dft": True}),
     ("spectrum", {"peaks": False, "jpeg_notch": False}),
     ("forensic", {"parts": ["npr", "saturation"], "part_params": {"npr": {"phase_dft": True}}}),
+    ("forensic", {"parts": ["periodic", "npr", "noise"], "part_params": {"npr": {"phase_dft": True}}}),
 ]
 VARIANT_IDS = [f"{n}{p}" if p else n for n, p in VARIANTS]
 # the extractors that look for up-sampling traces
@@ -169,8 +170,10 @@ def test_comb_relative_peaks_flat_for_noise_and_large_for_a_periodic_pattern() -
 
 @pytest.mark.parametrize(
     ("name", "params"),
-    [v for v in VARIANTS if v[0] != "saturation"],  # blind to up-sampling: see test_saturation_ignores_format...
-    ids=[i for i, v in zip(VARIANT_IDS, VARIANTS) if v[0] != "saturation"],
+    # saturation is blind to up-sampling (see test_saturation_ignores_format...); noise measures what JPEG removes
+    [v for v in VARIANTS if v[0] not in ("saturation", "noise") and "noise" not in v[1].get("parts", ())],
+    ids=[i for i, v in zip(VARIANT_IDS, VARIANTS) if v[0] not in ("saturation", "noise")
+         and "noise" not in v[1].get("parts", ())],
 )
 def test_png_and_jpeg95_are_closer_than_an_up_sampled_copy(name: str, params: dict, photos: list[Image.Image]) -> None:
     """The same pixels as PNG and as JPEG q95 give close features; a 2x up-sampled copy does not."""
@@ -243,3 +246,45 @@ def test_unknown_extractor_lists_valid_names(bad: str) -> None:
     with pytest.raises(UnknownNameError) as e:
         create_extractor(bad)
     assert "spectrum" in str(e.value) and "npr" in str(e.value)
+
+
+# -- noise-level features ----------------------------------------------------------------------------------------
+def _smooth_scene(side: int = 256, seed: int = 0) -> np.ndarray:
+    """A smooth RGB scene spanning dark to bright (a horizontal ramp with soft colour blobs), float 0-255."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(20, 235, side, dtype=np.float32)[None, :, None] * np.ones((side, side, 3), np.float32)
+    blobs = np.asarray(Image.fromarray(rng.integers(0, 40, (4, 4, 3), np.uint8)).resize((side, side), Image.BICUBIC))
+    return ramp * 0.85 + blobs
+
+
+def _noise_features(arr: np.ndarray) -> np.ndarray:
+    return create_extractor("noise", crop=256, n_crops=1).extract_one(
+        Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8))
+    )
+
+
+@pytest.mark.parametrize("sigma", [2.0, 6.0])
+def test_noise_level_estimates_added_gaussian_noise(sigma: float) -> None:
+    """The overall sigma (luma, Immerkaer) recovers the noise of a smooth scene, grey noise shared by R, G, B."""
+    rng = np.random.default_rng(1)
+    scene = _smooth_scene()
+    grey = rng.normal(0, sigma, scene.shape[:2])[..., None]
+    f = _noise_features(scene + grey)
+    bins = create_extractor("noise").bins
+    assert np.exp(f[bins]) == pytest.approx(sigma, rel=0.25)
+    # the same noise in every channel: residuals correlate fully, no chroma residual
+    assert min(f[bins + 4 : bins + 7]) > 0.95
+
+
+def test_noise_level_sees_signal_dependent_noise_and_independent_channels() -> None:
+    """Shot-noise-like noise (variance grows with brightness) rises across the brightness bins; noise of the
+    same strength everywhere does not. Independent noise per channel decorrelates the channel residuals."""
+    rng = np.random.default_rng(2)
+    scene = _smooth_scene()
+    shot = scene + rng.normal(0, 1, scene.shape) * np.sqrt(scene / 8.0)
+    flat = scene + rng.normal(0, 3.5, scene.shape)
+    bins = create_extractor("noise").bins
+    f_shot, f_flat = _noise_features(shot), _noise_features(flat)
+    slope = lambda f: np.polyfit(np.arange(bins), f[:bins], 1)[0]
+    assert slope(f_shot) > 0.1 and abs(slope(f_flat)) < 0.05
+    assert max(f_flat[bins + 4 : bins + 7]) < 0.3  # independent channel noise: low correlations

@@ -223,6 +223,49 @@ def test_hgb_sample_weight_changes_the_fit():
     assert not np.allclose(a, b)
 
 
+def test_tile_aggregates_follow_their_documented_rules():
+    from gendetect.detectors.tiled import aggregate_logits
+
+    z = np.array([5.0, -1.0, 0.0, 1.0, 2.0, 40.0, 3.0, -7.0])
+    image = np.array([0, 0, 0, 0, 0, 0, 0, 0])
+    assert aggregate_logits(z, image, 1, "mean")[0] == pytest.approx(z.mean())
+    assert aggregate_logits(z, image, 1, "median")[0] == pytest.approx(np.median(z))
+    # trimmed: the middle half of 8 tiles (2 dropped at each end) -> mean of [0, 1, 2, 3]
+    assert aggregate_logits(z, image, 1, "trimmed")[0] == pytest.approx(1.5)
+    # fewer than 4 tiles: the trimmed mean is the mean; an image without tiles gets NaN
+    two = aggregate_logits(np.array([1.0, 4.0]), np.array([1, 1]), 3, "trimmed")
+    assert np.isnan(two[0]) and two[1] == pytest.approx(2.5) and np.isnan(two[2])
+    # one outlying tile moves the mean, not the robust rules
+    out = np.r_[np.zeros(9), 50.0]
+    ones = np.zeros(10, int)
+    assert aggregate_logits(out, ones, 1, "mean")[0] == pytest.approx(5.0)
+    assert aggregate_logits(out, ones, 1, "median")[0] == 0 == aggregate_logits(out, ones, 1, "trimmed")[0]
+    with pytest.raises(ValueError, match="valid: mean, median, trimmed"):
+        aggregate_logits(z, image, 1, "max")
+
+
+@pytest.mark.parametrize("rule", ["median", "trimmed"])
+def test_tiled_detector_aggregate_is_used_by_every_path_and_saved(tmp_path, rule):
+    from gendetect.detectors.tiled import aggregate_logits
+
+    pipe = _tiled_pipeline()
+    det = create_detector("tiled", base=pipe.detector.base, tile_width=pipe.extractor.tile_width, aggregate=rule)
+    det.base_, det.classes_, det.n_features_in_ = pipe.detector.base_, pipe.detector.classes_, pipe.extractor.dim
+    robust = DetectionPipeline(pipe.extractor, det, 0.5)
+    image = _image(300, 3)
+    rows = robust.extractor.extract_tiles(image)
+    z = det.tile_decision(rows)
+    expected = aggregate_logits(z, np.zeros(len(z), int), 1, rule)[0]
+    assert not np.isclose(expected, z.mean())  # the rule matters for this image
+    assert robust.score_tiles(image).p_image == pytest.approx(1 / (1 + np.exp(-expected)))
+    packed = robust.extractor.extract_one(image)[None, :]
+    assert robust.predict_proba_features(packed)[0] == pytest.approx(1 / (1 + np.exp(-expected)))
+    robust.save(tmp_path / "m")
+    again = DetectionPipeline.load(tmp_path / "m")
+    assert again.detector.aggregate == rule
+    assert again.predict_proba_features(packed)[0] == pytest.approx(robust.predict_proba_features(packed)[0])
+
+
 def test_tiled_pipeline_saves_and_loads(tmp_path):
     pipe = _tiled_pipeline()
     pipe.save(tmp_path / "m")

@@ -128,8 +128,9 @@ class DetectionPipeline:
         packed vector ``extract_one`` gives.
 
         The rule (the ``tiled`` detector's): every tile with forensic signal is scored, and the image's log-odds
-        is the mean of its tiles' log-odds. A mean, not a maximum, so that a large photo with many tiles is not
-        more likely to be called fake than a small one. The calibrator, when there is one, maps the aggregated
+        aggregates its tiles' log-odds by the detector's ``aggregate`` (the mean by default; the median or a
+        trimmed mean). Not a maximum, so that a large photo with many tiles is not more likely to be called fake
+        than a small one. The calibrator, when there is one, maps the aggregated
         P(fake). An image without any tile with signal has no score: the no-signal guard (:func:`no_signal_reason`).
         """
         from gendetect.features.periodic import split_tiles, unpack_tiles
@@ -144,7 +145,7 @@ class DetectionPipeline:
         p_image = None
         reason = no_signal_reason(len(boxes), int(signal.sum()))
         if reason is None:
-            p = np.asarray([1.0 / (1.0 + np.exp(-float(np.mean(logit[signal]))))])
+            p = np.asarray([1.0 / (1.0 + np.exp(-self.detector.image_decision(logit[signal])))])
             p_image = float((self.calibrator(p) if self.calibrator is not None else p)[0])
         return TileScores(
             boxes=boxes, signal=signal, p_fake=1.0 / (1.0 + np.exp(-logit)), p_image=p_image, reason=reason

@@ -5,8 +5,11 @@ TiledFeatures`): ``max_tiles`` slots of ``tile_width`` values (box, signal flag,
 ``fit`` trains the ``base`` detector on every tile with signal, each weighted 1 / (tiles with signal in its
 image), so a large image counts as much as a small one. ``decision_function`` is the **mean of the tile
 log-odds** over the tiles with signal: a mean, not a maximum, so a photo with many tiles is not more likely to be
-called fake than a small one. An image without any tile with signal scores 0 (P(fake) = 0.5); the pipeline calls
-such an image ``uncertain`` with a reason instead of using that score.
+called fake than a small one. ``aggregate`` names the rule (:data:`AGGREGATES`): ``"mean"`` (the default),
+``"median"`` or ``"trimmed"`` (the mean of the middle half of the tiles, all tiles when there are fewer than 4),
+both robust to a few tiles that look unlike the rest (a sky, a sharpened edge). An image without any tile with
+signal scores 0 (P(fake) = 0.5); the pipeline calls such an image ``uncertain`` with a reason instead of using
+that score.
 """
 
 from __future__ import annotations
@@ -19,6 +22,37 @@ from gendetect.detectors.base import DETECTORS, Detector
 from gendetect.errors import DataSchemaError, ModelFormatError
 
 _PREFIX = "base."
+AGGREGATES = ("mean", "median", "trimmed")
+
+
+def aggregate_logits(z: np.ndarray, image: np.ndarray, n_images: int, rule: str = "mean") -> np.ndarray:
+    """The image log-odds from its tiles' log-odds ``z`` ``(n,)`` (tile ``i`` belongs to image ``image[i]``) by
+    ``rule`` (:data:`AGGREGATES`): ``(n_images,)``, NaN for an image without tiles.
+
+    Example:
+        >>> aggregate_logits(np.array([1.0, 2.0, 9.0, -1.0]), np.array([0, 0, 0, 2]), 3, "median").tolist()
+        [2.0, nan, -1.0]
+    """
+    if rule not in AGGREGATES:
+        raise ValueError(f"unknown tile aggregate {rule!r}; valid: {', '.join(AGGREGATES)}")
+    z, image = np.asarray(z, np.float64), np.asarray(image, np.int64)
+    counts = np.bincount(image, minlength=n_images)
+    out = np.full(n_images, np.nan)
+    if rule == "mean":
+        sums = np.bincount(image, weights=z, minlength=n_images)
+        np.divide(sums, counts, out=out, where=counts > 0)
+        return out
+    order = np.lexsort((z, image))  # tiles grouped by image, ascending log-odds within each
+    starts = np.r_[0, np.cumsum(counts)]
+    zs = z[order]
+    for i in np.nonzero(counts)[0]:
+        t = zs[starts[i] : starts[i + 1]]
+        if rule == "median":
+            out[i] = float(np.median(t))
+        else:
+            k = len(t) // 4 if len(t) >= 4 else 0
+            out[i] = float(t[k : len(t) - k].mean())
+    return out
 
 
 @DETECTORS.register("tiled")
@@ -29,18 +63,20 @@ class TiledDetector(Detector):
         base: the per-tile detector's config, ``{"name": "hgb", "params": {...}}``.
         tile_width: values per tile slot (the extractor's ``tile_width``); the feature columns start after the
             7 tile-meta values.
+        aggregate: how the tiles' log-odds make the image's (:data:`AGGREGATES`; :func:`aggregate_logits`).
     """
 
     name = "tiled"
 
-    def __init__(self, base: dict[str, Any] | None = None, tile_width: int = 0) -> None:
+    def __init__(self, base: dict[str, Any] | None = None, tile_width: int = 0, aggregate: str = "mean") -> None:
         self.base = base
         self.tile_width = tile_width
+        self.aggregate = aggregate
 
     @classmethod
-    def from_fitted(cls, base: Detector, tile_width: int, max_tiles: int) -> TiledDetector:
+    def from_fitted(cls, base: Detector, tile_width: int, max_tiles: int, aggregate: str = "mean") -> TiledDetector:
         """Wrap a per-tile detector already fitted on tile feature rows (as ``scripts/train_default.py`` does)."""
-        det = cls(base=base.get_config(), tile_width=tile_width)
+        det = cls(base=base.get_config(), tile_width=tile_width, aggregate=aggregate)
         det.base_ = base
         det.classes_ = np.asarray([0, 1])
         det.n_features_in_ = int(tile_width * max_tiles)
@@ -69,8 +105,15 @@ class TiledDetector(Detector):
         self._check_fitted()
         return self.base_.decision_function(np.asarray(rows, np.float64)[:, len(TILE_META) :])
 
+    def image_decision(self, tile_logits: np.ndarray) -> float:
+        """The log-odds of one image from the log-odds of its tiles with signal (``aggregate``'s rule)."""
+        z = np.asarray(tile_logits, np.float64)
+        return float(aggregate_logits(z, np.zeros(len(z), np.int64), 1, self.aggregate)[0])
+
     # -- Detector ---------------------------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, target: np.ndarray) -> None:
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"unknown tile aggregate {self.aggregate!r}; valid: {', '.join(AGGREGATES)}")
         feats, image, counts = self._tiles(X)
         if not len(feats):
             raise DataSchemaError("tiled detector: no training image has a tile with forensic signal")
@@ -85,10 +128,9 @@ class TiledDetector(Detector):
             self.base_.fit(feats, y)
 
     def _decision(self, X: np.ndarray) -> np.ndarray:
-        feats, image, counts = self._tiles(X)
+        feats, image, _ = self._tiles(X)
         z = self.base_.decision_function(feats) if len(feats) else np.zeros(0)
-        sums = np.bincount(image, weights=z, minlength=len(X))
-        return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+        return np.nan_to_num(aggregate_logits(z, image, len(X), self.aggregate), nan=0.0)
 
     # -- persistence ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

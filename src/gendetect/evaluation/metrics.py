@@ -161,7 +161,7 @@ def bootstrap_ci(
     *,
     n_boot: int = 1000,
     alpha: float = 0.05,
-    seed: int = 0,  # noqa: ANN001
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile bootstrap ``(low, high)`` of ``metric(y, s)``, resampling reals and fakes separately.
 

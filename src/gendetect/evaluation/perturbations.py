@@ -35,7 +35,7 @@ class Perturbation(Configurable):
 PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
 
 
-def _reencode(image: Image.Image, fmt: str, **kwargs) -> Image.Image:  # noqa: ANN003
+def _reencode(image: Image.Image, fmt: str, **kwargs) -> Image.Image:
     buf = io.BytesIO()
     image.save(buf, fmt, **kwargs)
     buf.seek(0)

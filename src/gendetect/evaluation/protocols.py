@@ -300,11 +300,11 @@ def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, 
         per_chain[chain.spec]["mean_p_fake_real"] = float(sj[yj == 0].mean()) if (yj == 0).any() else None
         per_chain[chain.spec]["no_signal"] = int((~judged).sum())
 
-        def auc(idx: np.ndarray) -> float:
+        per_gen_auc[chain.spec] = {}
+        for g, (f, r, _) in gens.items():
+            idx = np.r_[r, f].astype(int)
             idx = idx[judged[idx]]
-            return roc_auc(y[idx], s[idx])
-
-        per_gen_auc[chain.spec] = {g: auc(np.r_[r, f].astype(int)) for g, (f, r, _) in gens.items()}
+            per_gen_auc[chain.spec][g] = roc_auc(y[idx], s[idx])
     report.update(model=model.name, threshold=model.threshold, metrics=per_chain)
     cols = ["acc_real", "acc_fake", "acc", "ap", "auc", "tpr_at_1fpr", "mean_p_fake_real", "no_signal"]
     report["tables"].append(
