@@ -9,7 +9,7 @@ shipped model's rule (``--rows``, default ``no-gan``: GAN-era fakes are scored, 
 per-family AUC, TPR at the 1%-FPR point of all validation reals (processed ones included), the worst per-chain FPR
 at that point, and the fit time, as a ratio to the logistic model's, measured in this run.
 
-- ``logistic`` and ``hgb``: the default's per-tile ``periodic`` + ``npr`` features (``--cols``) from the training script's
+- ``logistic`` and ``hgb``: the default's per-tile ``periodic`` + ``npr`` + ``noise`` features (``--cols``) from the training script's
   cache (``build/default-model/``; run ``python scripts/train_default.py --features-only`` first), mean tile
   log-odds per image.
 - ``cnn``: a ~20k-parameter network (no early down-sampling, so period-2/4/8 traces survive) on the high-pass
@@ -189,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="logistic,hgb,cnn")
-    ap.add_argument("--rows", default="no-gan", help="training-row rule of scripts/train_default.py (default: the "
-                    "shipped model's: no GAN-era fakes)")
-    ap.add_argument("--cols", default="all", help="tile features for logistic/hgb: all (periodic+npr), npr, periodic")
+    ap.add_argument("--rows", default="no-gan+no-selfmade", help="training-row rule of scripts/train_default.py "
+                    "(default: the shipped model's: no GAN-era fakes, no self-made fakes)")
+    ap.add_argument("--cols", default="periodic+npr+noise",
+                    help="tile features for logistic/hgb: a \"+\"-joined subset of train_default.PARTS, or all (periodic+npr)")
     ap.add_argument("--json", type=Path, default=CACHE / "results.json",
                     help="write the figures here (the default-model script puts them in the model card)")
     args = ap.parse_args(argv)
