@@ -79,6 +79,7 @@ VIEWS = 4  # random benign chains per image, both classes
 MAX_FPR = 0.01
 BAND_FPR = 0.05
 TIE = 0.01
+SELFMADE_FLOOR = 0.25  # least share of self-made fakes a candidate must flag at its own 1%-FPR threshold
 REAL_FOLDS = 5
 SMALL_FAMILY = 5  # modern families with fewer fakes are pooled as "other-modern" for grouping
 CHAIN_POOL = [n for n in BENIGN.list() if n != "none"]
@@ -590,10 +591,13 @@ def main(argv: list[str] | None = None) -> int:
         r = results[name]
         print(f"{name}: mean LOFO AUC {_fmt(r['mean_family_auc'])}, worst chain FPR {_fmt(r['worst_chain_fpr'])}, "
               f"TPR originals {_fmt(r['tpr_originals'])}, processed fakes {_fmt(r['tpr_processed_fakes'])}, photoreal AUC {_fmt(r['photoreal_auc'])}, "
-              f"JPEG shift real {_fmt(r['jpeg_shift']['real'])} fake {_fmt(r['jpeg_shift']['fake'])} "
+              f"self-made {_fmt(r['tpr_selfmade'])}, JPEG shift real {_fmt(r['jpeg_shift']['real'])} fake {_fmt(r['jpeg_shift']['fake'])} "
               f"({time.time() - t0:.0f} s)", flush=True)
-    best = max(r["mean_family_auc"] for r in results.values())
-    near = [n for n in names if results[n]["mean_family_auc"] >= best - TIE]
+    # a candidate must still see the classic up-sampling traces: the self-made fakes are interpolation and
+    # decoder traces on real content (scored out-of-group with their real whether trained on or not)
+    eligible = [n for n in names if results[n]["tpr_selfmade"] >= SELFMADE_FLOOR] or names
+    best = max(results[n]["mean_family_auc"] for n in eligible)
+    near = [n for n in eligible if results[n]["mean_family_auc"] >= best - TIE]
     chosen = min(near, key=lambda n: (results[n]["worst_chain_fpr"], -results[n]["mean_family_auc"]))
     print(f"chosen: {chosen}")
     sel = results[chosen]
@@ -647,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
         "training": training_summary(items, views, trainval),
         "validation": as_metrics(validation),
         "selection": {n: {k: results[n][k] for k in ("mean_family_auc", "worst_chain_fpr", "tpr_originals",
-                                                     "tpr_processed_fakes", "photoreal_auc")} for n in names},
+                                                     "tpr_processed_fakes", "tpr_selfmade", "photoreal_auc")}
+                      for n in names},
         "test": test["summary"],
         "audit": audit,
         "region_audit": region_audit,
@@ -866,17 +871,23 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "## Model selection (validation: out-of-group scores, trainval only)",
         "",
         ("| candidate | mean leave-one-family-out AUC | worst per-chain FPR | TPR (originals) | TPR (processed fakes) "
-        "| photoreal AUC |"),
-        "|---|---|---|---|---|---|",
+        "| TPR (self-made fakes) | photoreal AUC |"),
+        "|---|---|---|---|---|---|---|",
     ]
     for n, r in results.items():
         mark = " **(chosen)**" if n == chosen else ""
         lines.append(f"| {n}{mark} | {_fmt(r['mean_family_auc'])} | {_fmt(r['worst_chain_fpr'])} | "
-                     f"{_fmt(r['tpr_originals'])} | {_fmt(r['tpr_processed_fakes'])} | {_fmt(r['photoreal_auc'])} |")
+                     f"{_fmt(r['tpr_originals'])} | {_fmt(r['tpr_processed_fakes'])} | {_fmt(r['tpr_selfmade'])} | "
+                     f"{_fmt(r['photoreal_auc'])} |")
     lines += [
         "",
-        ("Each candidate's threshold here is its own 1%-FPR point on all validation reals. Rule: best mean "
-        f"leave-one-family-out AUC; within {TIE} of it, the lowest worst per-chain FPR."),
+        ("Each candidate's threshold here is its own 1%-FPR point on all validation reals. Rule: among the "
+        f"candidates that flag at least {SELFMADE_FLOOR:.0%} of the self-made fakes (the classic interpolation and "
+        "decoder traces), the best mean leave-one-family-out AUC; within "
+        f"{TIE} of it, the lowest worst per-chain FPR. The self-made floor was added after v4's first build: "
+        "chosen without it, the best candidate (periodic+npr+noise without self-made training rows) flagged 1.5% "
+        "of the self-made fakes and scored a plain 2x nearest up-sampling below real photos, a failure a unit "
+        "test caught; that build's test figures were seen before the floor was added."),
         "",
         *model_comparison(),
         "## Validation of the shipped model (out-of-group, at the shipped threshold)",
@@ -907,8 +918,11 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "",
         "## Test-only results (reported once, never used for any choice)",
         "",
-        ("The same test rows were reported for the previous defaults (v2, v3); every choice for this model was made on "
-        "the validation scores above, and none after this table was computed."),
+        ("The same test rows were reported for the previous defaults (v2, v3) and for v4's first build (the "
+        "candidate without self-made training rows, rejected by the self-made floor above: 6 of 8 "
+        "diffusion-examples fakes and 22 of 26 unseen-family fakes fake or uncertain, 4 of 10 wright fakes, test "
+        "AUC 0.92). Every choice for this model was made on validation scores and on the synthetic up-sampling "
+        "check, none on these tables; the floor was added although it lowered these figures."),
         "",
         "| test set | reals | fakes | fakes called fake or uncertain | reals called real |",
         "|---|---|---|---|---|",
