@@ -8,7 +8,8 @@ The protocol, in order, so that test data never influences any choice:
    ``cnndetection-gallery/`` fakes and the ``wright-photos/`` fakes, cropped alike.
 2. **Views.** Every image, real or fake, is seen as it is and through ``VIEWS`` random benign processing chains
    (``gendetect.augment.benign``: upscales, JPEG, WebP, denoising, edits, screenshots, social-media copies, a
-   camera simulation...), drawn from the same distribution for both classes, so that no chain is a class cue.
+   camera simulation...), drawn from the same distribution for both classes, so that no chain is a class cue;
+   every lossless image of either class also has a JPEG copy (``jpeg-pair``), so that "lossless" is no cue.
    Self-made fakes (``gendetect.augment.selfmade``: interpolation cascades and a zoo of small decoders trained
    on the reals) add aligned fakes: the same content as a real photo, differing only in the up-sampling trace,
    each with a real twin that got the same post-processing.
@@ -134,6 +135,12 @@ CANDIDATES: dict[str, dict] = {
         "rows": "no-gan"},
     "hgb periodic+npr+noise, processed reals + self-made, no GAN-era, median of tiles": {
         "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan", "agg": "median"},
+    # like with like: every lossless image (real or fake) also as a JPEG copy in the training rows
+    "hgb periodic+npr+noise, processed reals + self-made + JPEG copies, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan+jpeg-pairs"},
+    "hgb periodic+npr+noise (250 trees, lr 0.05), processed reals + self-made + JPEG copies, no GAN-era": {
+        "det": "hgb", "params": {"max_iter": 250, "learning_rate": 0.05}, "cols": "periodic+npr+noise",
+        "rows": "no-gan+jpeg-pairs"},
 }
 PART_WORDS = {
     "periodic": "period-2/4/8 up-sampling spectra (`periodic`)",
@@ -276,7 +283,7 @@ class View:
     seed: int
     path: str  # the file read (for self-made fakes: the cached PNG)
     region: str
-    kind: str  # "original", "processed", "selfmade", "selfmade-twin"
+    kind: str  # "original", "processed", "jpeg-pair", "selfmade", "selfmade-twin"
     method: str = ""
 
 
@@ -287,6 +294,8 @@ def plan_views(items: list[Item], seed: int) -> list[View]:
         rng = np.random.default_rng([seed, int(hashlib.sha256(it.path.encode()).hexdigest()[:8], 16)])
         for chain in rng.choice(CHAIN_POOL, size=VIEWS, replace=False):
             views.append(View(i, it.label, str(chain), int(rng.integers(2**31)), it.path, it.region, "processed"))
+        if it.path.lower().endswith(".png"):  # like with like: a JPEG copy of every lossless image, both classes
+            views.append(View(i, it.label, "jpeg", int(rng.integers(2**31)), it.path, it.region, "jpeg-pair"))
     return views
 
 
@@ -406,9 +415,10 @@ def view_scores(owner: np.ndarray, z: np.ndarray, n_views: int, rule: str = "mea
 def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
     """The training views in ``mask`` that ``kind`` keeps: "all", or "+"-joined rules: "originals" (no processed
     or self-made views), "no-selfmade", "no-gan" (no GAN-era fakes), "processed-reals" (processed copies of reals
-    only; fakes as generated)."""
+    only; fakes as generated), "jpeg-pairs" (also the JPEG copy of every lossless image, both classes; left out
+    otherwise, and always scored)."""
     rules = set() if kind == "all" else set(kind.split("+"))
-    unknown = rules - {"originals", "no-selfmade", "no-gan", "processed-reals"}
+    unknown = rules - {"originals", "no-selfmade", "no-gan", "processed-reals", "jpeg-pairs"}
     if unknown:
         raise ValueError(f"unknown training-row rules {sorted(unknown)}")
     keep = []
@@ -416,6 +426,8 @@ def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
         if not mask[k]:
             continue
         if "originals" in rules and v.kind != "original":
+            continue
+        if v.kind == "jpeg-pair" and "jpeg-pairs" not in rules:
             continue
         if "no-selfmade" in rules and v.kind.startswith("selfmade"):
             continue
@@ -534,7 +546,7 @@ def jpeg_shift(scores, views, items, ok) -> dict:
     orig = {v.item: k for k, v in enumerate(views) if v.kind == "original" and ok[k]}
     diffs: dict[int, list[float]] = {0: [], 1: []}
     for k, v in enumerate(views):
-        if ok[k] and v.kind == "processed" and v.chain in ("jpeg", "jpeg-444") and v.item in orig \
+        if ok[k] and v.kind in ("processed", "jpeg-pair") and v.chain in ("jpeg", "jpeg-444") and v.item in orig \
                 and items[v.item].path.lower().endswith(".png"):
             diffs[v.label].append(float(scores[k] - scores[orig[v.item]]))
     return {("real" if c == 0 else "fake"): (float(np.mean(d)) if d else float("nan")) for c, d in diffs.items()} | {
@@ -863,7 +875,8 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
     lines += [
         "",
         (f"Views: {dict(kinds)}. Every image is also seen through {VIEWS} random benign chains drawn alike for both "
-        "classes. Licences: cnndetection-gallery CC BY-NC-SA 4.0; the other folders keep their licence notes in "
+        "classes, and every lossless (PNG) image, real or fake, also as a JPEG copy (quality 60-95, 4:2:0; "
+        "`jpeg-pair`, in the training rows of the candidates marked \"JPEG copies\", scored for all). Licences: cnndetection-gallery CC BY-NC-SA 4.0; the other folders keep their licence notes in "
         "`../shared/data/*/` (research and evaluation use). Regions: cnndetection images as a 240 px centre crop "
         "inside the frame (the frame colour leaks the label); wright-photos as the top 1024 x 768 photo (the "
         "caption panel leaks the label)."),
