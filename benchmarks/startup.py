@@ -6,6 +6,7 @@ heavy modules the child imported, and the machine's load average.
 
     python benchmarks/startup.py            # 5 rounds
     python benchmarks/startup.py -r 9       # more rounds
+    python benchmarks/startup.py --compare-model /tmp/v3   # also the scan with another model, interleaved
 
 Target (issue 17): ``gendetect scan one.jpg`` <= 0.5 s CPU.
 """
@@ -77,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         help="another source tree's src/ folder (e.g. from `git archive OLD src | tar -x -C /tmp/old`), run "
         "interleaved with this one",
     )
+    parser.add_argument(
+        "--compare-model",
+        type=Path,
+        default=None,
+        help="another model directory: also scan one.jpg with --model DIR, interleaved (the new default against "
+        "the previous one)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -97,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         cases: dict[str, tuple[list[str] | None, Path | None]] = {k: (v, None) for k, v in base_cases.items()}
         if args.baseline:
             cases.update({f"{k} [baseline]": (v, args.baseline) for k, v in base_cases.items() if v})
+        if args.compare_model:
+            cases["gendetect scan one.jpg --model DIR"] = (
+                ["scan", str(image), "--no-progress", "--model", str(args.compare_model)],
+                None,
+            )
         results: dict[str, list[tuple[float, float, float, str]]] = {k: [] for k in cases}
         load_before = os.getloadavg()
         for _ in range(max(3, args.rounds)):
