@@ -15,6 +15,30 @@ def temp_path(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (``os.umask`` must set it to read it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def user_mode(path: str | os.PathLike) -> Path:
+    """Give ``path`` the permissions a newly created file gets (``0o666`` less the umask), as ``open`` would.
+
+    For writers that create their file private (safetensors' ``save_file`` writes 0600), so that a saved model is
+    readable by whoever may read the folder it is in, as its ``config.json`` is.
+    """
+    path = Path(path)
+    os.chmod(path, 0o666 & ~_umask())
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """The temporary path to write ``path`` under (:func:`temp_path`); renamed into place when the block ends, removed

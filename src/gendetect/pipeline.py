@@ -33,6 +33,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from gendetect.atomic import user_mode
 from gendetect.calibration import CALIBRATORS, Calibrator
 from gendetect.config import CONFIG_FILE, WEIGHTS_FILE
 from gendetect.detectors import DETECTORS, Detector
@@ -259,6 +260,7 @@ def write_model_dir(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path / WEIGHTS_FILE))
+    user_mode(path / WEIGHTS_FILE)
     config = {"format_version": FORMAT_VERSION, **config}
     config.setdefault("provenance", provenance())
     (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=_json_default) + "\n")

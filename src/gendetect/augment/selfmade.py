@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from gendetect.atomic import user_mode
 from gendetect.augment.benign import BenignChain, BenignError
 from gendetect.config import WEIGHTS_FILE, weights_file
 from gendetect.errors import GendetectError, ModelFormatError, require
@@ -341,6 +342,7 @@ class DecoderZoo:
             for name, t in m.state_dict().items()
         }
         save_file(tensors, str(path / WEIGHTS_FILE))
+        user_mode(path / WEIGHTS_FILE)
         config = {
             "format": ZOO_FORMAT,
             "version": ZOO_VERSION,

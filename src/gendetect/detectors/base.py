@@ -30,6 +30,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from gendetect.atomic import user_mode
 from gendetect.config import CONFIG_FILE, WEIGHTS_FILE, Configurable, weights_file
 from gendetect.errors import DataSchemaError, ModelFormatError, NotFittedError
 from gendetect.provenance import provenance
@@ -250,6 +251,7 @@ class Detector(Configurable, ABC):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_file(self.state_dict(), str(path / WEIGHTS_FILE))
+        user_mode(path / WEIGHTS_FILE)
         config = {**self.get_config(), "provenance": provenance()}
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         return path

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from gendetect.atomic import atomic_write
+from gendetect.atomic import atomic_write, user_mode
 from gendetect.errors import GendetectError
 from gendetect.features.torch_base import require_torch
 from gendetect.hub import cache_root
@@ -173,7 +173,7 @@ def _save_tensors(path: Path, tensors: dict[str, Any]) -> None:
 
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
+    os.replace(user_mode(tmp), path)
 
 
 def _optimizer_split(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gendetect.atomic import user_mode
 from gendetect.registry import Registry
 from gendetect.zoo.entries import ENTRIES
 from gendetect.zoo.entry import WeightFile, ZooEntry
@@ -127,6 +128,7 @@ def export_model(
         weights = net.exported_state() if hasattr(net, "exported_state") else net.state_dict()  # RINE: its head
         out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().float().contiguous() for k, v in weights.items()}, str(out / NETWORK_FILE))
+        user_mode(out / NETWORK_FILE)
         params["weights"] = str((out / NETWORK_FILE).resolve())
     return write_model_dir(out, config, state, card=e.card())
 
