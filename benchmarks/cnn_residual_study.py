@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import train_default as td
 
+from gendetect.detectors.tiled import aggregate_logits
 from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr
 
 CROP = 224
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 params = {"C": 0.05} if model == "logistic" else td.HGB
                 det = td.fit(model, params, X[:, cols], labels[owner], wt)
                 owner, z = td.tile_logits(det, feats, held, cols)
-                scores[held] = td.view_scores(owner, z, len(views))[held]
+                scores[held] = aggregate_logits(z, owner, len(views))[held]
         times[model] = time.perf_counter() - t0
         results[model] = summary(scores, views, items, ok)
         r = results[model]

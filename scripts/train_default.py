@@ -406,12 +406,6 @@ def tile_logits(detector, feats, rows, cols) -> tuple[np.ndarray, np.ndarray]:
     return owner, detector.decision_function(X[:, cols])
 
 
-def view_scores(owner: np.ndarray, z: np.ndarray, n_views: int, rule: str = "mean") -> np.ndarray:
-    """Image log-odds per view from its tiles' (NaN without signal), by the rule the shipped tiled detector
-    applies (:func:`gendetect.detectors.tiled.aggregate_logits`)."""
-    return aggregate_logits(z, owner, n_views, rule)
-
-
 def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
     """The training views in ``mask`` that ``kind`` keeps: "all", or "+"-joined rules: "originals" (no processed
     or self-made views), "no-selfmade", "no-gan" (no GAN-era fakes), "processed-reals" (processed copies of reals
@@ -491,7 +485,7 @@ def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, j
     else:
         owner, z = out_of_group(fit_cand, views, items, feats, trainval, jobs=jobs)
         np.savez(f, owner=owner, z=z)
-    return view_scores(owner, z, len(views), cand.get("agg", "mean"))
+    return aggregate_logits(z, owner, len(views), cand.get("agg", "mean"))  # the shipped tiled detector's rule
 
 
 def threshold_at(real_scores: np.ndarray, fpr: float) -> float:

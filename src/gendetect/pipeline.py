@@ -118,11 +118,11 @@ class DetectionPipeline:
         """
         if not self.tiled:
             return 1, 1, None
-        from gendetect.features.periodic import unpack_tiles
+        from gendetect.features.periodic import split_tiles, unpack_tiles
 
-        tiles = unpack_tiles(np.asarray(features, np.float32), self.extractor.tile_width)
-        n_signal = int((tiles[:, 4] > 0.5).sum())
-        return len(tiles), n_signal, no_signal_reason(len(tiles), n_signal)
+        _, signal, _ = split_tiles(unpack_tiles(np.asarray(features, np.float32), self.extractor.tile_width))
+        n_signal = int(signal.sum())
+        return len(signal), n_signal, no_signal_reason(len(signal), n_signal)
 
     def score_tile_rows(self, rows: np.ndarray) -> TileScores:
         """Score the tiles of one image: ``rows`` ``(n, tile_width)`` from ``TiledFeatures.extract_tiles``, or the

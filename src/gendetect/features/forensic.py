@@ -446,7 +446,7 @@ class NoiseLevelFeatures(FeatureExtractor):
         rs = r[smooth].astype(np.float64)
         var = rs.var() + 1e-6
         kurt = float(((rs - rs.mean()) ** 4).mean() / var**2)
-        zero = float((r[smooth] == 0).mean())
+        zero = float((rs == 0).mean())
         ratio = float(a_s.mean() / (a.mean() + 1e-6))
         rr, rg, rb = (_immerkaer(p)[smooth].astype(np.float64) for p in planes)
 
