@@ -60,6 +60,24 @@ def test_threshold_for_fpr_keeps_false_positives_at_target() -> None:
             assert np.mean(reals > lower.max()) > target
 
 
+def test_threshold_for_group_fpr_holds_the_target_in_every_group() -> None:
+    from gendetect.evaluation.metrics import threshold_for_group_fpr
+
+    rng = np.random.default_rng(1)
+    # three groups of real scores, one shifted up (the chain that draws the false alarms) and one small
+    s = np.r_[rng.uniform(size=600), rng.uniform(size=300) + 0.3, rng.uniform(size=50)]
+    g = np.r_[["plain"] * 600, ["screenshot"] * 300, ["small"] * 50]
+    t = threshold_for_group_fpr(s, g, 0.01)
+    for k in ("plain", "screenshot", "small"):
+        assert np.mean(s[g == k] > t) <= 0.01
+    # the worst group sets it: the pooled threshold lets that group exceed the target, this one does not
+    pooled = threshold_for_fpr(s, 0.01)
+    assert np.mean(s[g == "screenshot"] > pooled) > 0.01
+    assert t == threshold_for_fpr(s[g == "screenshot"], 0.01)
+    with pytest.raises(ValueError, match="differ in length"):
+        threshold_for_group_fpr(s, g[:-1], 0.01)
+
+
 def test_undefined_metrics_are_nan() -> None:
     m = binary_metrics(np.zeros(5, int), np.linspace(0, 1, 5), 0.5)
     assert math.isnan(m["auc"]) and math.isnan(m["ap"]) and math.isnan(m["acc_fake"])

@@ -133,7 +133,7 @@ def print_model_card(console: Console, pipeline: Any, config: dict[str, Any], wa
     if pipeline.uncertain_from is not None:
         console.print(
             f"uncertain: {pipeline.uncertain_from:.4f} < P(fake) <= {pipeline.threshold:.4f} "
-            f"(the threshold for {rule.get('uncertain_fpr')} validation FPR)",
+            f"(the point with {rule.get('uncertain_fpr')} FPR on the pooled validation reals)",
             highlight=False,
         )
     training = config.get("training", {})

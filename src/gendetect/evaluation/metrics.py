@@ -86,6 +86,25 @@ def threshold_for_fpr(real_scores: np.ndarray, max_fpr: float) -> float:
     return float(r[allowed]) if allowed < r.size else float(r[-1])
 
 
+def threshold_for_group_fpr(real_scores: np.ndarray, groups, max_fpr: float) -> float:
+    """The lowest threshold at which *every* group of ``real_scores`` (a processing chain, a source) has at most
+    ``max_fpr`` of its scores strictly above it: the largest of the groups' :func:`threshold_for_fpr`.
+
+    A pooled threshold holds the target on average and lets one kind of real photo (screenshots, WebP) take
+    several times its share of false alarms; this one holds it for each group. Use it on validation reals only.
+
+    >>> threshold_for_group_fpr([0.1, 0.2, 0.3, 0.9], ["a", "a", "b", "b"], 0.0)
+    0.9
+    """
+    s = np.asarray(real_scores, dtype=np.float64).ravel()
+    g = np.asarray(groups, dtype=object).ravel()
+    if s.shape != g.shape:
+        raise ValueError(f"scores and groups differ in length: {s.shape[0]} vs {g.shape[0]}")
+    if s.size == 0:
+        raise ValueError("threshold_for_group_fpr needs at least one real score")
+    return max(threshold_for_fpr(s[g == k], max_fpr) for k in dict.fromkeys(g.tolist()))
+
+
 def binary_metrics(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
     """Accuracy on real, on fake and overall at ``threshold`` (fake when ``s > threshold``), AP, AUC, EER, and TPR
     at 1% and 0.1% FPR.
