@@ -51,6 +51,12 @@ def test_sweep_puts_every_trainval_real_through_every_chain_once(td) -> None:
     all_views = views + sweep
     rows = td.train_rows(all_views, items, "all", np.ones(len(all_views), bool))
     assert not any(all_views[k].kind == "chain-sweep" for k in rows)
+    # unless the rule asks for it, and then only inside the mask (the fit's groups)
+    mask = np.asarray([items[v.item].group != "reals-0" for v in all_views])
+    rows = td.train_rows(all_views, items, "sweep", mask)
+    swept = {all_views[k].item for k in rows if all_views[k].kind == "chain-sweep"}
+    assert swept == {i for i, it in enumerate(items) if it.label == 0 and it.split == "trainval"
+                     and it.group != "reals-0"}
 
 
 def test_per_chain_rule_holds_each_chain_and_estimates_on_unseen_folds(td) -> None:
@@ -76,3 +82,23 @@ def test_per_chain_rule_holds_each_chain_and_estimates_on_unseen_folds(td) -> No
     assert r["worst_held_out_fpr"] == max(m["fpr"] for m in r["held_out"].values())
     orig_fake = trainval & (labels == 1) & np.asarray([v.kind == "original" for v in views])
     assert r["tpr_originals"] == pytest.approx(np.mean(scores[orig_fake] > r["threshold"]))
+
+
+def test_jpeg_pair_agreement_counts_verdict_changes_per_class(td) -> None:
+    items = _items(td, n_real=6, n_fake=4)
+    views = td.plan_views(items, seed=2)
+    scores = np.zeros(len(views))
+    ok = np.ones(len(views), bool)
+    pairs = [k for k, v in enumerate(views) if v.kind == "jpeg-pair"]
+    assert pairs  # every lossless (.png) image has its JPEG copy
+    fake_pair = next(k for k in pairs if views[k].label == 1)
+    real_pair = next(k for k in pairs if views[k].label == 0)
+    scores[fake_pair] = -1.0  # this fake's original is "uncertain" (0 > band -0.5), its JPEG copy "real"
+    scores[real_pair] = 2.0  # this real's JPEG copy is called fake
+    ok[next(k for k in pairs if views[k].label == 0 and k != real_pair)] = False  # unscored: not counted
+    r = td.jpeg_pair_agreement(scores, views, ok, thr=1.0, band=-0.5)
+    n_real = sum(views[k].label == 0 for k in pairs) - 1
+    n_fake = sum(views[k].label == 1 for k in pairs)
+    assert r["real"]["n"] == n_real and r["fake"]["n"] == n_fake
+    assert r["real"]["flips"] == {"uncertain -> fake": 1} and r["fake"]["flips"] == {"uncertain -> real": 1}
+    assert r["real"]["same_verdict"] == pytest.approx((n_real - 1) / n_real)
