@@ -509,15 +509,32 @@ def out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: in
 OOG_VERSION = 3  # bump when fitting changes (2: hgb bins on unweighted quantiles; 3: tile log-odds are kept)
 
 
+_DIGESTS: dict[int, tuple[list, str]] = {}
+
+
+def features_digest(feats: list[np.ndarray | None]) -> str:
+    """sha256 of every view's feature values in view order (a missing view counts as such); computed once per list."""
+    hit = _DIGESTS.get(id(feats))
+    if hit is not None and hit[0] is feats:
+        return hit[1]
+    h = hashlib.sha256()
+    for f in feats:
+        h.update(b"-" if f is None else np.ascontiguousarray(f).tobytes() + str(f.shape).encode())
+    _DIGESTS[id(feats)] = (feats, h.hexdigest())
+    return _DIGESTS[id(feats)][1]
+
+
 def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> np.ndarray:
     """Out-of-group image log-odds per view (NaN for views outside ``trainval`` or without signal), aggregated
     by the candidate's tile rule (``agg``, default the mean).
 
     The tile log-odds of :func:`out_of_group` are cached under ``CACHE`` by the fit (the candidate less its
-    ``agg``), the extractor, the views and the groups, so that ``--validate-only``, the full run and candidates
-    that differ only in the aggregate share one fit."""
+    ``agg``), the extractor, the views, the groups and a digest of the feature values (so that features
+    re-extracted by changed code are never scored by a fit cached on the old ones), so that ``--validate-only``,
+    the full run and candidates that differ only in the aggregate share one fit."""
     fit_cand = {k: v for k, v in cand.items() if k != "agg"}
     key = json.dumps({"cand": fit_cand, "extractor": EXTRACTOR, "version": OOG_VERSION,
+                      "features": features_digest(feats),
                       "views": [(v.path, v.chain, v.seed, v.kind) for v in views],
                       "groups": [items[v.item].group for v in views], "trainval": trainval.tolist()}, sort_keys=True)
     f = CACHE / f"oog-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"

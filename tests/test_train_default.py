@@ -102,3 +102,13 @@ def test_jpeg_pair_agreement_counts_verdict_changes_per_class(td) -> None:
     assert r["real"]["n"] == n_real and r["fake"]["n"] == n_fake
     assert r["real"]["flips"] == {"uncertain -> fake": 1} and r["fake"]["flips"] == {"uncertain -> real": 1}
     assert r["real"]["same_verdict"] == pytest.approx((n_real - 1) / n_real)
+
+
+def test_features_digest_sees_any_changed_value(td) -> None:
+    feats = [np.zeros((2, 3), np.float32), None, np.ones((1, 3), np.float32)]
+    d = td.features_digest(feats)
+    assert td.features_digest(feats) == d  # the same list: the same digest
+    changed = [feats[0].copy(), None, feats[2].copy()]
+    changed[2][0, 1] = 1.0001
+    assert td.features_digest(changed) != d
+    assert td.features_digest([feats[0], feats[2], None]) != d  # order and missing views count
