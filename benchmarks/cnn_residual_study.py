@@ -38,6 +38,7 @@ import train_default as td
 
 from gendetect.detectors.tiled import aggregate_logits
 from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr
+from gendetect.provenance import provenance
 
 CROP = 224
 CACHE = td.CACHE / "cnn-study"
@@ -194,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: the shipped model's: no GAN-era fakes, no self-made fakes)")
     ap.add_argument("--cols", default="periodic+npr+noise",
                     help="tile features for logistic/hgb: a \"+\"-joined subset of train_default.PARTS, or all (periodic+npr)")
-    ap.add_argument("--json", type=Path, default=CACHE / "results.json",
-                    help="write the figures here (the default-model script puts them in the model card)")
+    ap.add_argument("--json", type=Path, default=td.STUDY,
+                    help="write the figures here (default: the repo's copy, which the default-model script puts in "
+                         "the model card)")
     args = ap.parse_args(argv)
     if not args.shared.is_dir():
         print(f"{args.shared} not found: the study reads ../shared/data", file=sys.stderr)
@@ -245,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     print("time ratios (this run): " + ", ".join(f"{m} {t / base:.1f}x" for m, t in times.items()))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
+        **provenance(views=int(ok.sum())),
         "command": "python benchmarks/cnn_residual_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "folds": args.folds, "epochs": args.epochs, "seed": args.seed, "rows": args.rows, "cols": args.cols,
         "models": {m: {"mean_auc": r["mean_auc"], "aucs": r["aucs"], "tpr_at_1pct_fpr": r["tpr"],

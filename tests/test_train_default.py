@@ -4,6 +4,7 @@ synthetic views: no images, no features."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -112,3 +113,16 @@ def test_features_digest_sees_any_changed_value(td) -> None:
     changed[2][0, 1] = 1.0001
     assert td.features_digest(changed) != d
     assert td.features_digest([feats[0], feats[2], None]) != d  # order and missing views count
+
+
+def test_card_reports_the_model_comparison_kept_in_the_repo(td, monkeypatch, tmp_path) -> None:
+    # the study is a separate command: its figures live in the repo, so that a rebuild of the card on a
+    # fresh clone reports them instead of "not measured"
+    assert td.STUDY.is_file(), f"{td.STUDY} is missing: python benchmarks/cnn_residual_study.py writes it"
+    r = json.loads(td.STUDY.read_text())
+    text = "\n".join(td.model_comparison())
+    assert f"`{r['command']}`" in text and r["created"] and r["versions"]
+    for m, x in r["models"].items():
+        assert f"| {m} | {x['mean_auc']:.3f} | {x['tpr_at_1pct_fpr']:.3f} |" in text
+    monkeypatch.setattr(td, "STUDY", tmp_path / "absent.json")
+    assert "Not measured" in "\n".join(td.model_comparison())
