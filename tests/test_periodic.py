@@ -223,6 +223,27 @@ def test_hgb_sample_weight_changes_the_fit():
     assert not np.allclose(a, b)
 
 
+def test_hgb_seed_bagging_is_the_mean_of_the_seeds_log_odds(tmp_path):
+    """``n_seeds=k`` predicts the mean log-odds of k single fits with seeds random_state, random_state + 1, ...,
+    stored as one model (saved and loaded like any other); one seed is the single fit itself."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 8))
+    y = (X[:, 0] + X[:, 3] - X[:, 5] + 0.5 * rng.normal(size=300) > 0).astype(int)
+    params = {"max_iter": 15, "max_features": 0.5, "random_state": 4}
+    singles = [create_detector("hgb", **{**params, "random_state": 4 + k}).fit(X, y).decision_function(X)
+               for k in range(3)]
+    assert not np.allclose(singles[0], singles[1])  # the seeds draw different features
+    bagged = create_detector("hgb", **params, n_seeds=3).fit(X, y)
+    np.testing.assert_allclose(bagged.decision_function(X), np.mean(singles, axis=0), atol=1e-10)
+    assert len(bagged.tree_roots_) == 3 * 15
+    one = create_detector("hgb", **params, n_seeds=1).fit(X, y)
+    np.testing.assert_array_equal(one.decision_function(X), singles[0])
+    bagged.save(tmp_path / "b")
+    np.testing.assert_array_equal(Detector.load(tmp_path / "b").decision_function(X), bagged.decision_function(X))
+    with pytest.raises(ValueError, match="n_seeds"):
+        create_detector("hgb", n_seeds=0).fit(X, y)
+
+
 def test_tile_aggregates_follow_their_documented_rules():
     from gendetect.detectors.tiled import aggregate_logits
 

@@ -105,6 +105,23 @@ def test_jpeg_pair_agreement_counts_verdict_changes_per_class(td) -> None:
     assert r["real"]["same_verdict"] == pytest.approx((n_real - 1) / n_real)
 
 
+def test_features_cache_key_follows_the_bytes_not_the_name_or_mtime(td, tmp_path) -> None:
+    """A re-materialised ``../shared`` (same bytes, new mtimes) or another checkout finds its cached features;
+    a file with one changed byte does not."""
+    import os
+
+    a = tmp_path / "a.png"
+    a.write_bytes(b"\x89PNG" + bytes(range(256)) * 5000)
+    b = tmp_path / "elsewhere" / "b.png"
+    b.parent.mkdir()
+    b.write_bytes(a.read_bytes())
+    os.utime(b, ns=(10**18, 10**18))
+    assert td.file_digest(a) == td.file_digest(b)
+    c = tmp_path / "c.png"
+    c.write_bytes(a.read_bytes()[:-1] + b"\x00")
+    assert td.file_digest(c) != td.file_digest(a)
+
+
 def test_features_digest_sees_any_changed_value(td) -> None:
     feats = [np.zeros((2, 3), np.float32), None, np.ones((1, 3), np.float32)]
     d = td.features_digest(feats)

@@ -61,6 +61,10 @@ class HistGBDetector(Detector):
         max_features: share of features drawn per split (scikit-learn >= 1.4).
         class_weight: ``"balanced"`` reweights classes.
         random_state: seed for feature subsampling.
+        n_seeds: fit this many models, with seeds ``random_state``, ``random_state + 1``, ..., and average their
+            log-odds (seed bagging: the feature draws differ, the rows do not). The averaged trees are stored
+            as one model (each tree's leaf values divided by ``n_seeds``), so prediction and the saved format
+            are those of a single model with ``n_seeds`` times the trees.
         threads: OpenMP threads while fitting (``None``: scikit-learn's default, every core). One by default:
             scikit-learn's per-feature binning threads slow a fit down by an order of magnitude when the machine
             is busy (folds, feature workers or other jobs running beside it).
@@ -89,6 +93,7 @@ class HistGBDetector(Detector):
         max_features: float = 0.5,
         class_weight: str | None = "balanced",
         random_state: int = 0,
+        n_seeds: int = 1,
         threads: int | None = 1,
     ) -> None:
         self.max_iter = max_iter
@@ -99,6 +104,7 @@ class HistGBDetector(Detector):
         self.max_features = max_features
         self.class_weight = class_weight
         self.random_state = random_state
+        self.n_seeds = n_seeds
         self.threads = threads
 
     def fit(self, X: Any, y: Any, *, groups: Any = None, sample_weight: Any = None) -> HistGBDetector:
@@ -113,33 +119,41 @@ class HistGBDetector(Detector):
         from sklearn.ensemble import HistGradientBoostingClassifier
         from threadpoolctl import threadpool_limits
 
-        clf = HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            max_features=self.max_features,
-            class_weight=self.class_weight,
-            early_stopping=False,
-            random_state=self.random_state,
-        )
+        if int(self.n_seeds) < 1:
+            raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
+        n_seeds = int(self.n_seeds)
         Xs, edges = quantile_snap(X)
-        with threadpool_limits(self.threads):
-            clf.fit(Xs, target.astype(int), sample_weight=getattr(self, "_sample_weight", None))
         feature, threshold, left, right, leaf, value, missing, roots = [], [], [], [], [], [], [], []
+        baselines = []
         offset = 0
-        for (tree,) in clf._predictors:  # binary: one tree per iteration
-            nodes = tree.nodes
-            roots.append(offset)
-            feature.append(nodes["feature_idx"].astype(np.int64))
-            threshold.append(nodes["num_threshold"].astype(np.float64))
-            left.append(nodes["left"].astype(np.int64) + offset)
-            right.append(nodes["right"].astype(np.int64) + offset)
-            leaf.append(nodes["is_leaf"].astype(bool))
-            value.append(nodes["value"].astype(np.float64))
-            missing.append(nodes["missing_go_to_left"].astype(bool))
-            offset += len(nodes)
+        for k in range(n_seeds):
+            clf = HistGradientBoostingClassifier(
+                max_iter=self.max_iter,
+                learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf,
+                l2_regularization=self.l2_regularization,
+                max_features=self.max_features,
+                class_weight=self.class_weight,
+                early_stopping=False,
+                random_state=self.random_state + k,
+            )
+            with threadpool_limits(self.threads):
+                clf.fit(Xs, target.astype(int), sample_weight=getattr(self, "_sample_weight", None))
+            baselines.append(float(np.asarray(clf._baseline_prediction, np.float64).ravel()[0]))
+            for (tree,) in clf._predictors:  # binary: one tree per iteration
+                nodes = tree.nodes
+                roots.append(offset)
+                feature.append(nodes["feature_idx"].astype(np.int64))
+                threshold.append(nodes["num_threshold"].astype(np.float64))
+                left.append(nodes["left"].astype(np.int64) + offset)
+                right.append(nodes["right"].astype(np.int64) + offset)
+                leaf.append(nodes["is_leaf"].astype(bool))
+                # the mean of n_seeds models' log-odds: each tree's leaves count 1 / n_seeds (exact for one)
+                value.append(nodes["value"].astype(np.float64) / n_seeds if n_seeds > 1
+                             else nodes["value"].astype(np.float64))
+                missing.append(nodes["missing_go_to_left"].astype(bool))
+                offset += len(nodes)
         self.node_feature_ = np.concatenate(feature)
         is_leaf = np.concatenate(leaf)
         self.node_threshold_ = _edge_thresholds(self.node_feature_, np.concatenate(threshold), is_leaf, edges)
@@ -149,7 +163,7 @@ class HistGBDetector(Detector):
         self.node_value_ = np.concatenate(value)
         self.node_missing_left_ = np.concatenate(missing).astype(np.uint8)
         self.tree_roots_ = np.asarray(roots, np.int64)
-        self.baseline_ = np.asarray(clf._baseline_prediction, np.float64).ravel()[:1]
+        self.baseline_ = np.asarray([baselines[0] if n_seeds == 1 else float(np.mean(baselines))], np.float64)
 
     def _decision(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float64)
