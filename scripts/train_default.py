@@ -66,6 +66,7 @@ from gendetect.evaluation.agreement import format_agreement
 from gendetect.evaluation.metrics import roc_auc, threshold_for_fpr, threshold_for_group_fpr
 from gendetect.features import create_extractor
 from gendetect.features.periodic import TILE_META
+from gendetect.hub import sha256_file
 from gendetect.imageio import load_image
 from gendetect.pipeline import DetectionPipeline
 
@@ -381,14 +382,13 @@ def selfmade_views(items: list[Item], seed: int, zoo_steps: int) -> list[View]:
     return views
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes: what the features cache is keyed on (with the view's region and chain), so that
-    a copy of the same data (``../shared`` re-materialised, another checkout) finds its cached features."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def cache_key(v: View, digests: dict[str, str]) -> str:
+    """The features cache's key of a view: its file's bytes (sha256, memoised per path in ``digests``), region,
+    chain and seed; not the file's name or mtime, so that a copy of the same data (``../shared`` re-materialised,
+    another checkout) finds its cached features and a regenerated self-made fake with other pixels does not."""
+    if v.path not in digests:
+        digests[v.path] = sha256_file(v.path)
+    return hashlib.sha256(f"{digests[v.path]}|{v.region}|{v.chain}|{v.seed}".encode()).hexdigest()[:20]
 
 
 def extract(views: list[View], jobs: int) -> tuple[list[np.ndarray | None], list[str | None]]:
@@ -400,10 +400,7 @@ def extract(views: list[View], jobs: int) -> tuple[list[np.ndarray | None], list
     todo = []
     digests: dict[str, str] = {}
     for k, v in enumerate(views):
-        if v.path not in digests:  # the file's bytes, not its name or mtime: a regenerated self-made fake with
-            digests[v.path] = file_digest(v.path)  # other pixels is not the cached one, a re-copied image is
-        key = hashlib.sha256(f"{digests[v.path]}|{v.region}|{v.chain}|{v.seed}".encode()).hexdigest()[:20]
-        f = cache / f"{key}.npy"
+        f = cache / f"{cache_key(v, digests)}.npy"
         if f.exists():
             feats[k] = np.load(f)
         else:

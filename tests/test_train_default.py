@@ -107,7 +107,7 @@ def test_jpeg_pair_agreement_counts_verdict_changes_per_class(td) -> None:
 
 def test_features_cache_key_follows_the_bytes_not_the_name_or_mtime(td, tmp_path) -> None:
     """A re-materialised ``../shared`` (same bytes, new mtimes) or another checkout finds its cached features;
-    a file with one changed byte does not."""
+    a file with one changed byte, or another chain of the same file, does not."""
     import os
 
     a = tmp_path / "a.png"
@@ -116,10 +116,15 @@ def test_features_cache_key_follows_the_bytes_not_the_name_or_mtime(td, tmp_path
     b.parent.mkdir()
     b.write_bytes(a.read_bytes())
     os.utime(b, ns=(10**18, 10**18))
-    assert td.file_digest(a) == td.file_digest(b)
     c = tmp_path / "c.png"
     c.write_bytes(a.read_bytes()[:-1] + b"\x00")
-    assert td.file_digest(c) != td.file_digest(a)
+
+    def key(path, chain="jpeg", seed=3):
+        return td.cache_key(td.View(0, 0, chain, seed, str(path), "whole", "processed"), {})
+
+    assert key(a) == key(b)
+    assert key(c) != key(a)
+    assert key(a, chain="webp") != key(a) and key(a, seed=4) != key(a)
 
 
 def test_features_digest_sees_any_changed_value(td) -> None:

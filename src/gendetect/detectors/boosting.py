@@ -119,9 +119,9 @@ class HistGBDetector(Detector):
         from sklearn.ensemble import HistGradientBoostingClassifier
         from threadpoolctl import threadpool_limits
 
-        if int(self.n_seeds) < 1:
-            raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
         n_seeds = int(self.n_seeds)
+        if n_seeds < 1:
+            raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
         Xs, edges = quantile_snap(X)
         feature, threshold, left, right, leaf, value, missing, roots = [], [], [], [], [], [], [], []
         baselines = []
@@ -149,9 +149,7 @@ class HistGBDetector(Detector):
                 left.append(nodes["left"].astype(np.int64) + offset)
                 right.append(nodes["right"].astype(np.int64) + offset)
                 leaf.append(nodes["is_leaf"].astype(bool))
-                # the mean of n_seeds models' log-odds: each tree's leaves count 1 / n_seeds (exact for one)
-                value.append(nodes["value"].astype(np.float64) / n_seeds if n_seeds > 1
-                             else nodes["value"].astype(np.float64))
+                value.append(nodes["value"].astype(np.float64) / n_seeds)  # the mean of the seeds' log-odds
                 missing.append(nodes["missing_go_to_left"].astype(bool))
                 offset += len(nodes)
         self.node_feature_ = np.concatenate(feature)
@@ -163,7 +161,7 @@ class HistGBDetector(Detector):
         self.node_value_ = np.concatenate(value)
         self.node_missing_left_ = np.concatenate(missing).astype(np.uint8)
         self.tree_roots_ = np.asarray(roots, np.int64)
-        self.baseline_ = np.asarray([baselines[0] if n_seeds == 1 else float(np.mean(baselines))], np.float64)
+        self.baseline_ = np.asarray([np.mean(baselines)], np.float64)
 
     def _decision(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float64)
