@@ -194,11 +194,11 @@ def test_a_missing_library_skips_its_check_and_the_rest_still_runs(monkeypatch: 
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in ("c2pa", "cv2") else real(n, *a))
-    for name in ("c2pa", "cv2"):  # as if never imported (monkeypatch puts them back)
-        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "c2pa" else real(n, *a))
+    monkeypatch.delitem(sys.modules, "c2pa", raising=False)  # as if never imported (monkeypatch puts it back)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` fails: the watermark check reads with numpy
     report = collect(png_with_text({"parameters": A1111}))
-    assert "gendetect[evidence]" in report.skipped["c2pa"] and "cv2" in report.skipped["watermark"]
+    assert "gendetect[evidence]" in report.skipped["c2pa"] and "watermark" not in report.skipped
     assert [f.kind for f in report.findings] == ["generator-parameters"]
 
 
@@ -417,6 +417,33 @@ def test_block_decoder_equals_imwatermark() -> None:
             assert np.array_equal(np.asarray(ref, int), message_bits(block_scores(img), n_bits)[0])
             ref = imwatermark.WatermarkDecoder("bits", n_bits).decode(img.astype(np.float32), "dwtDct")
             assert np.array_equal(np.asarray(ref, int), message_bits(block_scores(img, float_input=True), n_bits)[0])
+
+
+def test_numpy_yuv_equals_opencv_for_every_colour() -> None:
+    """The U plane without OpenCV is OpenCV's, bit for bit: every 8-bit colour, as uint8 and as float32, in both
+    channel orders; and on odd widths, where OpenCV finishes each row outside its vectorised loop."""
+    cv2 = pytest.importorskip("cv2")
+    from gendetect.evidence.watermark import u_plane
+
+    v = np.arange(2**24, dtype=np.uint32)
+    every = np.stack([v >> 16, (v >> 8) & 255, v & 255], axis=-1).astype(np.uint8).reshape(4096, 4096, 3)
+    odd = (np.random.default_rng(2).random((37, 413, 3)) * 255).astype(np.uint8)
+    for order, code in (("bgr", cv2.COLOR_BGR2YUV), ("rgb-image", cv2.COLOR_RGB2YUV)):
+        for img in (every, odd):
+            for a in (img, img.astype(np.float32)):
+                ref, got = cv2.cvtColor(a, code)[..., 1], u_plane(a, order)
+                assert got.dtype == ref.dtype and np.array_equal(got, ref), (order, a.dtype, a.shape)
+
+
+@pytest.mark.parametrize("style", ["sd1", "sdxl-diffusers"])
+def test_watermark_reads_the_same_bits_without_opencv(monkeypatch: pytest.MonkeyPatch, style: str) -> None:
+    rgb = _embed(np.asarray(photo((512, 384), seed=5)), style)  # the reference encoder needs OpenCV itself
+    with_cv2 = [block_scores(rgb, float_input=f, order=o) for f in (False, True) for o in ("bgr", "rgb-image")]
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now fails, as in the core install
+    without = [block_scores(rgb, float_input=f, order=o) for f in (False, True) for o in ("bgr", "rgb-image")]
+    assert all(np.array_equal(a, b) for a, b in zip(with_cv2, without))
+    (f,) = fake_findings(save(Image.fromarray(rgb), "PNG"), ["watermark"])
+    assert f.details["watermark"] == ("sd1" if style == "sd1" else "sdxl")
 
 
 @pytest.mark.parametrize(("style", "name"), [("sd1", "sd1"), ("sdxl-diffusers", "sdxl"), ("sdxl-sgm", "sdxl")])

@@ -25,7 +25,8 @@ re-done in numpy, also bit for bit). A message's bits are the majority of its bl
 (``benchmarks/evidence_false_match.py`` measures the false-match rate and the survival under JPEG and resizing).
 
 The mark is fragile: JPEG re-encoding and resizing erase it (see the survival table in the README), so a missing
-watermark proves nothing. It needs ``opencv`` (``gendetect[evidence]`` brings ``opencv-python-headless``).
+watermark proves nothing. It runs in the core install (numpy); OpenCV, when installed (``gendetect[evidence]``
+brings ``opencv-python-headless``), does the colour conversion faster, with the same bits.
 """
 
 from __future__ import annotations
@@ -119,6 +120,48 @@ def haar_approximation(x: np.ndarray) -> np.ndarray:
     return rows[:, 0::2] * h + rows[:, 1::2] * h
 
 
+# OpenCV's BT.601 RGB -> YUV (imgproc ``color_yuv``): Y = 0.299 R + 0.587 G + 0.114 B, U = 0.492 (B - Y) + half
+# (128 for uint8, 0.5 for float); for uint8 in fixed point, 14 fractional bits, rounded half up (``CV_DESCALE``)
+_LUMA = {"r": 0.299, "g": 0.587, "b": 0.114}
+_LUMA_FIXED = {"r": 4899, "g": 9617, "b": 1868}
+_U_WEIGHT, _U_FIXED, _SHIFT = 0.492, 8061, 14
+
+
+def u_plane(array: np.ndarray, order: str = "bgr") -> np.ndarray:
+    """The U plane of OpenCV's ``cvtColor(array, COLOR_BGR2YUV)`` (``order="bgr"``: channel 0 is blue) or
+    ``COLOR_RGB2YUV`` (``"rgb-image"``) in numpy, for ``(H, W, 3)`` uint8 or float32 arrays.
+
+    uint8: OpenCV's fixed-point arithmetic, bit for bit (a test compares all 2^24 colours). float32: OpenCV's
+    vectorised loop fuses multiply-adds (``Y = fma(c0, w0, fma(c1, w1, c2 * w2))``, ``U = fma(B - Y, 0.492, 0.5)``,
+    the weights as float32); a float32 product is exact in float64, so a float64 multiply-add rounded once to
+    float32 gives the fused result (bit for bit on every integer-valued input, which is what a decoded image is).
+    """
+    names = "bgr" if order == "bgr" else "rgb"
+    blue = names.index("b")
+    if array.dtype == np.uint8:
+        x = array.astype(np.int32)
+        w = [_LUMA_FIXED[c] for c in names]
+        y = (x[..., 0] * w[0] + x[..., 1] * w[1] + x[..., 2] * w[2] + (1 << (_SHIFT - 1))) >> _SHIFT
+        u = ((x[..., blue] - y) * _U_FIXED + (128 << _SHIFT) + (1 << (_SHIFT - 1))) >> _SHIFT
+        return np.clip(u, 0, 255).astype(np.uint8)
+    x = np.asarray(array, dtype=np.float32)
+    w = [np.float32(_LUMA[c]) for c in names]
+    y = (x[..., 2] * w[2]).astype(np.float64)
+    y = (x[..., 1].astype(np.float64) * w[1] + y).astype(np.float32)
+    y = (x[..., 0].astype(np.float64) * w[0] + y).astype(np.float32)
+    return ((x[..., blue] - y).astype(np.float64) * np.float32(_U_WEIGHT) + 0.5).astype(np.float32)
+
+
+def _u(array: np.ndarray, order: str) -> np.ndarray:
+    """The U plane through OpenCV when it is installed (about 20x faster than numpy), else :func:`u_plane`."""
+    try:
+        import cv2
+    except ImportError:
+        return u_plane(array, order)
+    code = cv2.COLOR_RGB2YUV if order == "rgb-image" else cv2.COLOR_BGR2YUV  # RGB2YUV(rgb) == BGR2YUV(bgr)
+    return cv2.cvtColor(array, code)[..., 1]
+
+
 def block_scores(array: np.ndarray, *, float_input: bool = False, order: str = "bgr") -> np.ndarray:
     """``(n_blocks,)`` int8: the bit each 4x4 block of the U band carries, in ``imwatermark``'s block order.
 
@@ -126,16 +169,13 @@ def block_scores(array: np.ndarray, *, float_input: bool = False, order: str = "
     ``order="rgb-image"``, an RGB image whose BGR version was encoded (read without copying the flipped array).
     ``float_input``: read it as the float32 array the SDXL watermarkers encode (OpenCV offsets U and V by 0.5
     for float images and by 128 for uint8 ones, so a mark written on floats reads only as floats).
-    Mirrors ``EmbedMaxDct.decode`` + ``infer_dct_matrix``: YUV conversion, Haar ``dwt2`` of channel 1, then per
-    block the largest-magnitude coefficient after the first, ``(|v| mod scale) > scale / 2``.
+    Mirrors ``EmbedMaxDct.decode`` + ``infer_dct_matrix``: YUV conversion (OpenCV's when installed, else the
+    same arithmetic in numpy, :func:`u_plane`), Haar ``dwt2`` of channel 1, then per block the largest-magnitude
+    coefficient after the first, ``(|v| mod scale) > scale / 2``.
     """
-    import cv2
-
     row, col = array.shape[:2]
-    array = np.ascontiguousarray(array, dtype=np.float32 if float_input else np.uint8)
-    code = cv2.COLOR_RGB2YUV if order == "rgb-image" else cv2.COLOR_BGR2YUV  # RGB2YUV(rgb) == BGR2YUV(bgr)
-    u = cv2.cvtColor(array, code)[: row // 4 * 4, : col // 4 * 4, 1]
-    ca1 = haar_approximation(u)
+    array = np.ascontiguousarray(array[: row // 4 * 4, : col // 4 * 4], dtype=np.float32 if float_input else np.uint8)
+    ca1 = haar_approximation(_u(array, order))
     r, c = ca1.shape[0] // BLOCK, ca1.shape[1] // BLOCK
     blocks = ca1[: r * BLOCK, : c * BLOCK].reshape(r, BLOCK, c, BLOCK).transpose(0, 2, 1, 3).reshape(r * c, -1)
     pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
@@ -196,7 +236,6 @@ class WatermarkCheck(Check):
     """The DWT-DCT watermark of Stable Diffusion v1/v2 and SDXL (``invisible-watermark``'s ``dwtDct``)."""
 
     name = "watermark"
-    requires = ("cv2",)
     needs_pixels = True
 
     def run(self, ctx: EvidenceContext) -> list[Finding]:
