@@ -158,6 +158,10 @@ CANDIDATES: dict[str, dict] = {
     "no GAN-era": {
         "det": "hgb", "params": {"max_iter": 250, "learning_rate": 0.05}, "cols": "periodic+npr+noise",
         "rows": "no-gan+jpeg-pairs+sweep"},
+    # added after v6: the chain sweep trains on every real through every chain but on every fake through only 4;
+    # like with like, every fake through every chain too
+    "hgb periodic+npr+noise, every image through every chain + self-made + JPEG copies, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan+jpeg-pairs+sweep+fake-sweep"},
     # added after v6: the per-chain rule is set by the tail of the real scores; the mean log-odds of 5 seeds'
     # fits (each draws other features per split) should have a smoother tail than one fit
     "hgb x5 seeds periodic+npr+noise, every real through every chain + self-made + JPEG copies, no GAN-era": {
@@ -341,6 +345,27 @@ def sweep_views(items: list[Item], views: list[View], seed: int) -> list[View]:
     return out
 
 
+def fake_sweep_views(items: list[Item], views: list[View], seed: int) -> list[View]:
+    """Every trainval fake through every benign chain its random views did not draw (kind ``fake-sweep``): the
+    fakes' counterpart of :func:`sweep_views`, so that a candidate trained on every real through every chain can
+    also see every fake through them (like with like). Appended after every other view: a candidate that does
+    not train on them is fitted and scored on the views before them, exactly as before they existed."""
+    drawn = defaultdict(set)
+    for v in views:
+        if v.kind == "processed":
+            drawn[v.item].add(v.chain)
+    out = []
+    for i, it in enumerate(items):
+        if it.label != 1 or it.split != "trainval":
+            continue
+        rng = np.random.default_rng([seed, 2, int(hashlib.sha256(it.path.encode()).hexdigest()[:8], 16)])
+        for chain in CHAIN_POOL:
+            s = int(rng.integers(2**31))
+            if chain not in drawn[i]:
+                out.append(View(i, 1, chain, s, it.path, it.region, "fake-sweep"))
+    return out
+
+
 def chain_of(v: View) -> str:
     """The processing-chain group of a real view: its chain for processed and sweep views, else its kind."""
     return v.chain if v.kind in ("processed", "chain-sweep") else v.kind
@@ -465,10 +490,11 @@ def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
     or self-made views), "no-selfmade", "no-gan" (no GAN-era fakes), "processed-reals" (processed copies of reals
     only; fakes as generated), "jpeg-pairs" (also the JPEG copy of every lossless image, both classes; left out
     otherwise, and always scored), "sweep" (also the chain sweep: every real through every chain; left out
-    otherwise, and always scored). Out-of-group scoring holds whichever rows a rule keeps: a real fold's views,
-    the sweep's too, are scored by fits that never saw that fold."""
+    otherwise, and always scored), "fake-sweep" (also every fake through every chain, :func:`fake_sweep_views`).
+    Out-of-group scoring holds whichever rows a rule keeps: a real fold's views, the sweep's too, are scored by
+    fits that never saw that fold."""
     rules = set() if kind == "all" else set(kind.split("+"))
-    unknown = rules - {"originals", "no-selfmade", "no-gan", "processed-reals", "jpeg-pairs", "sweep"}
+    unknown = rules - {"originals", "no-selfmade", "no-gan", "processed-reals", "jpeg-pairs", "sweep", "fake-sweep"}
     if unknown:
         raise ValueError(f"unknown training-row rules {sorted(unknown)}")
     keep = []
@@ -478,6 +504,8 @@ def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
         if "originals" in rules and v.kind != "original":
             continue
         if v.kind == "chain-sweep" and "sweep" not in rules:  # scored only, unless the rule trains on it
+            continue
+        if v.kind == "fake-sweep" and "fake-sweep" not in rules:
             continue
         if v.kind == "jpeg-pair" and "jpeg-pairs" not in rules:
             continue
@@ -549,6 +577,9 @@ def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, j
     re-extracted by changed code are never scored by a fit cached on the old ones), so that ``--validate-only``,
     the full run and candidates that differ only in the aggregate share one fit."""
     fit_cand = {k: v for k, v in cand.items() if k != "agg"}
+    n_all = len(views)
+    if "fake-sweep" not in fit_cand["rows"].split("+"):  # fitted and scored on the views before the fake sweep
+        views, feats, trainval = _before_fake_sweep(views, feats, trainval)
     key = json.dumps({"cand": fit_cand, "extractor": EXTRACTOR, "version": OOG_VERSION,
                       "features": features_digest(feats),
                       "views": [(v.path, v.chain, v.seed, v.kind) for v in views],
@@ -560,7 +591,21 @@ def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, j
     else:
         owner, z = out_of_group(fit_cand, views, items, feats, trainval, jobs=jobs)
         np.savez(f, owner=owner, z=z)
-    return aggregate_logits(z, owner, len(views), cand.get("agg", "mean"))  # the shipped tiled detector's rule
+    return aggregate_logits(z, owner, n_all, cand.get("agg", "mean"))  # the shipped tiled detector's rule
+
+
+_PREFIX: dict = {}
+
+
+def _before_fake_sweep(views, feats, trainval):
+    """The views, features and mask before the first ``fake-sweep`` view (they come last), the same list objects
+    on every call (so that :func:`features_digest` computes its digest once)."""
+    n = next((k for k, v in enumerate(views) if v.kind == "fake-sweep"), len(views))
+    assert all(v.kind == "fake-sweep" for v in views[n:]), "the fake sweep's views must come last"
+    hit = _PREFIX.get((id(views), id(feats), n))
+    if hit is None or hit[0] is not views or hit[1] is not feats:
+        hit = _PREFIX[(id(views), id(feats), n)] = (views, feats, views[:n], feats[:n])
+    return hit[2], hit[3], trainval[:n]
 
 
 def per_chain_rule(scores, views, items, trainval) -> dict:
@@ -614,6 +659,8 @@ def summarise(scores, views, items, sel, thr) -> dict:
         chains[chain_of(views[k])].append(scores[k])
     per_chain = {c: {"n": len(s), "fpr": float(np.mean(np.asarray(s) > thr))} for c, s in sorted(chains.items())}
     selfmade = ok & np.asarray([v.kind == "selfmade" for v in views])
+    fake_sweep = np.asarray([v.kind == "fake-sweep" for v in views])  # only scored for candidates trained on it
+    unscored = fake_sweep & ~np.isfinite(scores[fake_sweep]).any()  # then none has a score: not "no signal"
     photoreal = ok & orig & np.asarray([items[v.item].photoreal for v in views])
     pr = photoreal & (labels == 1)
     return {
@@ -623,11 +670,11 @@ def summarise(scores, views, items, sel, thr) -> dict:
         "worst_chain_fpr": max((m["fpr"] for c, m in per_chain.items() if c not in ("original",)), default=0.0),
         "fpr_all_reals": float(np.mean(scores[ok & (labels == 0)] > thr)),  # every real view, the sweep's too
         "tpr_originals": float(np.mean(scores[ok & orig & (labels == 1)] > thr)),
-        "tpr_processed_fakes": float(np.mean(scores[ok & ~orig & (labels == 1) & ~selfmade] > thr)),
+        "tpr_processed_fakes": float(np.mean(scores[ok & ~orig & (labels == 1) & ~selfmade & ~fake_sweep] > thr)),
         "tpr_selfmade": float(np.mean(scores[selfmade] > thr)) if selfmade.any() else float("nan"),
         "photoreal_auc": float(roc_auc(np.r_[np.zeros(reals0.sum()), np.ones(pr.sum())],
                                        np.r_[scores[reals0], scores[pr]])) if pr.any() else float("nan"),
-        "no_signal": int((~np.isfinite(scores) & sel).sum()),
+        "no_signal": int((~np.isfinite(scores) & sel & ~unscored).sum()),
         "jpeg_shift": jpeg_shift(scores, views, items, ok),
     }
 
@@ -692,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     items = collect(args.shared)
     views = plan_views(items, args.seed)
     views += selfmade_views(items, args.seed, args.zoo_steps) + sweep_views(items, views, args.seed)
+    views += fake_sweep_views(items, views, args.seed)  # last: see cached_out_of_group
     feats, errors = extract(views, args.jobs)
     failed = [(views[k].path, views[k].chain, e) for k, e in enumerate(errors) if e]
     for f in failed[:10]:
@@ -1031,7 +1079,9 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "classes, and every lossless (PNG) image, real or fake, also as a JPEG copy (quality 60-95, 4:2:0; "
         "`jpeg-pair`, in the training rows of the candidates marked \"JPEG copies\", scored for all). Every "
         "validation real also goes through every other chain (`chain-sweep`: scored to measure each chain's "
-        "false-positive rate, never trained on). Licences: cnndetection-gallery CC BY-NC-SA 4.0; the other folders keep their licence notes in "
+        "false-positive rate; in the training rows of the candidates marked \"every real through every chain\"), "
+        "and every validation fake too (`fake-sweep`: only in the training rows, and the scores, of the candidate "
+        "marked \"every image through every chain\"). Licences: cnndetection-gallery CC BY-NC-SA 4.0; the other folders keep their licence notes in "
         "`../shared/data/*/` (research and evaluation use). Regions: cnndetection images as a 240 px centre crop "
         "inside the frame (the frame colour leaks the label); wright-photos as the top 1024 x 768 photo (the "
         "caption panel leaks the label)."),
@@ -1068,7 +1118,10 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "chains per real) and its test figures had been seen: v5's per-chain threshold was set by the chains "
         "each real met in training only 4 times in 25 (denoise-bilateral, screenshot, webp). The seed-bagged "
         "candidate (x5 seeds) was added after v6 and its test figures had been seen, to test whether averaging "
-        "fits smooths the tail of the real scores that sets the per-chain threshold; it did not."),
+        "fits smooths the tail of the real scores that sets the per-chain threshold; it did not. The candidate "
+        "that trains on every image through every chain was added after v6 too (its test figures seen), because "
+        "the chain sweep had made the training rows unlike: every real through all 25 chains, every fake through "
+        "4."),
         "",
         *model_comparison(),
         "## Validation of the shipped model (out-of-group, at the shipped threshold)",

@@ -60,6 +60,30 @@ def test_sweep_puts_every_trainval_real_through_every_chain_once(td) -> None:
                      and it.group != "reals-0"}
 
 
+def test_fake_sweep_puts_every_trainval_fake_through_every_chain_and_comes_last(td) -> None:
+    items = _items(td)
+    views = td.plan_views(items, seed=0)
+    views += td.sweep_views(items, views, seed=0)
+    fakes = td.fake_sweep_views(items, views, seed=0)
+    for i, it in enumerate(items):
+        mine = {v.chain for v in views + fakes if v.item == i and v.kind in ("processed", "fake-sweep")}
+        if it.label == 1:
+            assert mine == set(td.CHAIN_POOL)
+    assert all(v.label == 1 and v.kind == "fake-sweep" for v in fakes)
+    all_views = views + fakes
+    trainval = np.ones(len(all_views), bool)
+    assert not any(all_views[k].kind == "fake-sweep" for k in td.train_rows(all_views, items, "sweep", trainval))
+    rows = td.train_rows(all_views, items, "sweep+fake-sweep", trainval)
+    assert {all_views[k].item for k in rows if all_views[k].kind == "fake-sweep"} == {10, 11, 12, 13}
+    # a candidate without the rule is fitted on the views before the fake sweep: the same objects every time
+    feats = [np.zeros((1, 3), np.float32) for _ in all_views]
+    v1, f1, m1 = td._before_fake_sweep(all_views, feats, trainval)
+    v2, f2, _ = td._before_fake_sweep(all_views, feats, trainval)
+    assert v1 == views and len(f1) == len(m1) == len(views) and v1 is v2 and f1 is f2
+    with pytest.raises(AssertionError, match="must come last"):
+        td._before_fake_sweep(fakes[:1] + views, feats, trainval)
+
+
 def test_per_chain_rule_holds_each_chain_and_estimates_on_unseen_folds(td) -> None:
     items = _items(td, n_real=200, n_fake=50)
     views = td.plan_views(items, seed=1)
