@@ -325,44 +325,29 @@ def plan_views(items: list[Item], seed: int) -> list[View]:
     return views
 
 
-def sweep_views(items: list[Item], views: list[View], seed: int) -> list[View]:
-    """Every trainval real through every benign chain its random views did not draw (kind ``chain-sweep``):
-    scored out-of-group, never trained on, so that each chain's false-positive rate rests on every validation
-    real (about 450 views per chain) instead of the ~70 the random draw gives it, enough to tell 1% from 3%."""
+def sweep_views(items: list[Item], views: list[View], seed: int, label: int = 0) -> list[View]:
+    """Every trainval image of class ``label`` through every benign chain its random views did not draw.
+
+    Reals (kind ``chain-sweep``): scored out-of-group, and trained on only by the candidates whose rule says so,
+    so that each chain's false-positive rate rests on every validation real (about 450 views per chain) instead
+    of the ~70 the random draw gives it, enough to tell 1% from 3%. Fakes (``label=1``, kind ``fake-sweep``): the
+    same for the fakes (like with like), trained on and scored only by the candidates whose rule says so; they
+    are appended after every other view, so that a candidate without them is fitted and scored on exactly the
+    views before them (:func:`cached_out_of_group`)."""
+    kind, stream = ("chain-sweep", 1) if label == 0 else ("fake-sweep", 2)
     drawn = defaultdict(set)
     for v in views:
         if v.kind == "processed":
             drawn[v.item].add(v.chain)
     out = []
     for i, it in enumerate(items):
-        if it.label != 0 or it.split != "trainval":
+        if it.label != label or it.split != "trainval":
             continue
-        rng = np.random.default_rng([seed, 1, int(hashlib.sha256(it.path.encode()).hexdigest()[:8], 16)])
+        rng = np.random.default_rng([seed, stream, int(hashlib.sha256(it.path.encode()).hexdigest()[:8], 16)])
         for chain in CHAIN_POOL:
             s = int(rng.integers(2**31))  # drawn for every chain, so a view's seed does not depend on the draw
             if chain not in drawn[i]:
-                out.append(View(i, 0, chain, s, it.path, it.region, "chain-sweep"))
-    return out
-
-
-def fake_sweep_views(items: list[Item], views: list[View], seed: int) -> list[View]:
-    """Every trainval fake through every benign chain its random views did not draw (kind ``fake-sweep``): the
-    fakes' counterpart of :func:`sweep_views`, so that a candidate trained on every real through every chain can
-    also see every fake through them (like with like). Appended after every other view: a candidate that does
-    not train on them is fitted and scored on the views before them, exactly as before they existed."""
-    drawn = defaultdict(set)
-    for v in views:
-        if v.kind == "processed":
-            drawn[v.item].add(v.chain)
-    out = []
-    for i, it in enumerate(items):
-        if it.label != 1 or it.split != "trainval":
-            continue
-        rng = np.random.default_rng([seed, 2, int(hashlib.sha256(it.path.encode()).hexdigest()[:8], 16)])
-        for chain in CHAIN_POOL:
-            s = int(rng.integers(2**31))
-            if chain not in drawn[i]:
-                out.append(View(i, 1, chain, s, it.path, it.region, "fake-sweep"))
+                out.append(View(i, label, chain, s, it.path, it.region, kind))
     return out
 
 
@@ -490,7 +475,7 @@ def train_rows(views, items, kind: str, mask: np.ndarray) -> np.ndarray:
     or self-made views), "no-selfmade", "no-gan" (no GAN-era fakes), "processed-reals" (processed copies of reals
     only; fakes as generated), "jpeg-pairs" (also the JPEG copy of every lossless image, both classes; left out
     otherwise, and always scored), "sweep" (also the chain sweep: every real through every chain; left out
-    otherwise, and always scored), "fake-sweep" (also every fake through every chain, :func:`fake_sweep_views`).
+    otherwise, and always scored), "fake-sweep" (also every fake through every chain, :func:`sweep_views`).
     Out-of-group scoring holds whichever rows a rule keeps: a real fold's views, the sweep's too, are scored by
     fits that never saw that fold."""
     rules = set() if kind == "all" else set(kind.split("+"))
@@ -739,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     items = collect(args.shared)
     views = plan_views(items, args.seed)
     views += selfmade_views(items, args.seed, args.zoo_steps) + sweep_views(items, views, args.seed)
-    views += fake_sweep_views(items, views, args.seed)  # last: see cached_out_of_group
+    views += sweep_views(items, views, args.seed, label=1)  # last: see cached_out_of_group
     feats, errors = extract(views, args.jobs)
     failed = [(views[k].path, views[k].chain, e) for k, e in enumerate(errors) if e]
     for f in failed[:10]:

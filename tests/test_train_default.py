@@ -64,7 +64,7 @@ def test_fake_sweep_puts_every_trainval_fake_through_every_chain_and_comes_last(
     items = _items(td)
     views = td.plan_views(items, seed=0)
     views += td.sweep_views(items, views, seed=0)
-    fakes = td.fake_sweep_views(items, views, seed=0)
+    fakes = td.sweep_views(items, views, seed=0, label=1)
     for i, it in enumerate(items):
         mine = {v.chain for v in views + fakes if v.item == i and v.kind in ("processed", "fake-sweep")}
         if it.label == 1:
