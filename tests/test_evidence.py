@@ -421,7 +421,8 @@ def test_block_decoder_equals_imwatermark() -> None:
 
 def test_numpy_yuv_equals_opencv_for_every_colour() -> None:
     """The U plane without OpenCV is OpenCV's, bit for bit: every 8-bit colour, as uint8 and as float32, in both
-    channel orders; and on odd widths, where OpenCV finishes each row outside its vectorised loop."""
+    channel orders; and on an odd width, so that pixels OpenCV leaves to its scalar loop (which does not fuse the
+    multiply-adds) would show if they were converted otherwise."""
     cv2 = pytest.importorskip("cv2")
     from gendetect.evidence.watermark import u_plane
 
