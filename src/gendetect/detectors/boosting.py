@@ -123,6 +123,7 @@ class HistGBDetector(Detector):
         if n_seeds < 1:
             raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
         Xs, edges = quantile_snap(X)
+        y, weight = target.astype(int), getattr(self, "_sample_weight", None)
         feature, threshold, left, right, leaf, value, missing, roots = [], [], [], [], [], [], [], []
         baselines = []
         offset = 0
@@ -139,7 +140,7 @@ class HistGBDetector(Detector):
                 random_state=self.random_state + k,
             )
             with threadpool_limits(self.threads):
-                clf.fit(Xs, target.astype(int), sample_weight=getattr(self, "_sample_weight", None))
+                clf.fit(Xs, y, sample_weight=weight)
             baselines.append(float(np.asarray(clf._baseline_prediction, np.float64).ravel()[0]))
             for (tree,) in clf._predictors:  # binary: one tree per iteration
                 nodes = tree.nodes
