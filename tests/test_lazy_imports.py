@@ -54,6 +54,8 @@ def test_import_gendetect_is_light() -> None:
 def test_help_is_light() -> None:
     mods = _modules(["--help"])
     assert _heavy(mods, (*NEVER, "pyarrow")) == []
+    # the command modules import only click and the limits at the top: listing the commands decodes no image
+    assert _heavy(mods, ("numpy", "PIL")) == []
 
 
 @pytest.mark.parametrize("output", [None, "csv"])

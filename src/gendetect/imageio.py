@@ -68,14 +68,9 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from gendetect.errors import ImageLoadError
+from gendetect.limits import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_PIXELS = 120_000_000
-"""Largest image (width x height) decoded by default: a 10,000 x 12,000 photo passes, a 20,000 x 20,000 bomb not."""
-
-DEFAULT_MAX_FILE_BYTES = 2 * 1024**3
-"""Largest file read (2 GiB): far above any photo, so that a huge or endless file is refused before reading it."""
 
 # Suffixes of the formats a stock Pillow wheel reads, with no plug-in. HEIC/HEIF are left out on purpose: Pillow
 # needs the separate pillow-heif plug-in for them. AVIF needs Pillow >= 11.3; an older Pillow reports those files as

@@ -8,7 +8,7 @@ import click
 
 from gendetect.cli import main
 from gendetect.cli._common import err_console, handle_errors
-from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.limits import DEFAULT_MAX_PIXELS
 
 
 @main.command()

@@ -20,7 +20,7 @@ from gendetect.cli._common import (
     print_audit_warnings,
     progress_bar,
 )
-from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.limits import DEFAULT_MAX_PIXELS
 
 
 @main.command()

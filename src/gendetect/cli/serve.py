@@ -8,7 +8,7 @@ import click
 
 from gendetect.cli import main
 from gendetect.cli._common import err_console, handle_errors
-from gendetect.imageio import DEFAULT_MAX_PIXELS
+from gendetect.limits import DEFAULT_MAX_PIXELS
 
 SERVER_MODULES = ("python_multipart", "sqlalchemy")
 """What the server imports from the 'serve' extra without a guard of its own (its uploads and result store)."""
