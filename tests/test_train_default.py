@@ -84,6 +84,28 @@ def test_fake_sweep_puts_every_trainval_fake_through_every_chain_and_comes_last(
         td._before_fake_sweep(fakes[:1] + views, feats, trainval)
 
 
+def test_real_weight_scales_only_the_reals_tiles_and_defaults_to_none(td) -> None:
+    w = np.array([0.5, 0.25, 0.25, 1.0])
+    y = np.array([0, 1, 1, 0])
+    assert td.row_weights({"det": "hgb"}, w, y) is w  # every other candidate fits on exactly the weights it did
+    np.testing.assert_allclose(td.row_weights({"real_weight": 3.0}, w, y), [1.5, 0.25, 0.25, 3.0])
+    assert all(c.get("real_weight", 1.0) > 0 for c in td.CANDIDATES.values())
+
+
+def test_threshold_neighbours_count_only_validation_reals_at_or_near_the_threshold(td) -> None:
+    items = _items(td, n_real=3, n_fake=1)
+    items[1].source = items[0].source
+    views = [td.View(i, it.label, "original", 0, it.path, "whole", "original") for i, it in enumerate(items)]
+    views.append(td.View(0, 0, "jpeg", 0, items[0].path, "whole", "processed"))
+    #                  real0  real1  real2  fake   test-real  real0 as JPEG
+    scores = np.array([2.1, 1.6, 0.0, 9.0, 5.0, np.nan])
+    trainval = np.array([it.split == "trainval" for it in (items[v.item] for v in views)])
+    hot = td.threshold_neighbours(scores, views, items, trainval, thr=2.0, width=0.5)
+    assert hot["n"] == 2  # real2 is far below; the fake, the test real and the unscored view never count
+    assert hot["sources"] == {"src0": 2}
+    assert hot["images"] == {"real0.png": 1, "real1.png": 1}
+
+
 def test_per_chain_rule_holds_each_chain_and_estimates_on_unseen_folds(td) -> None:
     items = _items(td, n_real=200, n_fake=50)
     views = td.plan_views(items, seed=1)
