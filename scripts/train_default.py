@@ -469,10 +469,14 @@ def row_weights(cand: dict, w: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w if k == 1.0 else w * np.where(y == 0, k, 1.0)
 
 
-def fit(det: str, params: dict, X: np.ndarray, y: np.ndarray, w: np.ndarray):
-    d = create_detector(det, **params)
-    if det == "hgb":
-        return d.fit(X, y, sample_weight=w)
+def fit(cand: dict, X: np.ndarray, y: np.ndarray, w: np.ndarray):
+    """The candidate's detector fitted on tile rows ``X``, ``y`` with the tile weights ``w`` (see
+    :func:`row_weights`); only ``hgb`` takes weights."""
+    d = create_detector(cand["det"], **cand["params"])
+    if cand["det"] == "hgb":
+        return d.fit(X, y, sample_weight=row_weights(cand, w, y))
+    if "real_weight" in cand:
+        raise ValueError(f"real_weight needs sample weights, which {cand['det']!r} does not take here")
     return d.fit(X, y)
 
 
@@ -526,7 +530,7 @@ def _fit_group(g: str) -> tuple[np.ndarray, np.ndarray]:
     held = np.where(trainval & (groups == g))[0]
     rows = train_rows(views, items, cand["rows"], trainval & (groups != g))
     X, owner, w = tile_table(feats, rows)
-    det = fit(cand["det"], cand["params"], X[:, cols], labels[owner], row_weights(cand, w, labels[owner]))
+    det = fit(cand, X[:, cols], labels[owner], w)
     return tile_logits(det, feats, held, cols)
 
 
@@ -819,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = columns(cand["cols"], dim)
     rows = train_rows(views, items, cand["rows"], trainval)
     X, owner, w = tile_table(feats, rows)
-    detector = fit(cand["det"], cand["params"], X[:, cols], labels[owner], row_weights(cand, w, labels[owner]))
+    detector = fit(cand, X[:, cols], labels[owner], w)
     oog = sel["scores"]
     fin = trainval & np.isfinite(oog)
     calibrator = create_calibrator("temperature").fit(1 / (1 + np.exp(-oog[fin])), labels[fin])

@@ -90,6 +90,9 @@ def test_real_weight_scales_only_the_reals_tiles_and_defaults_to_none(td) -> Non
     assert td.row_weights({"det": "hgb"}, w, y) is w  # every other candidate fits on exactly the weights it did
     np.testing.assert_allclose(td.row_weights({"real_weight": 3.0}, w, y), [1.5, 0.25, 0.25, 3.0])
     assert all(c.get("real_weight", 1.0) > 0 for c in td.CANDIDATES.values())
+    assert all(c["det"] == "hgb" for c in td.CANDIDATES.values() if "real_weight" in c)
+    with pytest.raises(ValueError, match="real_weight"):  # never silently dropped
+        td.fit({"det": "logistic", "params": {}, "real_weight": 3.0}, np.zeros((4, 2)), y, w)
 
 
 def test_threshold_neighbours_count_only_validation_reals_at_or_near_the_threshold(td) -> None:
