@@ -634,15 +634,19 @@ def per_chain_rule(scores, views, items, trainval) -> dict:
             "tpr_originals": float(np.mean(scores[orig_fake] > thr))}
 
 
-def threshold_neighbours(scores, views, items, trainval, thr: float, width: float = 0.5, top: int = 5) -> dict:
+def threshold_neighbours(scores, views, items, trainval, thr: float, width: float = 0.5, top: int = 5,
+                         root: Path | None = None) -> dict:
     """Which validation reals set the threshold: the real views whose out-of-group score lies within ``width``
-    of ``thr`` or above it, counted by real source, and the images with most such views (any chain). These are
+    of ``thr`` or above it, counted by real source, and the images with most such views (any chain), named
+    relative to ``root`` (the data folder) so that no artefact records the build machine's paths. These are
     the photos a user's own look-alikes will be flagged like."""
     labels = np.asarray([v.label for v in views])
     near = np.where(trainval & (labels == 0) & np.isfinite(scores) & (scores >= thr - width))[0]
     sources = Counter(items[views[k].item].source for k in near)
-    images = Counter(items[views[k].item].path for k in near)
-    return {"n": len(near), "sources": dict(sources.most_common(top)), "images": dict(images.most_common(top))}
+    paths = (Path(items[views[k].item].path) for k in near)
+    images = Counter(p.resolve().relative_to(root.resolve()).as_posix() if root else str(p) for p in paths)
+    return {"n": len(near), "width": width, "sources": dict(sources.most_common(top)),
+            "images": dict(images.most_common(top))}
 
 
 def threshold_at(real_scores: np.ndarray, fpr: float) -> float:
@@ -810,9 +814,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{_fmt(shipped['worst_held_out_fpr'])}")
     for c, m in shipped["held_out"].items():
         print(f"  chain {c:22s} n={m['n']:3d} FPR held-out-fold {_fmt(m['fpr'])}")
-    hot = threshold_neighbours(sel["scores"], views, items, trainval, shipped["threshold"])
-    print(f"real views within 0.5 log-odds of the threshold or above: {hot['n']}; by source {hot['sources']}; "
-          f"images with most such views {hot['images']}")
+    hot = threshold_neighbours(sel["scores"], views, items, trainval, shipped["threshold"], root=args.shared)
+    print(f"real views within {hot['width']} log-odds of the threshold or above: {hot['n']}; by source "
+          f"{hot['sources']}; images with most such views {hot['images']}")
     if args.validate_only:
         return 0
 
@@ -1058,6 +1062,7 @@ def test_report(pipeline: DetectionPipeline, items: list[Item], shared: Path) ->
 def model_card(pipeline, chosen, results, validation, test, audit, items, views, trainval, region_audit=None,
                agreement=None) -> str:
     t = test["summary"]
+    hot = validation.get("threshold_neighbours")
     lines = [
         f"# {MODEL_NAME}: the embedded default detector",
         "",
@@ -1262,13 +1267,11 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         ("- Flat graphics, text, tiny images, and photos that are mostly flat (a product on a white background): "
         "`uncertain` by design."),
         "- Generators whose decoders leave no periodic trace, and images with deliberate anti-forensics.",
-        *([("- Real photos like those that set the threshold: of the validation real views within 0.5 log-odds of "
-            f"it or above ({validation['threshold_neighbours']['n']}), most come from "
-            + ", ".join(f"{k} ({n})" for k, n in validation["threshold_neighbours"]["sources"].items())
-            + "; the images with most such views: "
-            + ", ".join(f"`{Path(k).name}` ({n})" for k, n in validation["threshold_neighbours"]["images"].items())
-            + ". Look at them to see which kinds of real photo score high.")]
-          if validation.get("threshold_neighbours") else []),
+        *([f"- Real photos like those that set the threshold: of the validation real views within {hot['width']} "
+           f"log-odds of it or above ({hot['n']}), most come from "
+           + ", ".join(f"{k} ({n})" for k, n in hot["sources"].items()) + "; the images with most such views: "
+           + ", ".join(f"`{Path(k).name}` ({n})" for k, n in hot["images"].items())
+           + ". Look at them to see which kinds of real photo score high."] if hot else []),
         ("- It was trained on about a thousand images; it is a screening tool. Train your own with "
         "`gendetect train` on your data."),
     ]

@@ -104,9 +104,13 @@ def test_threshold_neighbours_count_only_validation_reals_at_or_near_the_thresho
     scores = np.array([2.1, 1.6, 0.0, 9.0, 5.0, np.nan])
     trainval = np.array([it.split == "trainval" for it in (items[v.item] for v in views)])
     hot = td.threshold_neighbours(scores, views, items, trainval, thr=2.0, width=0.5)
-    assert hot["n"] == 2  # real2 is far below; the fake, the test real and the unscored view never count
+    assert hot["n"] == 2 and hot["width"] == 0.5  # real2 is far below; the fake, the test real and the unscored view never count
     assert hot["sources"] == {"src0": 2}
     assert hot["images"] == {"real0.png": 1, "real1.png": 1}
+    for it in items:
+        it.path = f"/data/shared/{it.path}"
+    named = td.threshold_neighbours(scores, views, items, trainval, thr=2.0, root=Path("/data/shared"))
+    assert named["images"] == {"real0.png": 1, "real1.png": 1}  # relative to the data folder, not the machine
 
 
 def test_per_chain_rule_holds_each_chain_and_estimates_on_unseen_folds(td) -> None:
