@@ -93,7 +93,7 @@ REAL_FOLDS = 5
 SMALL_FAMILY = 5  # modern families with fewer fakes are pooled as "other-modern" for grouping
 CHAIN_POOL = [n for n in BENIGN.list() if n != "none"]
 
-MODEL_NAME = "gendetect-default-v7"
+MODEL_NAME = "gendetect-default-v8"
 HGB = {"max_iter": 120, "learning_rate": 0.08}
 CANDIDATES: dict[str, dict] = {
     # name: detector, its params, per-tile features, which training rows
@@ -172,6 +172,19 @@ CANDIDATES: dict[str, dict] = {
     "hgb periodic+npr+noise, reals weighted x3, every real through every chain + self-made + JPEG copies, no GAN-era": {
         "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan+jpeg-pairs+sweep",
         "real_weight": 3.0},
+    # added after v7 (its test figures seen): leave-one-family-out AUC asks for traces shared across families, but
+    # sd1 (90 fakes) and ldm (48) outweigh kolors (19) and sdxl (14) in the loss; each family's fakes get equal
+    # total weight, so the trees cannot spend themselves on the largest families' own traces
+    "hgb periodic+npr+noise, reals weighted x3, fake families weighted alike, every real through every chain + "
+    "self-made + JPEG copies, no GAN-era": {
+        "det": "hgb", "params": HGB, "cols": "periodic+npr+noise", "rows": "no-gan+jpeg-pairs+sweep",
+        "real_weight": 3.0, "family_balance": True},
+    # added after v7 (its test figures seen): the shipped rule is set by a few real images' views (one McMaster
+    # photo has 9 near the threshold); leaves of at least 200 tiles cannot isolate one image's tiles
+    "hgb periodic+npr+noise (leaves of >= 200 tiles), reals weighted x3, every real through every chain + "
+    "self-made + JPEG copies, no GAN-era": {
+        "det": "hgb", "params": {**HGB, "min_samples_leaf": 200}, "cols": "periodic+npr+noise",
+        "rows": "no-gan+jpeg-pairs+sweep", "real_weight": 3.0},
 }
 PART_WORDS = {
     "periodic": "period-2/4/8 up-sampling spectra (`periodic`)",
@@ -462,21 +475,43 @@ def tile_table(feats: list[np.ndarray | None], rows: np.ndarray):
     return np.concatenate(X), np.concatenate(owner), np.concatenate(weight)
 
 
-def row_weights(cand: dict, w: np.ndarray, y: np.ndarray) -> np.ndarray:
+def tile_families(views, items, owner: np.ndarray) -> np.ndarray:
+    """The generator family (its out-of-group group) of each tile row's view, ``""`` for reals and self-made
+    fakes: what ``family_balance`` balances."""
+    fam = [items[views[k].item].group if views[k].label == 1 and not views[k].kind.startswith("selfmade") else ""
+           for k in range(len(views))]
+    return np.asarray(fam, dtype=object)[owner]
+
+
+def row_weights(cand: dict, w: np.ndarray, y: np.ndarray, family: np.ndarray | None = None) -> np.ndarray:
     """The tile weights of a candidate's training rows: 1 / (signal tiles of the image), times the candidate's
-    ``real_weight`` (default 1) on the reals' tiles (before the detector's own class balancing)."""
+    ``real_weight`` (default 1) on the reals' tiles (before the detector's own class balancing). With
+    ``family_balance``, the generated fakes' weight is shared equally among their families (``family``, per tile
+    row, from :func:`tile_families`), its total unchanged; reals and self-made fakes keep theirs."""
     k = float(cand.get("real_weight", 1.0))
-    return w if k == 1.0 else w * np.where(y == 0, k, 1.0)
+    out = w if k == 1.0 else w * np.where(y == 0, k, 1.0)
+    if cand.get("family_balance"):
+        if family is None:
+            raise ValueError("family_balance needs the family of every tile row")
+        gen = family != ""
+        names = sorted(set(family[gen]))
+        total = out[gen].sum()
+        out = out.copy()
+        for f in names:
+            m = family == f
+            out[m] *= total / (len(names) * out[m].sum())
+    return out
 
 
-def fit(cand: dict, X: np.ndarray, y: np.ndarray, w: np.ndarray):
+def fit(cand: dict, X: np.ndarray, y: np.ndarray, w: np.ndarray, family: np.ndarray | None = None):
     """The candidate's detector fitted on tile rows ``X``, ``y`` with the tile weights ``w`` (see
     :func:`row_weights`); only ``hgb`` takes weights."""
     d = create_detector(cand["det"], **cand["params"])
     if cand["det"] == "hgb":
-        return d.fit(X, y, sample_weight=row_weights(cand, w, y))
-    if "real_weight" in cand:
-        raise ValueError(f"real_weight needs sample weights, which {cand['det']!r} does not take here")
+        return d.fit(X, y, sample_weight=row_weights(cand, w, y, family))
+    for key in ("real_weight", "family_balance"):
+        if key in cand:
+            raise ValueError(f"{key} needs sample weights, which {cand['det']!r} does not take here")
     return d.fit(X, y)
 
 
@@ -530,7 +565,7 @@ def _fit_group(g: str) -> tuple[np.ndarray, np.ndarray]:
     held = np.where(trainval & (groups == g))[0]
     rows = train_rows(views, items, cand["rows"], trainval & (groups != g))
     X, owner, w = tile_table(feats, rows)
-    det = fit(cand, X[:, cols], labels[owner], w)
+    det = fit(cand, X[:, cols], labels[owner], w, tile_families(views, items, owner))
     return tile_logits(det, feats, held, cols)
 
 
@@ -827,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = columns(cand["cols"], dim)
     rows = train_rows(views, items, cand["rows"], trainval)
     X, owner, w = tile_table(feats, rows)
-    detector = fit(cand, X[:, cols], labels[owner], w)
+    detector = fit(cand, X[:, cols], labels[owner], w, tile_families(views, items, owner))
     oog = sel["scores"]
     fin = trainval & np.isfinite(oog)
     calibrator = create_calibrator("temperature").fit(1 / (1 + np.exp(-oog[fin])), labels[fin])
@@ -1145,7 +1180,13 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "4. The candidate with the reals' rows weighted x3 was added after v6 too (its test figures seen): the "
         "shipped rule is a low-FPR point set by the highest-scoring reals, and the weight makes the loss spend "
         "itself on that tail. It became v7 on these validation figures, by the rule above, not on any test "
-        "figure; its lead is small (a few more original fakes flagged at the shipped rule)."),
+        "figure; its lead was small (a few more original fakes flagged at the shipped rule). Two candidates were "
+        "added after v7 (its test figures seen), both decided before either was scored: fake families weighted "
+        "alike (sd1's 90 fakes had outweighed kolors' 19 in the loss), and leaves of at least 200 tiles (one "
+        "McMaster photo had 9 views near the threshold; a leaf that small cannot isolate one image). The second "
+        "became v8 by the rule above: its mean leave-one-family-out AUC is 0.009 below v7's, inside the 0.01 "
+        "margin, and it flags more original fakes at the shipped rule (the table); its held-out-fold rate on one "
+        "chain, downscale-x0.5, is one view above the 1% target (below)."),
         "",
         *model_comparison(),
         "## Validation of the shipped model (out-of-group, at the shipped threshold)",
@@ -1202,7 +1243,9 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "or uncertain, 5 of 10 wright fakes, TPR at the threshold 0.318, test AUC 0.93) and for v6 (the same "
         "candidate without the weight on the reals, threshold 0.8911: 4 of 8 diffusion-examples fakes and 24 of "
         "26 unseen-family fakes fake or uncertain, 5 of 10 wright fakes, TPR at the threshold 0.386, test AUC "
-        "0.93). Every choice for this "
+        "0.93) and for v7 (the same candidate with leaves of the default 20 tiles, threshold 0.7378: 5 of 8 "
+        "diffusion-examples fakes and 24 of 26 unseen-family fakes fake or uncertain, 5 of 10 wright fakes, TPR "
+        "at the threshold 0.432, test AUC 0.93). Every choice for this "
         "model was made on "
         "validation scores and on the synthetic up-sampling check, none on these tables; the floor and the "
         "per-chain threshold rule were adopted although they lowered these figures."),

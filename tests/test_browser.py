@@ -57,7 +57,7 @@ def test_page_checks_two_images(server: str, tmp_path: Path) -> None:
         page = browser.new_page()
         page.goto(server + "/")
         page.wait_for_selector("#card >> text=Trained on")
-        assert "gendetect-default-v7" in page.inner_text("#card")
+        assert "gendetect-default-v8" in page.inner_text("#card")
         page.set_input_files("#files", [str(p) for p in images])
         page.wait_for_function("document.querySelectorAll('#results .verdict').length === 2", timeout=30_000)
         verdicts = {

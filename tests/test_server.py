@@ -48,7 +48,7 @@ def client(tmp_path: Path) -> TestClient:
 def test_health_models_page_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     (model,) = client.get("/v1/models").json()
-    assert model["id"] == load_model().name == "gendetect-default-v7" and 0 < model["threshold"] < 1
+    assert model["id"] == load_model().name == "gendetect-default-v8" and 0 < model["threshold"] < 1
     assert model["card"]["target_fpr"] == 0.01 and model["card"]["n_training_images"] == 930
     page = client.get("/")
     assert page.status_code == 200 and "Drop images here" in page.text
@@ -60,7 +60,7 @@ def test_detect_one_and_many(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     (item,) = r.json()["results"]
     assert item["status"] == "ok" and 0 <= item["p_fake"] <= 1 and item["verdict"] in ("real", "uncertain", "fake")
-    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v7" and item["version"]
+    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v8" and item["version"]
     assert item["cached"] is False
 
     files = [("files", (f"{i}.png", _png(i), "image/png")) for i in range(2)]

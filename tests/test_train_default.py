@@ -95,6 +95,32 @@ def test_real_weight_scales_only_the_reals_tiles_and_defaults_to_none(td) -> Non
         td.fit({"det": "logistic", "params": {}, "real_weight": 3.0}, np.zeros((4, 2)), y, w)
 
 
+
+def test_family_balance_gives_each_generated_family_equal_weight_and_leaves_the_rest(td) -> None:
+    # tiles: two reals, a self-made fake, three tiles of family "sd1", one of "kolors"
+    w = np.array([1.0, 0.5, 0.5, 1 / 3, 1 / 3, 1 / 3, 1.0])
+    y = np.array([0, 0, 1, 1, 1, 1, 1])
+    fam = np.array(["", "", "", "sd1", "sd1", "sd1", "kolors"], dtype=object)
+    out = td.row_weights({"family_balance": True}, w, y, fam)
+    np.testing.assert_allclose(out[:3], w[:3])  # reals and self-made fakes keep their weights
+    assert out[3:6].sum() == pytest.approx(out[6]) == pytest.approx(w[3:].sum() / 2)  # total kept, shared alike
+    np.testing.assert_allclose(w, [1.0, 0.5, 0.5, 1 / 3, 1 / 3, 1 / 3, 1.0])  # the caller's array is not changed
+    both = td.row_weights({"family_balance": True, "real_weight": 3.0}, w, y, fam)
+    np.testing.assert_allclose(both[:2], [3.0, 1.5])
+    np.testing.assert_allclose(both[3:], out[3:])
+    with pytest.raises(ValueError, match="family"):  # never balanced on nothing
+        td.row_weights({"family_balance": True}, w, y)
+    with pytest.raises(ValueError, match="family_balance"):
+        td.fit({"det": "logistic", "params": {}, "family_balance": True}, np.zeros((7, 2)), y, w, fam)
+
+
+def test_tile_families_names_generated_fakes_only(td) -> None:
+    items = _items(td, n_real=1, n_fake=1)
+    views = [td.View(0, 0, "none", 0, items[0].path, "whole", "original"),
+             td.View(1, 1, "none", 0, items[1].path, "whole", "original"),
+             td.View(0, 1, "none", 0, "selfmade.png", "whole", "selfmade")]
+    assert td.tile_families(views, items, np.array([0, 1, 1, 2])).tolist() == ["", items[1].group, items[1].group, ""]
+
 def test_threshold_neighbours_count_only_validation_reals_at_or_near_the_threshold(td) -> None:
     items = _items(td, n_real=3, n_fake=1)
     items[1].source = items[0].source
