@@ -30,7 +30,7 @@ The protocol, in order, so that test data never influences any choice:
 5. **Threshold** at most 1% false positives on the out-of-group scores of the validation reals of *every*
    chain separately (the originals, each benign chain over the sweep, JPEG copies, self-made twins), with a
    held-out-fold estimate of how that holds on unseen sources; the ``uncertain`` band starts at the pooled 5%
-   point. A temperature calibrator fitted on the same scores makes P(fake) a probability (for a 50/50 prior).
+   point. A temperature calibrator fitted on the same scores calibrates P(fake) (no intercept: see the card).
 6. **Test once**: the chosen model on the test-only rows (``modern-fakes`` families sd3, stable-cascade,
    qwen-image, hidream; ``wright-photos`` split test; ``diffusion-examples``), and the test reals through every
    chain. Printed and written to the card; nothing is chosen after it.
@@ -420,7 +420,9 @@ def cache_key(v: View, digests: dict[str, str]) -> str:
 
 
 def extract(views: list[View], jobs: int) -> tuple[list[np.ndarray | None], list[str | None]]:
-    cfg = hashlib.sha256(json.dumps(EXTRACTOR, sort_keys=True).encode()).hexdigest()[:10]
+    # the extractor's whole config, its defaults too: a changed default (the graphic check) must not reuse features
+    full = create_extractor(EXTRACTOR["name"], **EXTRACTOR["params"]).get_config()
+    cfg = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:10]
     cache = CACHE / f"features-{cfg}"
     cache.mkdir(parents=True, exist_ok=True)
     feats: list[np.ndarray | None] = [None] * len(views)
@@ -976,6 +978,16 @@ def run_audit(items) -> dict | None:
         return {"error": str(e)}
 
 
+def _weights_words(cand: dict) -> str:
+    """The candidate's own row weights, as the card's calibration line names them after "classes balanced"."""
+    words = []
+    if cand.get("real_weight", 1.0) != 1.0:
+        words.append(f"the reals' rows x{cand['real_weight']:g}")
+    if cand.get("family_balance"):
+        words.append("fake families weighted alike")
+    return "".join(f", then {w}" for w in words)
+
+
 def model_comparison() -> list[str]:
     """The card's comparison of logistic regression, gradient boosting and a small CNN (from the study's JSON)."""
     f = STUDY
@@ -1112,8 +1124,11 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         f"- chosen candidate: **{chosen}**",
         f"- threshold: **{pipeline.threshold:.4f}** ({pipeline.info['threshold_rule']['rule']})",
         f"- uncertain band: {pipeline.uncertain_from:.4f} – {pipeline.threshold:.4f} (the pooled {BAND_FPR:.0%}-FPR point)",
-        ("- P(fake) is calibrated (temperature scaling on out-of-group validation scores) for a 50/50 prior: on "
-        "a stream where fakes are rarer, the same score means a lower probability."),
+        ("- P(fake) is calibrated by temperature scaling on the out-of-group validation scores. A temperature has "
+        "no intercept: it sharpens or softens the scores but keeps the model's own midpoint, which the training "
+        f"weights set (classes balanced{_weights_words(CANDIDATES[chosen])}), so read P(fake) as a calibrated score for "
+        "ranking and for the threshold and band above, not as the probability for your stream; where fakes are "
+        "rarer, the same score means a lower probability."),
         "",
         "Reproduce: `make default-model` (`python scripts/train_default.py --shared ../shared/data`).",
         "",

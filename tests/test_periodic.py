@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -13,6 +15,7 @@ from gendetect.features.periodic import (
     periodic_spectrum,
     split_tiles,
     tile_boxes,
+    tile_graphic,
     tile_signal,
     unpack_tiles,
 )
@@ -142,6 +145,61 @@ def test_text_only_image_is_uncertain(tmp_path):
     (row,) = scan([str(tmp_path / "page.png")], _tiled_pipeline(threshold=0.0))
     assert row.verdict == "uncertain" and "no signal" in row.reason
 
+
+
+def _page(width: int = 600, height: int = 400, paper=(255, 255, 255), ink=(0, 0, 0)) -> Image.Image:
+    page = Image.new("RGB", (width, height), paper)
+    d = ImageDraw.Draw(page)
+    for i in range(height // 20):
+        d.text((8, 4 + 20 * i), "Invoice 1024: total amount due within thirty days of receipt", fill=ink)
+    return page
+
+
+def _jpeg_file(image: Image.Image, path, quality: int):
+    image.save(path, "JPEG", quality=quality)
+    return str(path)
+
+
+def test_tile_graphic_sees_text_through_jpeg_and_not_skies_or_texture(tmp_path):
+    page = _page()
+    jpeg = Image.open(_jpeg_file(page, tmp_path / "p.jpg", 50)).convert("L")
+    luma = np.asarray(jpeg, np.float32)[:256, :256]
+    assert tile_signal(luma)[1] <= 0.6  # ringing: the flat-pixel test alone takes the JPEG page for texture
+    background, marks = tile_graphic(luma)
+    assert background >= 0.55 and marks >= 0.03
+    sky = np.clip(np.linspace(150, 170, 256)[:, None] + np.random.default_rng(0).normal(0, 2, (256, 256)), 0, 255)
+    assert tile_graphic(sky)[1] < 0.03  # near one level, but no marks on it
+    assert tile_graphic(_noise(256))[0] < 0.55  # texture has no dominant level
+
+
+@pytest.mark.parametrize(
+    ("kind", "quality"),
+    [("page", 40), ("page", 60), ("page", 75), ("page", 95), ("page x2 nearest", 60), ("page x2 nearest", 95),
+     ("dark screen", 75), ("dark screen", 95)],  # below q75 a dark screen's JPEG noise can hide its background
+)
+def test_text_saved_as_jpeg_is_uncertain_never_fake(tmp_path, kind, quality):
+    make = {
+        "page": _page,
+        "page x2 nearest": lambda: _page().resize((1200, 800), Image.NEAREST),  # a period-2 trace, still not fake
+        "dark screen": lambda: _page(paper=(30, 30, 36), ink=(200, 200, 180)),
+    }[kind]
+    (row,) = scan([_jpeg_file(make(), tmp_path / "page.jpg", quality)], _tiled_pipeline(threshold=0.0))
+    assert row.status == "ok" and row.verdict == "uncertain" and row.p_fake is None
+    assert row.reason.startswith("no signal")
+
+
+def test_graphic_check_can_be_turned_off_and_keeps_photo_tiles():
+    ext = create_extractor("tiles", tile=64, max_tiles=16)
+    off = create_extractor("tiles", tile=64, max_tiles=16, graphic_check=False)
+    assert ext.get_config()["params"]["graphic_check"] is True  # recorded, so caches keyed by it differ
+    assert ext.config_id != off.config_id
+    photo = _image(200, 0)
+    np.testing.assert_array_equal(ext.extract_tiles(photo), off.extract_tiles(photo))
+    buf = io.BytesIO()
+    _page().save(buf, "JPEG", quality=75)
+    page = Image.open(buf).convert("RGB")
+    assert not split_tiles(ext.extract_tiles(page))[1].any()
+    assert split_tiles(off.extract_tiles(page))[1].any()  # without the check, the JPEG page had "signal"
 
 def test_evaluation_leaves_no_signal_images_out_and_counts_them(tmp_path):
     """Evaluation agrees with scan: an image without forensic signal is not scored (at 0.5 or anything else);

@@ -49,7 +49,13 @@ def test_health_models_page_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     (model,) = client.get("/v1/models").json()
     assert model["id"] == load_model().name == "gendetect-default-v8" and 0 < model["threshold"] < 1
-    assert model["card"]["target_fpr"] == 0.01 and model["card"]["n_training_images"] == 930
+    card = model["card"]
+    assert card["target_fpr"] == 0.01 and card["n_training_images"] == 930
+    # what the page shows must come from the card the default-model script writes, not read as "unknown"
+    assert card["trained_on"].startswith("453 real and 477 generated images from 15 generator families")
+    assert 0.5 < card["validation_mean_family_auc"] < 1 and 0 <= card["validation_worst_chain_fpr"] < 0.05
+    assert {"flux1", "kolors", "sd1"} <= set(card["validation_groups"])
+    assert all(0 <= g["auc"] <= 1 for g in card["validation_groups"].values())
     page = client.get("/")
     assert page.status_code == 200 and "Drop images here" in page.text
     assert "/v1/detect" in client.get("/openapi.json").json()["paths"]

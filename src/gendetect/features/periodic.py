@@ -19,7 +19,8 @@ camera simulation (``gendetect.augment.benign``); the default detector is traine
 
 :class:`TiledFeatures` (``tiles``) cuts the whole image at native resolution into square tiles, computes a base
 extractor's features for each, and flags tiles without forensic signal (flat, blank, text-like: see
-:func:`tile_signal`). The ``tiled`` detector (:mod:`gendetect.detectors.tiled`) scores each tile with signal and
+:func:`tile_signal`; text and graphics that went through JPEG, whose ringing hides the flat paper from
+:func:`tile_signal`: see :func:`tile_graphic`). The ``tiled`` detector (:mod:`gendetect.detectors.tiled`) scores each tile with signal and
 averages their log-odds; :class:`gendetect.pipeline.DetectionPipeline` gives an image without any such tile the
 verdict ``uncertain`` (the no-signal guard).
 """
@@ -98,6 +99,24 @@ def tile_signal(x: np.ndarray) -> tuple[float, float]:
     return float(np.median(lap)), float((lap < 0.5).mean())
 
 
+def tile_graphic(x: np.ndarray, level: int = 6, contrast: int = 64) -> tuple[float, float]:
+    """``(background, marks)`` of a 2-D luma tile: the share of pixels within ``level`` of its most common luma
+    value (the paper or screen), and the share that differ from it by more than ``contrast`` (ink, glyphs, bars).
+
+    Rendered text and graphics are mostly one level with high-contrast marks on it. :func:`tile_signal` sees
+    that as flat pixels, but JPEG's ringing around every glyph leaves few exactly flat pixels at any quality; the
+    share of pixels near the background level survives it (a text page keeps more than half at quality 40). A
+    photo rarely has both: a clear sky or a wall is near one level but has no marks, a textured scene has no
+    dominant level.
+    """
+    v = np.clip(np.rint(np.asarray(x, np.float32)), 0, 255).astype(np.intp).ravel()
+    if v.size == 0:
+        return 1.0, 0.0
+    mode = int(np.bincount(v, minlength=256).argmax())
+    d = np.abs(v - mode)
+    return float((d <= level).mean()), float((d > contrast).mean())
+
+
 @EXTRACTORS.register("periodic")
 class PeriodicFeatures(FeatureExtractor):
     """Shift-invariant period-2/4/8 up-sampling features (see the module docstring).
@@ -156,8 +175,10 @@ class TiledFeatures(FeatureExtractor):
 
     :meth:`extract_tiles` gives one row per tile, ``(n_tiles, tile_width)`` float32 with
     ``tile_width = len(TILE_META) + base.dim``: the tile's box, whether it carries forensic signal
-    (``texture >= min_texture`` and ``flat <= max_flat``), its texture and flat share, then the base features
-    (zeros for a tile without signal). An image smaller than ``min_side`` has no tile.
+    (``texture >= min_texture`` and ``flat <= max_flat``, and not text or graphics: :func:`tile_graphic`'s
+    background share at least ``graphic_background`` with marks at least ``graphic_marks``), its texture and flat
+    share, then the base features (zeros for a tile without signal). An image smaller than ``min_side`` has no
+    tile.
 
     :meth:`extract_one` packs those rows into one fixed-length vector of ``max_tiles`` slots (unused slots are
     zeros, so their signal flag is 0), ``dim = max_tiles * tile_width``, so that every generic path (feature
@@ -172,6 +193,10 @@ class TiledFeatures(FeatureExtractor):
         min_side: images (and tiles) smaller than this carry no measurable trace.
         min_texture: tiles whose median |Laplacian| is lower are flat (no signal).
         max_flat: tiles with a larger share of flat pixels are flat, blank or text-like (no signal).
+        graphic_check: whether tiles of text or graphics have no signal, JPEG or not (``False``: as before the
+            check existed, i.e. v8's build).
+        graphic_background, graphic_marks: the check's rule: at least this share of the tile's pixels at its
+            background level, and at least this share of high-contrast marks (:func:`tile_graphic`).
     """
 
     name = "tiles"
@@ -185,6 +210,9 @@ class TiledFeatures(FeatureExtractor):
         min_side: int = 64,
         min_texture: float = 1.0,
         max_flat: float = 0.6,
+        graphic_check: bool = True,
+        graphic_background: float = 0.55,
+        graphic_marks: float = 0.03,
     ) -> None:
         self.base = base
         self.tile = tile
@@ -192,6 +220,9 @@ class TiledFeatures(FeatureExtractor):
         self.min_side = min_side
         self.min_texture = min_texture
         self.max_flat = max_flat
+        self.graphic_check = graphic_check
+        self.graphic_background = graphic_background
+        self.graphic_marks = graphic_marks
         self._base = EXTRACTORS.from_config(base or {"name": "periodic", "params": {"crop": tile}})
         self.tile_width = len(TILE_META) + self._base.dim
         self.dim = max_tiles * self.tile_width
@@ -201,11 +232,19 @@ class TiledFeatures(FeatureExtractor):
         rows = []
         for top, left, side in tile_boxes(image.height, image.width, self.tile, self.max_tiles, self.min_side):
             crop = image.crop((left, top, left + side, top + side))
-            texture, flat = tile_signal(luminance(np.asarray(crop)))
-            signal = float(texture >= self.min_texture and flat <= self.max_flat)
+            luma = luminance(np.asarray(crop))
+            texture, flat = tile_signal(luma)
+            signal = float(texture >= self.min_texture and flat <= self.max_flat and not self.is_graphic(luma))
             feats = self._base.extract_one(crop) if signal else np.zeros(self._base.dim, np.float32)
             rows.append(np.concatenate([[left, top, left + side, top + side, signal, texture, flat], feats]))
         return np.asarray(rows, np.float32).reshape(len(rows), self.tile_width)
+
+    def is_graphic(self, luma: np.ndarray) -> bool:
+        """Whether a tile's luma is text or graphics (:func:`tile_graphic`); never when the check is off."""
+        if not self.graphic_check:
+            return False
+        background, marks = tile_graphic(luma)
+        return background >= self.graphic_background and marks >= self.graphic_marks
 
     def extract_one(self, image: Image.Image) -> np.ndarray:
         rows = self.extract_tiles(image)

@@ -168,10 +168,12 @@ def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
     info = pipeline.info
     training = info.get("training", {})
     rule = info.get("threshold_rule", {})
-    validation = info.get("validation", {}).get("all", {})
+    stored = info.get("validation", {})
+    validation = stored.get("all", {})
     fpr = None if validation.get("acc_real") is None else 1.0 - validation["acc_real"]
+    families = stored.get("per_family", {})  # the default-model script's leave-one-family-out figures
     return {
-        "trained_on": training.get("data"),
+        "trained_on": training.get("data") or _data_words(training),
         "n_training_images": training.get("n_images"),
         "training_labels": training.get("labels"),
         "target_fpr": rule.get("target_fpr"),
@@ -182,14 +184,29 @@ def card_summary(pipeline: DetectionPipeline) -> dict[str, Any]:
         "validation_scheme": rule.get("scheme"),
         "validation_groups": {
             g: {k: m.get(k) for k in ("n_real", "n_fake", "auc", "acc_real", "acc_fake")}
-            for g, m in info.get("validation", {}).items()
+            for g, m in {**stored, **families}.items()
             if isinstance(m, dict) and "auc" in m
         },
+        # leave-one-family-out (the default model's selection): each family scored by a fit that never saw it
+        "validation_mean_family_auc": stored.get("mean_family_auc", validation.get("mean_family_auc")),
+        "validation_worst_chain_fpr": stored.get("worst_chain_fpr_held_out_fold"),
         "threshold_rule": rule.get("rule"),
         # without a calibrator P(fake) is the detector's score: the page must not call it a probability
         "calibrated": pipeline.calibrator is not None,
         "audit_warnings": audit_warnings(info.get("audit")),
     }
+
+
+def _data_words(training: dict[str, Any]) -> str | None:
+    """"N real and M generated images from K generator families" from a card's ``images_per_family`` (the
+    default-model script's training summary), or None when the card has none."""
+    per = training.get("images_per_family")
+    if not per:
+        return None
+    n_real = sum(n for f, n in per.items() if f == "real")
+    fakes = {f: n for f, n in per.items() if f != "real"}
+    return (f"{n_real} real and {sum(fakes.values())} generated images from {len(fakes)} generator families, "
+            "for training and validation (the model card says which are in the training rows)")
 
 
 class UploadScorer:
