@@ -8,7 +8,7 @@ tiles it removes per class and how many verdicts change. Then it renders text pa
 PNG and as JPEG at several qualities (with and without a 2x nearest up-scale) and prints their verdicts on and
 off: without the check, JPEG ringing hid the flat paper from the flat-pixel test and text was scored.
 
-    python benchmarks/graphic_guard.py [--model DIR] [--shared ../shared/data] [-j 2]
+    python benchmarks/graphic_guard.py [--model DIR] [--shared ../shared/data]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import train_default as td  # the validation items and their training regions
 
-from gendetect.features.periodic import split_tiles
 from gendetect.pipeline import load_model
 
 
@@ -70,10 +69,8 @@ def verdicts(model, images: list[Image.Image]) -> tuple[list[str], list[int]]:
     """The verdict of each image and its count of tiles with signal."""
     out, signal = [], []
     for im in images:
-        rows = model.extractor.extract_tiles(im)
-        _, sig, _ = split_tiles(rows) if len(rows) else (None, np.zeros(0, bool), None)
-        signal.append(int(sig.sum()))
-        s = model.score_tile_rows(rows)
+        s = model.score_tiles(im)
+        signal.append(int(s.signal.sum()))
         out.append("no signal" if s.p_image is None else f"{model.verdict(s.p_image)} {s.p_image:.2f}")
     return out, signal
 
