@@ -20,9 +20,9 @@ camera simulation (``gendetect.augment.benign``); the default detector is traine
 :class:`TiledFeatures` (``tiles``) cuts the whole image at native resolution into square tiles, computes a base
 extractor's features for each, and flags tiles without forensic signal (flat, blank, text-like: see
 :func:`tile_signal`; text and graphics that went through JPEG, whose ringing hides the flat paper from
-:func:`tile_signal`: see :func:`tile_graphic`). The ``tiled`` detector (:mod:`gendetect.detectors.tiled`) scores each tile with signal and
-averages their log-odds; :class:`gendetect.pipeline.DetectionPipeline` gives an image without any such tile the
-verdict ``uncertain`` (the no-signal guard).
+:func:`tile_signal`: see :func:`tile_graphic`). The ``tiled`` detector (:mod:`gendetect.detectors.tiled`) scores
+each tile with signal and averages their log-odds; :class:`gendetect.pipeline.DetectionPipeline` gives an image
+without any such tile the verdict ``uncertain`` (the no-signal guard).
 """
 
 from __future__ import annotations

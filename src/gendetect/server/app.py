@@ -203,9 +203,8 @@ def _data_words(training: dict[str, Any]) -> str | None:
     per = training.get("images_per_family")
     if not per:
         return None
-    n_real = sum(n for f, n in per.items() if f == "real")
     fakes = {f: n for f, n in per.items() if f != "real"}
-    return (f"{n_real} real and {sum(fakes.values())} generated images from {len(fakes)} generator families, "
+    return (f"{per.get('real', 0)} real and {sum(fakes.values())} generated images from {len(fakes)} generator families, "
             "for training and validation (the model card says which are in the training rows)")
 
 
