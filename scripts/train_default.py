@@ -236,6 +236,30 @@ class Item:
     region: str  # "whole", "centre240", "wright-top"
     photoreal: bool = True
     extra: dict = field(default_factory=dict)
+    licence: str = ""  # of the file's origin (``licence_of``)
+
+
+# Licence of each origin, as the folders' LICENSE notes in ../shared/data give them: the repositories named in the
+# ``origin`` column (modern-fakes, real-photos) and the folders that have one licence for every file.
+ORIGIN_LICENCES = {
+    "comfyanonymous/ComfyUI_examples": "0BSD-style",
+    "invoke-ai/InvokeAI": "Apache-2.0",
+    "Kwai-Kolors/Kolors": "Apache-2.0 (repository; the model has its own)",
+    "CompVis/stable-diffusion": "CreativeML Open RAIL-M",
+    "Stability-AI/stablediffusion": "MIT (code)",
+    "cszn/FFDNet": "research use (no licence file; cite the dataset)",
+    "jbhuang0604/SelfExSR": "research use (no licence file; cite the dataset)",
+    "majedelhelou/denoising_datasets": "research use (no licence file; cite the dataset)",
+}
+FOLDER_LICENCES = {"cnndetection-gallery": "CC BY-NC-SA 4.0", "wright-photos": "MIT"}
+
+
+def licence_of(folder: str, origin: str | None) -> str:
+    """The licence of a file from ``folder`` whose ``origin`` column is ``repository:path`` (or empty)."""
+    if folder in FOLDER_LICENCES:
+        return FOLDER_LICENCES[folder]
+    repo = (origin or "").split(":")[0]
+    return ORIGIN_LICENCES.get(repo, f"see {repo}" if repo else f"see ../shared/data/{folder}")
 
 
 def _region(image: Image.Image, region: str) -> Image.Image:
@@ -267,29 +291,32 @@ def collect(shared: Path) -> list[Item]:
         group = fam if counts.get(fam, 0) >= SMALL_FAMILY else "other-modern"
         split = (r.split or "trainval").lower()
         items.append(Item(r.path, 1, fam, "modern-fakes", group if split == "trainval" else "test", split, "whole",
-                          photoreal=fam != "sd1-finetune"))
+                          photoreal=fam != "sd1-finetune", licence=licence_of("modern-fakes", r.extra.get("origin"))))
     for r in read("real-photos"):
         src = f"real-photos/{r.source}"
-        items.append(Item(r.path, 0, "real", src, _real_group(src), (r.split or "trainval").lower(), "whole"))
+        items.append(Item(r.path, 0, "real", src, _real_group(src), (r.split or "trainval").lower(), "whole",
+                          licence=licence_of("real-photos", r.extra.get("origin"))))
     for r in read("cnndetection-gallery"):
         gen = (r.source or "cnndetection-gallery/unknown").split("/")[-1]
         if r.label == "fake":
-            items.append(Item(r.path, 1, f"gan:{gen}", "cnndetection", "gan-era", "trainval", "centre240"))
+            items.append(Item(r.path, 1, f"gan:{gen}", "cnndetection", "gan-era", "trainval", "centre240",
+                              licence=licence_of("cnndetection-gallery", None)))
         else:
             src = f"cnndetection/{gen}"
-            items.append(Item(r.path, 0, "real", src, _real_group(src), "trainval", "centre240"))
+            items.append(Item(r.path, 0, "real", src, _real_group(src), "trainval", "centre240",
+                              licence=licence_of("cnndetection-gallery", None)))
     for r in read("wright-photos"):
         split = (r.split or "trainval").lower()
         if r.label == "fake":
             items.append(Item(r.path, 1, "flux-pro (wright)", "wright", "wright" if split == "trainval" else "test",
-                              split, "wright-top"))
+                              split, "wright-top", licence=licence_of("wright-photos", None)))
         else:
             items.append(Item(r.path, 0, "real", "wright", _real_group("wright") if split == "trainval" else "test",
-                              split, "wright-top"))
+                              split, "wright-top", licence=licence_of("wright-photos", None)))
     for r in read("diffusion-examples"):
         fam = r.generator if r.label == "fake" else "real"
         items.append(Item(r.path, int(r.label == "fake"), fam or "unknown", "diffusion-examples", "test", "test",
-                          "whole"))
+                          "whole", licence=licence_of("diffusion-examples", r.source)))
     return items
 
 
@@ -841,11 +868,16 @@ def main(argv: list[str] | None = None) -> int:
     chosen = min(near, key=lambda n: (-results[n]["tpr_per_chain_rule"], results[n]["worst_chain_fpr"]))
     print(f"chosen: {chosen}")
     sel = results[chosen]
-    for f, m in sel["per_family"].items():
-        print(f"  {f:22s} n={m['n']:3d} AUC {_fmt(m['auc'])} TPR@thr {_fmt(m['tpr'])}")
-    for c, m in sel["per_chain"].items():
-        print(f"  chain {c:22s} n={m['n']:3d} FPR {_fmt(m['fpr'])}")
     shipped = per_chain_rule(sel["scores"], views, items, trainval)
+    at_rule = summarise(sel["scores"], views, items, trainval, shipped["threshold"])  # the threshold that ships
+    print(f"per family: leave-one-family-out AUC; TPR at the pooled 1%-FPR point ({sel['thr']:.3f}) and at the "
+          f"per-chain rule's threshold ({shipped['threshold']:.3f}, the one that ships; log-odds)")
+    for f, m in sel["per_family"].items():
+        print(f"  {f:22s} n={m['n']:3d} AUC {_fmt(m['auc'])} TPR pooled {_fmt(m['tpr'])} "
+              f"shipped {_fmt(at_rule['per_family'][f]['tpr'])}")
+    print("per chain: FPR of the validation reals at the pooled point and at the shipped threshold")
+    for c, m in sel["per_chain"].items():
+        print(f"  chain {c:22s} n={m['n']:3d} FPR pooled {_fmt(m['fpr'])} shipped {_fmt(at_rule['per_chain'][c]['fpr'])}")
     print(f"per-chain threshold rule: log-odds {shipped['threshold']:.3f} (pooled {sel['thr']:.3f}), TPR originals "
           f"{_fmt(shipped['tpr_originals'])} (pooled {_fmt(sel['tpr_originals'])}), worst chain FPR held-out-fold "
           f"{_fmt(shipped['worst_held_out_fpr'])}")
@@ -952,13 +984,25 @@ def as_metrics(v: dict) -> dict:
     return out
 
 
+def family_licences(items, views, trainval, by_source: bool = False) -> dict[str, dict[str, int]]:
+    """``{family: {licence: trainval images}}`` (``"family (source folder)"`` keys with ``by_source``)."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for k, v in enumerate(views):
+        if trainval[k] and v.kind == "original":
+            it = items[v.item]
+            key = it.family.split(":")[0]
+            out[f"{key} ({it.source.split('/')[0]})" if by_source else key][it.licence or "unknown"] += 1
+    return {f: dict(c.most_common()) for f, c in sorted(out.items())}
+
+
 def training_summary(items, views, trainval) -> dict:
     kinds = Counter(v.kind for k, v in enumerate(views) if trainval[k])
     fam = Counter(items[v.item].family.split(":")[0] for k, v in enumerate(views) if trainval[k] and
                   v.kind == "original")
     n = sum(fam.values())
     return {"views": dict(kinds), "images_per_family": dict(fam), "chains": CHAIN_POOL, "views_per_image": VIEWS,
-            "n_images": n, "labels": {"real": fam.get("real", 0), "fake": n - fam.get("real", 0)}}
+            "n_images": n, "labels": {"real": fam.get("real", 0), "fake": n - fam.get("real", 0)},
+            "licences_per_family": family_licences(items, views, trainval)}
 
 
 def run_audit(items) -> dict | None:
@@ -1134,15 +1178,17 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "",
         "## Training data (split trainval only)",
         "",
-        "| family / set | trainval images | in the shipped model's training rows |",
-        "|---|---|---|",
+        "| family / set | trainval images | in the shipped model's training rows | licence of the files |",
+        "|---|---|---|---|",
     ]
     used = set(train_rows(views, items, CANDIDATES[chosen]["rows"], trainval).tolist())
     fam = Counter((items[v.item].family.split(":")[0], items[v.item].source.split("/")[0], k in used)
                   for k, v in enumerate(views) if trainval[k] and v.kind == "original")
+    licences = family_licences(items, views, trainval, by_source=True)
     for f, s in sorted({(f, s) for f, s, _ in fam}):
         n_used, n_all = fam.get((f, s, True), 0), fam.get((f, s, True), 0) + fam.get((f, s, False), 0)
-        lines.append(f"| {f} ({s}) | {n_all} | {n_used if n_used else 'validation only'} |")
+        words = "; ".join(f"{lic} ({n})" for lic, n in licences[f"{f} ({s})"].items())
+        lines.append(f"| {f} ({s}) | {n_all} | {n_used if n_used else 'validation only'} | {words} |")
     kinds = Counter(v.kind for k, v in enumerate(views) if trainval[k])
     lines += [
         "",
@@ -1152,8 +1198,9 @@ def model_card(pipeline, chosen, results, validation, test, audit, items, views,
         "validation real also goes through every other chain (`chain-sweep`: scored to measure each chain's "
         "false-positive rate; in the training rows of the candidates marked \"every real through every chain\"), "
         "and every validation fake too (`fake-sweep`: only in the training rows, and the scores, of the candidate "
-        "marked \"every image through every chain\"). Licences: cnndetection-gallery CC BY-NC-SA 4.0; the other folders keep their licence notes in "
-        "`../shared/data/*/` (research and evaluation use). Regions: cnndetection images as a 240 px centre crop "
+        "marked \"every image through every chain\"). Licences per file come from each folder's licence note in "
+        "`../shared/data/*/` and the repository in its `origin` column; together they allow research and "
+        "evaluation use, not every commercial one (CC BY-NC-SA, Open RAIL-M, no licence file). Regions: cnndetection images as a 240 px centre crop "
         "inside the frame (the frame colour leaks the label); wright-photos as the top 1024 x 768 photo (the "
         "caption panel leaks the label)."),
         "",

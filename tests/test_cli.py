@@ -89,6 +89,39 @@ def test_list(runner: CliRunner) -> None:
     assert result.exit_code == 0 and {"spectrum", "npr"} <= set(result.stdout.split())
     result = runner.invoke(main, ["list", "detectors"])
     assert set(result.stdout.split()) >= {"knn", "logistic", "mlp"}
+    result = runner.invoke(main, ["list", "chains"])
+    first = [line.split()[0] for line in result.stdout.splitlines()]
+    assert result.exit_code == 0 and {"jpeg", "resize", "camera-mhc", "social-1080", "benign:jpeg"} <= set(first)
+    assert "benign" not in first  # the wrapper is not a chain of its own
+
+    from gendetect.evaluation.perturbations import parse_chain
+
+    for name in first:  # every listed name is a valid --chain
+        parse_chain(name)
+
+
+def test_model_shows_the_defaults_test_rows_band_and_chains(runner: CliRunner) -> None:
+    """Everything the default's card reports is in ``gendetect model``: test figures, the band, each chain."""
+    from gendetect.pipeline import default_model_path
+
+    config = json.loads((default_model_path() / "config.json").read_text())
+    result = runner.invoke(main, ["model"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"auc_all_test {config['test']['auc_all_test']:.3f}" in out
+    assert f"tpr_at_threshold {config['test']['tpr_at_threshold']:.3f}" in out
+    band = config["validation"]["band"]
+    assert f"fake_or_uncertain {band['fake_or_uncertain']:.3f}" in out and "per_chain_uncertain" in out
+    assert "test: per_family" in out and "fake|unc" in out and "verdicts" in out
+    lines = [line.split() for line in out.splitlines()]
+    photoreal = f"{config['validation']['photoreal_auc']:.3f}"
+    assert any(w[:1] == ["photoreal_auc"] and photoreal in w for w in lines)
+    chains = config["validation"]["per_chain_fpr"]
+    worst = min(chains, key=lambda c: chains[c]["acc_real"])
+    assert any(w[:1] == [worst] and f"{chains[worst]['acc_real']:.3f}" in w for w in lines)
+    kandinsky = next(line for line in out.splitlines() if line.strip().startswith("Kandinsky"))
+    verdicts = config["test"]["per_family"]["Kandinsky 2.1"]["verdicts"]
+    assert ", ".join(f"{k} {v}" for k, v in verdicts.items()) in kandinsky
 
 
 def test_data_index_describe_train_evaluate(runner: CliRunner, tmp_path: Path) -> None:

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from gendetect.calibration import IsotonicCalibrator, TemperatureCalibrator
 from gendetect.cli import main
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
 from gendetect.detectors import DETECTORS
+from gendetect.errors import GendetectError, UnknownNameError
 from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
 from gendetect.evaluation.render import write_report
@@ -92,6 +94,40 @@ def test_per_generator_and_robustness_with_a_model(tree: Path, model_dir: Path) 
     assert up_auc["none"] > 0.9
     assert up_auc["resize:0.5"] < up_auc["none"] - 0.2  # halving the image erases the 2x up-sampling trace
     assert records  # the tree was read
+
+
+def test_robustness_takes_the_benign_chains_that_calibrate_the_default(tree: Path, model_dir: Path) -> None:
+    from gendetect.augment import BENIGN
+    from gendetect.evaluation.perturbations import expand_chains, parse_chain
+
+    chain = parse_chain("camera-mhc+jpeg:75")
+    assert chain.spec == "camera-mhc+jpeg:75" and parse_chain(chain.spec).spec == chain.spec
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    other = Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    step = parse_chain("benign:jpeg").steps[0]
+    first, again = np.asarray(parse_chain("benign:jpeg")(photo)), np.asarray(step(photo))
+    assert np.array_equal(first, again)  # seeded from the pixels: a rerun sees the same copies
+    assert np.array_equal(first, np.asarray(BENIGN.create("jpeg")(photo, step.seed_for(photo))))
+    assert step.seed_for(photo) != step.seed_for(other)  # each image its own draws, not one JPEG quality for all
+    assert parse_chain("jpeg").spec == "jpeg:75" and parse_chain("benign:jpeg").spec == "benign:jpeg"
+    assert parse_chain("upscale-x2-bicubic")(photo).size == (128, 96)
+    assert expand_chains(["benign:camera-*", "camera-mhc"]) == ["camera-bilinear", "camera-mhc", "camera-raw"]
+    every = expand_chains(["benign:*"])
+    assert len(every) == len(BENIGN.list()) - 1 and "none" not in every and "benign:jpeg" in every
+    with pytest.raises(UnknownNameError, match=r"camera-mhc.*social-1080"):  # the message lists both kinds
+        parse_chain("camera-foo")
+    with pytest.raises(GendetectError, match="no benign chain matches"):
+        expand_chains(["benign:zz*"])
+
+    rob = run_protocol(_cfg("robustness", tree, model=str(model_dir), chains=["benign:upscale-x2-*", "social-1080"]))
+    assert list(rob["metrics"]) == ["none", "upscale-x2-bicubic", "upscale-x2-lanczos", "social-1080"]
+    assert all(0 <= m["acc_real"] <= 1 for m in rob["metrics"].values())
+
+
+def test_evaluate_rejects_an_unknown_chain_before_any_work(tree: Path, model_dir: Path) -> None:
+    args = ["evaluate", "--protocol", "robustness", "--data", str(tree), "--model", str(model_dir)]
+    result = CliRunner().invoke(main, [*args, "--chain", "phone-upscal"])
+    assert result.exit_code != 0 and "phone-upscale" in result.output  # the valid names, benign chains included
 
 
 def test_per_subject(tmp_path: Path, model_dir: Path) -> None:

@@ -227,3 +227,27 @@ def test_card_reports_the_model_comparison_kept_in_the_repo(td, monkeypatch, tmp
         assert f"| {m} | {x['mean_auc']:.3f} | {x['tpr_at_1pct_fpr']:.3f} |" in text
     monkeypatch.setattr(td, "STUDY", tmp_path / "absent.json")
     assert "Not measured" in "\n".join(td.model_comparison())
+
+
+def test_every_training_file_has_the_licence_of_its_origin(td) -> None:
+    shared = SCRIPT.parents[2] / "shared" / "data"
+    if not (shared / "modern-fakes" / "labels.csv").is_file():
+        pytest.skip(f"{shared} is absent: the licences are read from its labels and folders")
+    items = td.collect(shared)
+    known = set(td.ORIGIN_LICENCES.values()) | set(td.FOLDER_LICENCES.values())
+    unknown = {(i.source, i.licence) for i in items if i.split == "trainval" and i.licence not in known}
+    assert not unknown  # a new origin must be added to ORIGIN_LICENCES before it trains the default
+    assert {i.licence for i in items if i.source == "cnndetection"} == {"CC BY-NC-SA 4.0"}
+    assert {i.licence for i in items if i.family == "kolors"} == {td.ORIGIN_LICENCES["Kwai-Kolors/Kolors"]}
+
+
+def test_family_licences_count_original_trainval_images_per_family(td) -> None:
+    items = _items(td, n_real=3, n_fake=2)
+    for it in items:
+        it.licence = "MIT" if it.label else ""
+    views = [td.View(i, it.label, "none", 0, it.path, it.region, "original") for i, it in enumerate(items)]
+    views.append(td.View(0, 0, "jpeg", 1, items[0].path, "whole", "processed"))  # a view is not another image
+    trainval = np.asarray([items[v.item].split == "trainval" for v in views])
+    assert td.family_licences(items, views, trainval) == {"real": {"unknown": 3}, "sd1": {"MIT": 2}}
+    by_source = td.family_licences(items, views, trainval, by_source=True)
+    assert by_source["sd1 (modern-fakes)"] == {"MIT": 2} and by_source["real (src0)"] == {"unknown": 1}

@@ -49,7 +49,12 @@ from gendetect.cli._common import (
 @click.option("--detector", default=None, help="Training protocols: detector name (default: the model's).")
 @click.option("-p", "--param", "params", multiple=True, help="Detector hyper-parameter KEY=VALUE.")
 @click.option("-e", "--extractor-param", "eparams", multiple=True, help="Extractor parameter KEY=VALUE.")
-@click.option("--chain", "chains", multiple=True, help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75.")
+@click.option(
+    "--chain",
+    "chains",
+    multiple=True,
+    help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75, a benign chain (camera-mhc), or benign:* for all.",
+)
 @click.option(
     "--compare",
     "compare",
@@ -130,9 +135,9 @@ def evaluate(
         overrides["detector"] = {"name": detector, "params": parse_params(params)}
         check_params("detector", detector, overrides["detector"]["params"], "-p")
     if chains:
-        from gendetect.evaluation.perturbations import parse_chain
+        from gendetect.evaluation.perturbations import expand_chains, parse_chain
 
-        for c in chains:  # an unknown step or an argument out of range fails now, not after the features
+        for c in expand_chains(chains):  # an unknown step or an argument out of range fails now, not later
             parse_chain(c)
     _report_kind(output)
     if compare_models_:

@@ -1,4 +1,4 @@
-"""``gendetect list``: the registered extractors, detectors and generators."""
+"""``gendetect list``: the registered extractors, detectors, generators and processing chains."""
 
 from __future__ import annotations
 
@@ -8,13 +8,32 @@ from gendetect.cli import main
 
 
 @main.command("list")
-@click.argument("kind", type=click.Choice(["extractors", "detectors", "generators"]))
+@click.argument("kind", type=click.Choice(["extractors", "detectors", "generators", "chains"]))
 @click.argument("pattern", default="*")
 def list_cmd(kind: str, pattern: str) -> None:
-    """List registered extractors, detectors or generators (optionally matching a wildcard PATTERN)."""
+    """List registered extractors, detectors, generators or chains (optionally matching a wildcard PATTERN).
+
+    ``chains`` lists the robustness perturbations (``jpeg:75``) and the benign processing chains that train and
+    calibrate the default model, with their specs: each is a valid ``evaluate --chain``.
+    """
     from gendetect.detectors import list_detectors
     from gendetect.features import list_extractors
 
+    if kind == "chains":
+        from gendetect.augment.benign import BENIGN
+        from gendetect.evaluation.perturbations import PERTURBATIONS
+
+        for name in PERTURBATIONS.list(pattern):
+            if name != "benign":
+                doc = (PERTURBATIONS.get(name).__doc__ or "").strip().splitlines()[0].replace("``", "")
+                click.echo(f"{name:22} {'perturbation':14} {doc}")
+        for name in BENIGN.list(pattern):
+            if name == "none":  # the same as the perturbation above
+                continue
+            chain = BENIGN.create(name)
+            shown = f"benign:{name}" if name in PERTURBATIONS else name
+            click.echo(f"{shown:22} {'benign chain':14} {chain.spec}")
+        return
     if kind == "generators":
         from gendetect.generation import get_generator, list_generators
 

@@ -95,29 +95,71 @@ def print_report_tables(console: Console, report: dict[str, Any]) -> None:
 _METRIC_COLUMNS = (
     ("n_real", "reals"),
     ("n_fake", "fakes"),
+    ("n", "n"),
     ("auc", "AUC"),
     ("ap", "AP"),
     ("acc_real", "acc real"),
+    ("real_called_real", "reals real"),
     ("acc_fake", "TPR@thr"),
+    ("fake_or_uncertain", "fake|unc"),
     ("tpr_at_1fpr", "TPR@1%FPR"),
+    ("same_verdict", "same verdict"),
     ("ece", "ECE"),
+    ("verdicts", "verdicts"),
+    ("flips", "verdict flips"),
 )
+_INLINE_AT_MOST = 6  # a group of more plain numbers than this is a two-column table, not a line
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def _counts(v: Any) -> str:
+    """``{"fake": 8, "uncertain": 2}`` -> ``fake 8, uncertain 2``; anything else as a cell."""
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {cell(x)}" for k, x in v.items()) or "-"
+    return cell(v)
+
+
+def _is_row(v: Any) -> bool:
+    """A group's metrics: mostly known columns, and nothing nested but verdict counts."""
+    if not isinstance(v, dict) or not v:
+        return False
+    known = sum(c in v for c, _ in _METRIC_COLUMNS)
+    nested_ok = all(_scalar(x) or isinstance(x, list) or k in ("verdicts", "flips") for k, x in v.items())
+    return nested_ok and 2 * known > len(v)
 
 
 def print_metric_tables(console: Console, title: str, metrics: dict[str, Any]) -> None:
-    """Rows of ``{group: binary_metrics}`` as a table; nested ``{name: {group: metrics}}`` as further tables."""
-    rows = {k: v for k, v in metrics.items() if isinstance(v, dict) and any(c in v for c, _ in _METRIC_COLUMNS)}
+    """What a model records about itself, at any depth, with nothing left out but long lists.
+
+    Plain numbers at one level are a line (``title: key value, ...``) or, when many, a two-column table; groups
+    whose keys are mostly the known columns (``binary_metrics``, verdict counts, ``fake|unc``, ``same verdict``)
+    are rows of a table; any other nested mapping is shown the same way under ``title: key``. Lists are left out.
+    """
+    plain = {k: v for k, v in metrics.items() if _scalar(v)}
+    rows = {k: v for k, v in metrics.items() if _is_row(v)}
+    if plain and len(plain) <= _INLINE_AT_MOST:
+        console.print(f"{title}: " + ", ".join(f"{k} {cell(v)}" for k, v in plain.items()), highlight=False)
+    elif plain:
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("group")
+        table.add_column("value", justify="right")
+        for k, v in plain.items():
+            table.add_row(k, cell(v))
+        console.print(table)
     if rows:
         cols = [(c, h) for c, h in _METRIC_COLUMNS if any(c in v for v in rows.values())]
         table = Table(title=title, title_justify="left", show_edge=False)
         table.add_column("group")
-        for _, h in cols:
-            table.add_column(h, justify="right")
+        for c, h in cols:
+            table.add_column(h, justify="left" if c in ("verdicts", "flips") else "right")
         for name in sorted(rows, key=lambda k: (k != "all", k)):
-            table.add_row(name, *[cell(rows[name].get(c)) for c, _ in cols])
+            table.add_row(name, *[_counts(rows[name].get(c)) for c, _ in cols])
         console.print(table)
     for k, v in metrics.items():
-        if k not in rows and isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+        if k not in rows and isinstance(v, dict) and v:
             print_metric_tables(console, f"{title}: {k}", v)
 
 
@@ -138,6 +180,12 @@ def print_model_card(console: Console, pipeline: Any, config: dict[str, Any], wa
         )
     training = config.get("training", {})
     console.print(f"trained on: {training.get('n_images')} images, {training.get('labels')}", highlight=False)
+    if training.get("licences_per_family"):
+        words = "; ".join(
+            f"{fam}: " + ", ".join(f"{lic} ({n})" for lic, n in lics.items())
+            for fam, lics in training["licences_per_family"].items()
+        )
+        console.print(f"licences:  {words}", highlight=False)
     cal = config.get("calibration")
     console.print(
         f"P(fake):   calibrated probability ({cal.get('name', cal)})"
@@ -145,9 +193,12 @@ def print_model_card(console: Console, pipeline: Any, config: dict[str, Any], wa
         else "P(fake):   an uncalibrated score (higher = more likely generated), not a probability",
         highlight=False,
     )
-    for key, title in (("validation", f"validation ({rule.get('scheme', 'out-of-fold')})"), ("test", "test")):
-        if isinstance(config.get(key), dict) and config[key]:
-            print_metric_tables(console, title, config[key])
+    if isinstance(config.get("validation"), dict) and config["validation"]:
+        console.print(f"validation scores: {rule.get('scheme', 'out-of-fold')}", highlight=False)
+        print_metric_tables(console, "validation", config["validation"])
+    if isinstance(config.get("test"), dict) and config["test"]:
+        console.print("test rows: never used to train, choose or calibrate; scored once at the end", highlight=False)
+        print_metric_tables(console, "test", config["test"])
     audit = config.get("audit")
     if not audit:
         console.print("audit: none recorded (trained with the shortcut audit off)", highlight=False)

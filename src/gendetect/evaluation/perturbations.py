@@ -6,18 +6,31 @@ Each perturbation is registered in ``PERTURBATIONS`` and written as ``name:argum
     >>> from gendetect.evaluation.perturbations import parse_chain
     >>> parse_chain("resize:0.5+jpeg:75").spec
     'resize:0.5+jpeg:75'
+
+A step may also be one of the benign processing chains that train and calibrate the default model (registry
+:data:`~gendetect.augment.benign.BENIGN`: ``camera-mhc``, ``social-1080``, ``upscale-x2-bicubic``, ...), by its
+bare name or as ``benign:name`` (needed for the names both registries have: ``benign:jpeg`` is JPEG at a random
+quality 60-95, ``jpeg`` without an argument is q75). Its random draws are seeded from each image's pixels, so a
+rerun gives the same images. ``benign:*`` (any shell pattern) stands for every matching chain, one row each:
+
+    >>> parse_chain("camera-mhc+jpeg:75").spec
+    'camera-mhc+jpeg:75'
+    >>> expand_chains(["none", "benign:upscale-x2-*"])
+    ['none', 'upscale-x2-bicubic', 'upscale-x2-lanczos']
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PIL import Image, ImageFilter
 
 from gendetect.config import Configurable
-from gendetect.errors import GendetectError
+from gendetect.errors import GendetectError, UnknownNameError
 from gendetect.registry import Registry
 
 
@@ -125,6 +138,39 @@ class Identity(Perturbation):
         return image
 
 
+@PERTURBATIONS.register("benign")
+class Benign(Perturbation):
+    """A benign processing chain by name (``camera-mhc``, ``social-1080``: registry ``BENIGN``), its random draws
+    seeded from the image's pixels (the same image always gets the same copy)."""
+
+    name = "benign"
+
+    def __init__(self, arg: str = "none") -> None:
+        from gendetect.augment.benign import BENIGN
+
+        self.arg = arg
+        self._chain = BENIGN.create(str(arg))  # an unknown name lists the chains
+
+    @property
+    def spec(self) -> str:
+        return f"benign:{self.arg}" if self.arg in PERTURBATIONS else str(self.arg)
+
+    def seed_for(self, image: Image.Image) -> int:
+        """The seed of this image's draws: a hash of its RGB pixels and the chain's name."""
+        rgb = image.convert("RGB")
+        digest = hashlib.blake2b(rgb.tobytes(), digest_size=8, key=str(self.arg).encode()[:64]).digest()
+        return int.from_bytes(digest, "little")
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        return self._chain(image, self.seed_for(image))
+
+
+def _benign_names(pattern: str = "*") -> list[str]:
+    from gendetect.augment.benign import BENIGN
+
+    return BENIGN.list(pattern)
+
+
 class Chain:
     """Perturbations applied left to right."""
 
@@ -154,9 +200,18 @@ _ARG_RANGES: dict[str, tuple[float, float, bool]] = {
 def parse_chain(spec: str) -> Chain:
     """``"resize:0.5+jpeg:75"`` -> :class:`Chain`. Unknown names list the valid ones; an argument out of its
     range (``jpeg:500``, ``resize:0``) is an error that gives the range."""
-    steps = []
+    steps: list[Perturbation] = []
     for part in spec.split("+"):
         name, _, arg = part.strip().partition(":")
+        if name == "benign" or (name not in PERTURBATIONS and not arg and name in _benign_names()):
+            steps.append(Benign(arg if name == "benign" else name))
+            continue
+        if name not in PERTURBATIONS:
+            valid = ", ".join(n for n in PERTURBATIONS.list() if n != "benign")
+            raise UnknownNameError(
+                f"Unknown perturbation {name!r} in chain {spec!r}. Valid perturbations: {valid}; or a benign chain "
+                f"(bare, or as benign:name): {', '.join(_benign_names())}."
+            )
         cls: Callable[..., Perturbation] = PERTURBATIONS.get(name)
         if not arg:
             steps.append(cls())
@@ -172,6 +227,23 @@ def parse_chain(spec: str) -> Chain:
                 raise GendetectError(f"perturbation {part!r}: argument {arg!r} is out of range; {name} takes {span}")
         steps.append(cls(value))
     return Chain(steps)
+
+
+def expand_chains(specs: Iterable[str]) -> list[str]:
+    """``benign:PATTERN`` (a shell pattern such as ``*`` or ``camera-*``) becomes one chain per matching benign
+    chain but ``none``, in the registry's order; every other spec is kept as written. Duplicates are dropped."""
+    out: list[str] = []
+    for spec in specs:
+        head, _, pattern = spec.strip().partition(":")
+        if head == "benign" and "+" not in spec and any(c in pattern for c in "*?["):
+            names = [n for n in _benign_names() if n != "none" and fnmatch.fnmatchcase(n, pattern)]
+            if not names:
+                raise GendetectError(f"chain {spec!r}: no benign chain matches; they are {', '.join(_benign_names())}")
+            expanded = [Benign(n).spec for n in names]
+        else:
+            expanded = [spec]
+        out.extend(e for e in expanded if e not in out)
+    return out
 
 
 # UnivFD's JPEG and blur, social-network style chains, and format/size changes.

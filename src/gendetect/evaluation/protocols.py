@@ -48,7 +48,7 @@ from gendetect.evaluation.metrics import (
     roc_auc,
     roc_curve,
 )
-from gendetect.evaluation.perturbations import DEFAULT_CHAINS, parse_chain
+from gendetect.evaluation.perturbations import DEFAULT_CHAINS, expand_chains, parse_chain
 from gendetect.evaluation.report import item_rows, score_records
 from gendetect.features import EXTRACTORS
 from gendetect.imageio import load_image
@@ -268,7 +268,7 @@ def per_subject(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
 @PROTOCOLS.register("robustness")
 def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     model = load_model(config.model)
-    chains = [parse_chain(c) for c in config.chains]
+    chains = [parse_chain(c) for c in expand_chains(config.chains)]
     if "none" not in [c.spec for c in chains]:  # the clean baseline row is always there, first
         chains.insert(0, parse_chain("none"))
     ok: list[ImageRecord] = []
