@@ -247,11 +247,14 @@ ORIGIN_LICENCES = {
     "Kwai-Kolors/Kolors": "Apache-2.0 (repository; the model has its own)",
     "CompVis/stable-diffusion": "CreativeML Open RAIL-M",
     "Stability-AI/stablediffusion": "MIT (code)",
-    "cszn/FFDNet": "research use (no licence file; cite the dataset)",
-    "jbhuang0604/SelfExSR": "research use (no licence file; cite the dataset)",
-    "majedelhelou/denoising_datasets": "research use (no licence file; cite the dataset)",
 }
-FOLDER_LICENCES = {"cnndetection-gallery": "CC BY-NC-SA 4.0", "wright-photos": "MIT"}
+# real-photos: "None of these repositories has a LICENSE file: research use only" (its note), the 8 photos from
+# CompVis/stable-diffusion included (Unsplash/Flickr photos; that repository's licence is the model's)
+FOLDER_LICENCES = {
+    "cnndetection-gallery": "CC BY-NC-SA 4.0",
+    "wright-photos": "MIT",
+    "real-photos": "research use (no licence file; cite the dataset)",
+}
 
 
 def licence_of(folder: str, origin: str | None) -> str:

@@ -91,8 +91,12 @@ def test_list(runner: CliRunner) -> None:
     assert set(result.stdout.split()) >= {"knn", "logistic", "mlp"}
     result = runner.invoke(main, ["list", "chains"])
     first = [line.split()[0] for line in result.stdout.splitlines()]
-    assert result.exit_code == 0 and {"jpeg", "resize", "camera-mhc", "social-1080", "benign:jpeg"} <= set(first)
-    assert "benign" not in first  # the wrapper is not a chain of its own
+    assert result.exit_code == 0 and {"jpeg:75", "resize:0.5", "camera-mhc", "social-1080", "benign:jpeg"} <= set(first)
+    assert "benign" not in first and "benign:none" not in first  # the wrapper is not a chain of its own
+    camera = [
+        line.split()[0] for line in runner.invoke(main, ["list", "chains", "benign:camera-*"]).stdout.splitlines()
+    ]
+    assert camera == ["camera-bilinear", "camera-mhc", "camera-raw"]  # the --chain spelling of a pattern
 
     from gendetect.evaluation.perturbations import parse_chain
 
@@ -118,7 +122,8 @@ def test_model_shows_the_defaults_test_rows_band_and_chains(runner: CliRunner) -
     assert any(w[:1] == ["photoreal_auc"] and photoreal in w for w in lines)
     chains = config["validation"]["per_chain_fpr"]
     worst = min(chains, key=lambda c: chains[c]["acc_real"])
-    assert any(w[:1] == [worst] and f"{chains[worst]['acc_real']:.3f}" in w for w in lines)
+    fpr = f"{1 - chains[worst]['acc_real']:.3f}"  # shown as a false-positive rate beside the accuracy
+    assert any(w[:1] == [worst] and f"{chains[worst]['acc_real']:.3f}" in w and fpr in w for w in lines)
     kandinsky = next(line for line in out.splitlines() if line.strip().startswith("Kandinsky"))
     verdicts = config["test"]["per_family"]["Kandinsky 2.1"]["verdicts"]
     assert ", ".join(f"{k} {v}" for k, v in verdicts.items()) in kandinsky

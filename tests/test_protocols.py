@@ -119,15 +119,22 @@ def test_robustness_takes_the_benign_chains_that_calibrate_the_default(tree: Pat
     with pytest.raises(GendetectError, match="no benign chain matches"):
         expand_chains(["benign:zz*"])
 
-    rob = run_protocol(_cfg("robustness", tree, model=str(model_dir), chains=["benign:upscale-x2-*", "social-1080"]))
+    # one chain in two spellings is one row (two would have doubled its feature rows against the labels)
+    assert expand_chains(["camera-mhc", "benign:camera-mhc", "jpeg", "jpeg:75"]) == ["camera-mhc", "jpeg:75"]
+
+    chains = ["benign:upscale-x2-*", "social-1080", "upscale-x2-bicubic"]
+    rob = run_protocol(_cfg("robustness", tree, model=str(model_dir), chains=chains))
     assert list(rob["metrics"]) == ["none", "upscale-x2-bicubic", "upscale-x2-lanczos", "social-1080"]
-    assert all(0 <= m["acc_real"] <= 1 for m in rob["metrics"].values())
+    means = [m["mean_p_fake_real"] for m in rob["metrics"].values()]
+    assert len(set(means)) == len(means)  # each chain made other copies than the clean row
 
 
-def test_evaluate_rejects_an_unknown_chain_before_any_work(tree: Path, model_dir: Path) -> None:
-    args = ["evaluate", "--protocol", "robustness", "--data", str(tree), "--model", str(model_dir)]
+def test_evaluate_rejects_an_unknown_chain_before_any_work(tree: Path, tmp_path: Path) -> None:
+    # the model does not exist: a chain error here means the chain was checked before the model was loaded
+    args = ["evaluate", "--protocol", "robustness", "--data", str(tree), "--model", str(tmp_path / "absent")]
     result = CliRunner().invoke(main, [*args, "--chain", "phone-upscal"])
-    assert result.exit_code != 0 and "phone-upscale" in result.output  # the valid names, benign chains included
+    assert result.exit_code != 0 and "Did you mean 'phone-upscale'" in result.output, result.output
+    assert "absent" not in result.output
 
 
 def test_per_subject(tmp_path: Path, model_dir: Path) -> None:

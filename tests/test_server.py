@@ -61,6 +61,17 @@ def test_health_models_page_and_docs(client: TestClient) -> None:
     assert "/v1/detect" in client.get("/openapi.json").json()["paths"]
 
 
+def test_card_words_name_the_training_data_and_its_licences() -> None:
+    from gendetect.server.app import _data_words
+
+    training = {"images_per_family": {"real": 3, "sd1": 2, "kolors": 1}}
+    assert _data_words(training).startswith("3 real and 3 generated images from 2 generator families")
+    assert "licences" not in _data_words(training) and _data_words({}) is None
+    training["licences_per_family"] = {"real": {"MIT": 2, "unknown": 1}, "sd1": {"Apache-2.0": 2}}
+    words = _data_words(training)
+    assert words.endswith("licences of the files: Apache-2.0, MIT") and "unknown" not in words
+
+
 def test_detect_one_and_many(client: TestClient) -> None:
     r = client.post("/v1/detect", files=[("files", ("a.png", _png(1), "image/png"))])
     assert r.status_code == 200, r.text

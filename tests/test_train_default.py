@@ -239,6 +239,9 @@ def test_every_training_file_has_the_licence_of_its_origin(td) -> None:
     assert not unknown  # a new origin must be added to ORIGIN_LICENCES before it trains the default
     assert {i.licence for i in items if i.source == "cnndetection"} == {"CC BY-NC-SA 4.0"}
     assert {i.licence for i in items if i.family == "kolors"} == {td.ORIGIN_LICENCES["Kwai-Kolors/Kolors"]}
+    assert {i.licence for i in items if i.label == 0 and i.source.startswith("real-photos")} == {
+        td.FOLDER_LICENCES["real-photos"]  # the SD repository's photos too: its licence is the model's, not theirs
+    }
 
 
 def test_family_licences_count_original_trainval_images_per_family(td) -> None:

@@ -23,10 +23,12 @@ def list_cmd(kind: str, pattern: str) -> None:
         from gendetect.augment.benign import BENIGN
         from gendetect.evaluation.perturbations import PERTURBATIONS
 
-        for name in PERTURBATIONS.list(pattern):
+        benign_only = pattern.startswith("benign:")  # the --chain spelling of a benign pattern
+        pattern = pattern.removeprefix("benign:")
+        for name in [] if benign_only else PERTURBATIONS.list(pattern):
             if name != "benign":
                 doc = (PERTURBATIONS.get(name).__doc__ or "").strip().splitlines()[0].replace("``", "")
-                click.echo(f"{name:22} {'perturbation':14} {doc}")
+                click.echo(f"{PERTURBATIONS.get(name)().spec:22} {'perturbation':14} {doc}")
         for name in BENIGN.list(pattern):
             if name == "none":  # the same as the perturbation above
                 continue

@@ -99,6 +99,7 @@ _METRIC_COLUMNS = (
     ("auc", "AUC"),
     ("ap", "AP"),
     ("acc_real", "acc real"),
+    ("fpr", "FPR"),
     ("real_called_real", "reals real"),
     ("acc_fake", "TPR@thr"),
     ("fake_or_uncertain", "fake|unc"),
@@ -122,6 +123,12 @@ def _counts(v: Any) -> str:
     return cell(v)
 
 
+def _with_fpr(v: dict[str, Any]) -> dict[str, Any]:
+    if "fpr" in v or not isinstance(v.get("acc_real"), (int, float)) or v.get("n_fake"):
+        return v
+    return {**v, "fpr": 1.0 - float(v["acc_real"])}
+
+
 def _is_row(v: Any) -> bool:
     """A group's metrics: mostly known columns, and nothing nested but verdict counts."""
     if not isinstance(v, dict) or not v:
@@ -143,15 +150,19 @@ def print_metric_tables(console: Console, title: str, metrics: dict[str, Any]) -
     if plain and len(plain) <= _INLINE_AT_MOST:
         console.print(f"{title}: " + ", ".join(f"{k} {cell(v)}" for k, v in plain.items()), highlight=False)
     elif plain:
-        table = Table(title=title, title_justify="left", show_edge=False)
-        table.add_column("group")
+        console.print(f"{title}:", highlight=False)  # the title on its own line: a table wraps it to its width
+        table = Table(show_edge=False)
+        table.add_column("metric")
         table.add_column("value", justify="right")
         for k, v in plain.items():
             table.add_row(k, cell(v))
         console.print(table)
     if rows:
+        # groups of reals only (a chain's copies): the false-positive rate beside the accuracy it is 1 minus
+        rows = {k: _with_fpr(v) for k, v in rows.items()}
         cols = [(c, h) for c, h in _METRIC_COLUMNS if any(c in v for v in rows.values())]
-        table = Table(title=title, title_justify="left", show_edge=False)
+        console.print(f"{title}:", highlight=False)
+        table = Table(show_edge=False)
         table.add_column("group")
         for c, h in cols:
             table.add_column(h, justify="left" if c in ("verdicts", "flips") else "right")

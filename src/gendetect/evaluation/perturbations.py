@@ -21,6 +21,7 @@ rerun gives the same images. ``benign:*`` (any shell pattern) stands for every m
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import io
@@ -166,9 +167,9 @@ class Benign(Perturbation):
 
 
 def _benign_names(pattern: str = "*") -> list[str]:
-    from gendetect.augment.benign import BENIGN
+    from gendetect.augment.benign import list_benign
 
-    return BENIGN.list(pattern)
+    return list_benign(pattern)
 
 
 class Chain:
@@ -203,14 +204,20 @@ def parse_chain(spec: str) -> Chain:
     steps: list[Perturbation] = []
     for part in spec.split("+"):
         name, _, arg = part.strip().partition(":")
+        name, arg = name.strip(), arg.strip()
+        if name == "benign" and not arg:
+            raise GendetectError(f"chain {spec!r}: benign needs a chain name, e.g. benign:camera-mhc")
         if name == "benign" or (name not in PERTURBATIONS and not arg and name in _benign_names()):
             steps.append(Benign(arg if name == "benign" else name))
             continue
         if name not in PERTURBATIONS:
-            valid = ", ".join(n for n in PERTURBATIONS.list() if n != "benign")
+            valid = [n for n in PERTURBATIONS.list() if n != "benign"]
+            benign = [f"benign:{n}" if n in PERTURBATIONS else n for n in _benign_names() if n != "none"]
+            close = difflib.get_close_matches(name, valid + benign, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownNameError(
-                f"Unknown perturbation {name!r} in chain {spec!r}. Valid perturbations: {valid}; or a benign chain "
-                f"(bare, or as benign:name): {', '.join(_benign_names())}."
+                f"Unknown perturbation {name!r} in chain {spec!r}.{hint} Valid perturbations: {', '.join(valid)}; "
+                f"or a benign chain: {', '.join(benign)}."
             )
         cls: Callable[..., Perturbation] = PERTURBATIONS.get(name)
         if not arg:
@@ -231,17 +238,20 @@ def parse_chain(spec: str) -> Chain:
 
 def expand_chains(specs: Iterable[str]) -> list[str]:
     """``benign:PATTERN`` (a shell pattern such as ``*`` or ``camera-*``) becomes one chain per matching benign
-    chain but ``none``, in the registry's order; every other spec is kept as written. Duplicates are dropped."""
+    chain but ``none``, in name order; every other spec is kept. Each is written in its canonical spelling
+    (``parse_chain(s).spec``), and chains that are the same (``camera-mhc`` and ``benign:camera-mhc``, ``jpeg`` and
+    ``jpeg:75``) appear once."""
     out: list[str] = []
     for spec in specs:
         head, _, pattern = spec.strip().partition(":")
         if head == "benign" and "+" not in spec and any(c in pattern for c in "*?["):
             names = [n for n in _benign_names() if n != "none" and fnmatch.fnmatchcase(n, pattern)]
             if not names:
-                raise GendetectError(f"chain {spec!r}: no benign chain matches; they are {', '.join(_benign_names())}")
+                names = ", ".join(n for n in _benign_names() if n != "none")
+                raise GendetectError(f"chain {spec!r}: no benign chain matches; they are {names}")
             expanded = [Benign(n).spec for n in names]
         else:
-            expanded = [spec]
+            expanded = [parse_chain(spec).spec]
         out.extend(e for e in expanded if e not in out)
     return out
 

@@ -268,7 +268,7 @@ def per_subject(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
 @PROTOCOLS.register("robustness")
 def robustness(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str, Any]:
     model = load_model(config.model)
-    chains = [parse_chain(c) for c in expand_chains(config.chains)]
+    chains = [parse_chain(c) for c in expand_chains(config.chains)]  # one per distinct chain: rows keyed by spec
     if "none" not in [c.spec for c in chains]:  # the clean baseline row is always there, first
         chains.insert(0, parse_chain("none"))
     ok: list[ImageRecord] = []

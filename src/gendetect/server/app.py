@@ -204,8 +204,15 @@ def _data_words(training: dict[str, Any]) -> str | None:
     if not per:
         return None
     fakes = {f: n for f, n in per.items() if f != "real"}
-    return (f"{per.get('real', 0)} real and {sum(fakes.values())} generated images from {len(fakes)} generator families, "
-            "for training and validation (the model card says which are in the training rows)")
+    words = (f"{per.get('real', 0)} real and {sum(fakes.values())} generated images from {len(fakes)} generator "
+             "families, for training and validation (the model card says which are in the training rows")
+    licences = sorted(
+        {lic for lics in (training.get("licences_per_family") or {}).values() for lic in lics if lic != "unknown"}
+    )
+    if licences:
+        words += f", and each family's licences); licences of the files: {', '.join(licences)}"
+        return words
+    return words + ")"
 
 
 class UploadScorer:
