@@ -21,7 +21,7 @@ def list_cmd(kind: str, pattern: str) -> None:
 
     if kind == "chains":
         from gendetect.augment.benign import BENIGN
-        from gendetect.evaluation.perturbations import PERTURBATIONS
+        from gendetect.evaluation.perturbations import PERTURBATIONS, benign_spec
 
         benign_only = pattern.startswith("benign:")  # the --chain spelling of a benign pattern
         pattern = pattern.removeprefix("benign:")
@@ -32,9 +32,7 @@ def list_cmd(kind: str, pattern: str) -> None:
         for name in BENIGN.list(pattern):
             if name == "none":  # the same as the perturbation above
                 continue
-            chain = BENIGN.create(name)
-            shown = f"benign:{name}" if name in PERTURBATIONS else name
-            click.echo(f"{shown:22} {'benign chain':14} {chain.spec}")
+            click.echo(f"{benign_spec(name):22} {'benign chain':14} {BENIGN.create(name).spec}")
         return
     if kind == "generators":
         from gendetect.generation import get_generator, list_generators

@@ -22,7 +22,6 @@ rerun gives the same images. ``benign:*`` (any shell pattern) stands for every m
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import hashlib
 import io
 import math
@@ -154,7 +153,7 @@ class Benign(Perturbation):
 
     @property
     def spec(self) -> str:
-        return f"benign:{self.arg}" if self.arg in PERTURBATIONS else str(self.arg)
+        return benign_spec(str(self.arg))
 
     def seed_for(self, image: Image.Image) -> int:
         """The seed of this image's draws: a hash of its RGB pixels and the chain's name."""
@@ -164,6 +163,11 @@ class Benign(Perturbation):
 
     def __call__(self, image: Image.Image) -> Image.Image:
         return self._chain(image, self.seed_for(image))
+
+
+def benign_spec(name: str) -> str:
+    """How a benign chain is written in a chain spec: bare, or ``benign:name`` where a perturbation has the name."""
+    return f"benign:{name}" if name in PERTURBATIONS else name
 
 
 def _benign_names(pattern: str = "*") -> list[str]:
@@ -212,7 +216,7 @@ def parse_chain(spec: str) -> Chain:
             continue
         if name not in PERTURBATIONS:
             valid = [n for n in PERTURBATIONS.list() if n != "benign"]
-            benign = [f"benign:{n}" if n in PERTURBATIONS else n for n in _benign_names() if n != "none"]
+            benign = [benign_spec(n) for n in _benign_names() if n != "none"]
             close = difflib.get_close_matches(name, valid + benign, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownNameError(
@@ -245,11 +249,11 @@ def expand_chains(specs: Iterable[str]) -> list[str]:
     for spec in specs:
         head, _, pattern = spec.strip().partition(":")
         if head == "benign" and "+" not in spec and any(c in pattern for c in "*?["):
-            names = [n for n in _benign_names() if n != "none" and fnmatch.fnmatchcase(n, pattern)]
+            names = [n for n in _benign_names(pattern) if n != "none"]
             if not names:
                 names = ", ".join(n for n in _benign_names() if n != "none")
                 raise GendetectError(f"chain {spec!r}: no benign chain matches; they are {names}")
-            expanded = [Benign(n).spec for n in names]
+            expanded = [benign_spec(n) for n in names]
         else:
             expanded = [parse_chain(spec).spec]
         out.extend(e for e in expanded if e not in out)
