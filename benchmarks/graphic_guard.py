@@ -1,8 +1,8 @@
 """What the text-and-graphics check of the tiled extractor (``graphic_check``) costs on photographs and
 generated images, and what it catches.
 
-The check (:func:`gendetect.features.periodic.tile_graphic`) was added after v8's build: the model card's
-figures were measured without it. This benchmark scores the validation originals (trainval rows, in the regions
+The check (:func:`gendetect.features.periodic.tile_graphic`) was added after v8's build, whose card was measured
+without it; v9 is trained and calibrated with it. This benchmark scores the validation originals (trainval rows, in the regions
 the model is trained on; never test rows) with the check on and off, with the same model, and prints how many
 tiles it removes per class and how many verdicts change. Then it renders text pages and charts, saves them as
 PNG and as JPEG at several qualities (with and without a 2x nearest up-scale) and prints their verdicts on and
@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.shared.is_dir():
         print(f"\n{args.shared} not found: the validation part reads ../shared/data", file=sys.stderr)
         return 0
+    args.shared = args.shared.resolve()  # the items' paths are absolute; a relative --shared must match them
     items = [it for it in td.collect(args.shared) if it.split == "trainval"]
     changes: dict[int, Counter] = {0: Counter(), 1: Counter()}
     tiles = {0: [0, 0], 1: [0, 0]}

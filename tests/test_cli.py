@@ -127,6 +127,8 @@ def test_model_shows_the_defaults_test_rows_band_and_chains(runner: CliRunner) -
     kandinsky = next(line for line in out.splitlines() if line.strip().startswith("Kandinsky"))
     verdicts = config["test"]["per_family"]["Kandinsky 2.1"]["verdicts"]
     assert ", ".join(f"{k} {v}" for k, v in verdicts.items()) in kandinsky
+    # a temperature keeps the model's midpoint: the score is not called the probability for the user's stream
+    assert "calibrated score (temperature" in " ".join(out.split()) and "calibrated probability" not in out
 
 
 def test_data_index_describe_train_evaluate(runner: CliRunner, tmp_path: Path) -> None:

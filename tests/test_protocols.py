@@ -118,9 +118,27 @@ def test_robustness_takes_the_benign_chains_that_calibrate_the_default(tree: Pat
         parse_chain("camera-foo")
     with pytest.raises(GendetectError, match="no benign chain matches"):
         expand_chains(["benign:zz*"])
+    # a pattern inside a longer chain: one chain per match, two patterns every pair
+    cams = ["camera-bilinear", "camera-mhc", "camera-raw"]
+    assert expand_chains(["benign:camera-*+jpeg:75"]) == [f"{c}+jpeg:75" for c in cams]
+    pairs = expand_chains(["resize:0.5+benign:camera-m*+benign:upscale-x2-*"])
+    assert pairs == ["resize:0.5+camera-mhc+upscale-x2-bicubic", "resize:0.5+camera-mhc+upscale-x2-lanczos"]
+    assert all(parse_chain(s).spec == s for s in [*every, *pairs])  # a report's chain specs rebuild the chains
+    with pytest.raises(GendetectError, match="no benign chain matches 'benign:zz\\*'"):
+        expand_chains(["jpeg:75+benign:zz*"])
+    assert expand_chains(["benign : camera-* + jpeg:75"]) == [f"{c}+jpeg:75" for c in cams]  # spaces as parse_chain
+    with pytest.raises(UnknownNameError, match=r"'' in chain '\+jpeg:75'"):  # an empty step is an error, not dropped
+        expand_chains(["+jpeg:75"])
+    with pytest.raises(UnknownNameError, match=r"'foo' in chain 'benign:camera-\*\+foo'"):  # as the user wrote it
+        expand_chains(["benign:camera-*+foo"])
+    with pytest.raises(GendetectError, match="matches only 'none'"):
+        expand_chains(["benign:non*"])
+    with pytest.raises(GendetectError, match="more than 200 chains"):  # 25 x 25 passes over the data
+        expand_chains(["benign:*+benign:*"])
 
     # one chain in two spellings is one row (two would have doubled its feature rows against the labels)
     assert expand_chains(["camera-mhc", "benign:camera-mhc", "jpeg", "jpeg:75"]) == ["camera-mhc", "jpeg:75"]
+    assert expand_chains(["none", "benign:none", "none+benign:camera-m*", "camera-mhc+none"]) == ["none", "camera-mhc"]
 
     chains = ["benign:upscale-x2-*", "social-1080", "upscale-x2-bicubic"]
     rob = run_protocol(_cfg("robustness", tree, model=str(model_dir), chains=chains))

@@ -48,11 +48,12 @@ def client(tmp_path: Path) -> TestClient:
 def test_health_models_page_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     (model,) = client.get("/v1/models").json()
-    assert model["id"] == load_model().name == "gendetect-default-v8" and 0 < model["threshold"] < 1
+    assert model["id"] == load_model().name == "gendetect-default-v9" and 0 < model["threshold"] < 1
     card = model["card"]
     assert card["target_fpr"] == 0.01 and card["n_training_images"] == 930
     # what the page shows must come from the card the default-model script writes, not read as "unknown"
     assert card["trained_on"].startswith("453 real and 477 generated images from 15 generator families")
+    assert "CC BY-NC-SA 4.0" in card["trained_on"]  # the non-commercial terms of CNNDetection's files (since v9)
     assert 0.5 < card["validation_mean_family_auc"] < 1 and 0 <= card["validation_worst_chain_fpr"] < 0.05
     assert {"flux1", "kolors", "sd1"} <= set(card["validation_groups"])
     assert all(0 <= g["auc"] <= 1 for g in card["validation_groups"].values())
@@ -77,7 +78,7 @@ def test_detect_one_and_many(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     (item,) = r.json()["results"]
     assert item["status"] == "ok" and 0 <= item["p_fake"] <= 1 and item["verdict"] in ("real", "uncertain", "fake")
-    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v8" and item["version"]
+    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v9" and item["version"]
     assert item["cached"] is False
 
     files = [("files", (f"{i}.png", _png(i), "image/png")) for i in range(2)]

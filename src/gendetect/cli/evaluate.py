@@ -53,7 +53,8 @@ from gendetect.cli._common import (
     "--chain",
     "chains",
     multiple=True,
-    help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75, a benign chain (camera-mhc), or benign:* for all.",
+    help="Robustness: a delivery chain, e.g. resize:0.5+jpeg:75, a benign chain (camera-mhc), benign:* for all, "
+    "or benign:camera-*+jpeg:75 for one row per match.",
 )
 @click.option(
     "--compare",

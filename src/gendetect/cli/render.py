@@ -198,8 +198,13 @@ def print_model_card(console: Console, pipeline: Any, config: dict[str, Any], wa
         )
         console.print(f"licences:  {words}", highlight=False)
     cal = config.get("calibration")
+    name = cal.get("name", cal) if isinstance(cal, dict) else cal
     console.print(
-        f"P(fake):   calibrated probability ({cal.get('name', cal)})"
+        # a temperature has no intercept: the prior the training weights set stays in the score
+        "P(fake):   a calibrated score (temperature scaling): it keeps the midpoint the training weights set, so "
+        "it is not the probability for your stream's share of fakes"
+        if name == "temperature"
+        else f"P(fake):   a calibrated score ({name}, fitted on the validation scores and their mix of classes)"
         if cal
         else "P(fake):   an uncalibrated score (higher = more likely generated), not a probability",
         highlight=False,

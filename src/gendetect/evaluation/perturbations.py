@@ -11,7 +11,8 @@ A step may also be one of the benign processing chains that train and calibrate 
 :data:`~gendetect.augment.benign.BENIGN`: ``camera-mhc``, ``social-1080``, ``upscale-x2-bicubic``, ...), by its
 bare name or as ``benign:name`` (needed for the names both registries have: ``benign:jpeg`` is JPEG at a random
 quality 60-95, ``jpeg`` without an argument is q75). Its random draws are seeded from each image's pixels, so a
-rerun gives the same images. ``benign:*`` (any shell pattern) stands for every matching chain, one row each:
+rerun gives the same images. ``benign:*`` (any shell pattern) stands for every matching chain, one row each, also as one step of a longer
+chain (``benign:camera-*+jpeg:75``: each camera chain, then q75):
 
     >>> parse_chain("camera-mhc+jpeg:75").spec
     'camera-mhc+jpeg:75'
@@ -184,7 +185,9 @@ class Chain:
 
     @property
     def spec(self) -> str:
-        return "+".join(s.spec for s in self.steps) or "none"
+        """The canonical spelling: steps that leave the image as it is (``none``, ``benign:none``) are left out,
+        so ``none+camera-mhc`` and ``camera-mhc`` are one chain, and ``benign:none`` is ``none``."""
+        return "+".join(s.spec for s in self.steps if s.spec not in ("none", "benign:none")) or "none"
 
     def __call__(self, image: Image.Image) -> Image.Image:
         for step in self.steps:
@@ -202,15 +205,17 @@ _ARG_RANGES: dict[str, tuple[float, float, bool]] = {
 }
 
 
-def parse_chain(spec: str) -> Chain:
+def parse_chain(spec: str, *, shown: str | None = None) -> Chain:
     """``"resize:0.5+jpeg:75"`` -> :class:`Chain`. Unknown names list the valid ones; an argument out of its
-    range (``jpeg:500``, ``resize:0``) is an error that gives the range."""
+    range (``jpeg:500``, ``resize:0``) is an error that gives the range. ``shown`` is the chain as the user wrote
+    it, for the messages (``benign:camera-*+foo`` rather than one of its expansions)."""
     steps: list[Perturbation] = []
+    shown = spec if shown is None else shown
     for part in spec.split("+"):
         name, _, arg = part.strip().partition(":")
         name, arg = name.strip(), arg.strip()
         if name == "benign" and not arg:
-            raise GendetectError(f"chain {spec!r}: benign needs a chain name, e.g. benign:camera-mhc")
+            raise GendetectError(f"chain {shown!r}: benign needs a chain name, e.g. benign:camera-mhc")
         if name == "benign" or (name not in PERTURBATIONS and not arg and name in _benign_names()):
             steps.append(Benign(arg if name == "benign" else name))
             continue
@@ -220,7 +225,7 @@ def parse_chain(spec: str) -> Chain:
             close = difflib.get_close_matches(name, valid + benign, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownNameError(
-                f"Unknown perturbation {name!r} in chain {spec!r}.{hint} Valid perturbations: {', '.join(valid)}; "
+                f"Unknown perturbation {name!r} in chain {shown!r}.{hint} Valid perturbations: {', '.join(valid)}; "
                 f"or a benign chain: {', '.join(benign)}."
             )
         cls: Callable[..., Perturbation] = PERTURBATIONS.get(name)
@@ -240,24 +245,46 @@ def parse_chain(spec: str) -> Chain:
     return Chain(steps)
 
 
+MAX_EXPANDED = 200  # chains one spec may expand to: each is a full pass of feature extraction
+
+
 def expand_chains(specs: Iterable[str]) -> list[str]:
     """``benign:PATTERN`` (a shell pattern such as ``*`` or ``camera-*``) becomes one chain per matching benign
-    chain but ``none``, in name order; every other spec is kept. Each is written in its canonical spelling
+    chain but ``none``, in name order, also as one step of a longer chain (``benign:camera-*+jpeg:75`` gives
+    ``camera-bilinear+jpeg:75``, ``camera-mhc+jpeg:75``, ...; two patterns give every pair, at most
+    :data:`MAX_EXPANDED` chains per spec); every other spec is kept. Each is written in its canonical spelling
     (``parse_chain(s).spec``), and chains that are the same (``camera-mhc`` and ``benign:camera-mhc``, ``jpeg`` and
     ``jpeg:75``) appear once."""
     out: list[str] = []
     for spec in specs:
-        head, _, pattern = spec.strip().partition(":")
-        if head == "benign" and "+" not in spec and any(c in pattern for c in "*?["):
-            names = [n for n in _benign_names(pattern) if n != "none"]
-            if not names:
-                names = ", ".join(n for n in _benign_names() if n != "none")
-                raise GendetectError(f"chain {spec!r}: no benign chain matches; they are {names}")
-            expanded = [benign_spec(n) for n in names]
-        else:
-            expanded = [parse_chain(spec).spec]
+        combos: list[list[str]] = [[]]
+        for step in spec.split("+"):
+            choices = _expand_step(step, spec)
+            combos = [[*c, s] for c in combos for s in choices]
+            if len(combos) > MAX_EXPANDED:
+                raise GendetectError(
+                    f"chain {spec!r} expands to more than {MAX_EXPANDED} chains (each is a pass over the data); "
+                    "narrow its patterns"
+                )
+        expanded = [parse_chain("+".join(c), shown=spec).spec for c in combos]
         out.extend(e for e in expanded if e not in out)
     return out
+
+
+def _expand_step(step: str, spec: str) -> list[str]:
+    head, sep, pattern = (p.strip() for p in step.partition(":"))
+    if head != "benign" or not sep or not any(c in pattern for c in "*?["):
+        return [step]
+    names = _benign_names(pattern)
+    if names == ["none"]:
+        raise GendetectError(
+            f"chain {spec!r}: {step.strip()!r} matches only 'none', the clean row, which robustness always includes"
+        )
+    names = [n for n in names if n != "none"]
+    if not names:
+        valid = ", ".join(n for n in _benign_names() if n != "none")
+        raise GendetectError(f"chain {spec!r}: no benign chain matches {step.strip()!r}; they are {valid}")
+    return [f"benign:{n}" for n in names]
 
 
 # UnivFD's JPEG and blur, social-network style chains, and format/size changes.

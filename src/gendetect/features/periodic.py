@@ -194,7 +194,7 @@ class TiledFeatures(FeatureExtractor):
         min_texture: tiles whose median |Laplacian| is lower are flat (no signal).
         max_flat: tiles with a larger share of flat pixels are flat, blank or text-like (no signal).
         graphic_check: whether tiles of text or graphics have no signal, JPEG or not (``False``: as before the
-            check existed, i.e. v8's build).
+            check existed, i.e. the build of v8 and earlier defaults; v9 is trained with it).
         graphic_background, graphic_marks: the check's rule: at least this share of the tile's pixels at its
             background level, and at least this share of high-contrast marks (:func:`tile_graphic`).
     """
