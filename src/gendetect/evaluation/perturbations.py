@@ -11,8 +11,8 @@ A step may also be one of the benign processing chains that train and calibrate 
 :data:`~gendetect.augment.benign.BENIGN`: ``camera-mhc``, ``social-1080``, ``upscale-x2-bicubic``, ...), by its
 bare name or as ``benign:name`` (needed for the names both registries have: ``benign:jpeg`` is JPEG at a random
 quality 60-95, ``jpeg`` without an argument is q75). Its random draws are seeded from each image's pixels, so a
-rerun gives the same images. ``benign:*`` (any shell pattern) stands for every matching chain, one row each, also as one step of a longer
-chain (``benign:camera-*+jpeg:75``: each camera chain, then q75):
+rerun gives the same images. ``benign:*`` (any shell pattern) stands for every matching chain, one row each,
+also as one step of a longer chain (``benign:camera-*+jpeg:75``: each camera chain, then q75):
 
     >>> parse_chain("camera-mhc+jpeg:75").spec
     'camera-mhc+jpeg:75'
