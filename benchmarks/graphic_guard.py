@@ -2,11 +2,12 @@
 generated images, and what it catches.
 
 The check (:func:`gendetect.features.periodic.tile_graphic`) was added after v8's build, whose card was measured
-without it; v9 is trained and calibrated with it. This benchmark scores the validation originals (trainval rows, in the regions
-the model is trained on; never test rows) with the check on and off, with the same model, and prints how many
-tiles it removes per class and how many verdicts change. Then it renders text pages and charts, saves them as
-PNG and as JPEG at several qualities (with and without a 2x nearest up-scale) and prints their verdicts on and
-off: without the check, JPEG ringing hid the flat paper from the flat-pixel test and text was scored.
+without it; v9 is trained and calibrated with it. This benchmark scores the validation originals (trainval rows,
+in the regions the model is trained on; never test rows) with the check on and off, with the same model, and
+prints how many tiles it removes per class and how many verdicts change. Then it renders text pages and charts,
+saves them as PNG and as JPEG at several qualities (with and without a 2x nearest up-scale) and prints their
+verdicts on and off: without the check, JPEG ringing hid the flat paper from the flat-pixel test and text was
+scored.
 
     python benchmarks/graphic_guard.py [--model DIR] [--shared ../shared/data]
 """

@@ -136,10 +136,9 @@ def evaluate(
         overrides["detector"] = {"name": detector, "params": parse_params(params)}
         check_params("detector", detector, overrides["detector"]["params"], "-p")
     if chains:
-        from gendetect.evaluation.perturbations import expand_chains, parse_chain
+        from gendetect.evaluation.perturbations import expand_chains
 
-        for c in expand_chains(chains):  # an unknown step or an argument out of range fails now, not later
-            parse_chain(c)
+        expand_chains(chains)  # parses every chain: an unknown step or an argument out of range fails now, not later
     _report_kind(output)
     if compare_models_:
         from gendetect.evaluation.compare import compare_models

@@ -199,16 +199,16 @@ def print_model_card(console: Console, pipeline: Any, config: dict[str, Any], wa
         console.print(f"licences:  {words}", highlight=False)
     cal = config.get("calibration")
     name = cal.get("name", cal) if isinstance(cal, dict) else cal
-    console.print(
-        # a temperature has no intercept: the prior the training weights set stays in the score
-        "P(fake):   a calibrated score (temperature scaling): it keeps the midpoint the training weights set, so "
-        "it is not the probability for your stream's share of fakes"
-        if name == "temperature"
-        else f"P(fake):   a calibrated score ({name}, fitted on the validation scores and their mix of classes)"
-        if cal
-        else "P(fake):   an uncalibrated score (higher = more likely generated), not a probability",
-        highlight=False,
-    )
+    if not cal:
+        words = "an uncalibrated score (higher = more likely generated), not a probability"
+    elif name == "temperature":  # no intercept: the prior the training weights set stays in the score
+        words = (
+            "a calibrated score (temperature scaling): it keeps the midpoint the training weights set, so it is "
+            "not the probability for your stream's share of fakes"
+        )
+    else:
+        words = f"a calibrated score ({name}, fitted on the validation scores and their mix of classes)"
+    console.print(f"P(fake):   {words}", highlight=False)
     if isinstance(config.get("validation"), dict) and config["validation"]:
         console.print(f"validation scores: {rule.get('scheme', 'out-of-fold')}", highlight=False)
         print_metric_tables(console, "validation", config["validation"])
