@@ -638,14 +638,20 @@ def features_digest(feats: list[np.ndarray | None]) -> str:
 
 def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, jobs: int = 1) -> np.ndarray:
     """Out-of-group image log-odds per view (NaN for views outside ``trainval`` or without signal), aggregated
-    by the candidate's tile rule (``agg``, default the mean).
+    by the candidate's tile rule (``agg``, default the mean) from :func:`cached_tile_logits`."""
+    owner, z = cached_tile_logits(cand, views, items, feats, trainval, jobs)
+    return aggregate_logits(z, owner, len(views), cand.get("agg", "mean"))  # the shipped tiled detector's rule
 
-    The tile log-odds of :func:`out_of_group` are cached under ``CACHE`` by the fit (the candidate less its
-    ``agg``), the extractor, the views, the groups and a digest of the feature values (so that features
-    re-extracted by changed code are never scored by a fit cached on the old ones), so that ``--validate-only``,
-    the full run and candidates that differ only in the aggregate share one fit."""
+
+def cached_tile_logits(cand: dict, views, items, feats, trainval: np.ndarray,
+                       jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(view index, log-odds)`` of every signal tile of the trainval views, out-of-group (:func:`out_of_group`).
+
+    Cached under ``CACHE`` by the fit (the candidate less its ``agg``), the extractor, the views, the groups and
+    a digest of the feature values (so that features re-extracted by changed code are never scored by a fit
+    cached on the old ones), so that ``--validate-only``, the full run and candidates that differ only in the
+    aggregate share one fit."""
     fit_cand = {k: v for k, v in cand.items() if k != "agg"}
-    n_all = len(views)
     if "fake-sweep" not in fit_cand["rows"].split("+"):  # fitted and scored on the views before the fake sweep
         views, feats, trainval = _before_fake_sweep(views, feats, trainval)
     key = json.dumps({"cand": fit_cand, "extractor": EXTRACTOR, "version": OOG_VERSION,
@@ -659,7 +665,7 @@ def cached_out_of_group(cand: dict, views, items, feats, trainval: np.ndarray, j
     else:
         owner, z = out_of_group(fit_cand, views, items, feats, trainval, jobs=jobs)
         np.savez(f, owner=owner, z=z)
-    return aggregate_logits(z, owner, n_all, cand.get("agg", "mean"))  # the shipped tiled detector's rule
+    return owner, z
 
 
 _PREFIX: dict = {}
@@ -798,6 +804,47 @@ def jpeg_pair_agreement(scores, views, ok, thr: float, band: float) -> dict:
     return {c: {"n": m["n"], "same_verdict": m["same"] / m["n"], "flips": m["flips"]} for c, m in sorted(out.items())}
 
 
+def all_views(items: list[Item], seed: int, zoo_steps: int) -> list[View]:
+    """Every view of ``items`` in the order the cached fits expect: originals with their random chains and JPEG
+    copies, self-made fakes and their twins, the real chain sweep, then the fake sweep (last: see
+    :func:`cached_out_of_group`)."""
+    views = plan_views(items, seed)
+    views += selfmade_views(items, seed, zoo_steps) + sweep_views(items, views, seed)
+    return views + sweep_views(items, views, seed, label=1)
+
+
+def candidate_results(scores: np.ndarray, views, items, trainval: np.ndarray) -> dict:
+    """What the selection rule (:func:`choose`) and the card read from a candidate's out-of-group image scores:
+    :func:`summarise` at the pooled 1%-FPR point of the validation reals (``thr``; the chain sweep left out, as
+    before it existed), the TPR and held-out-fold worst FPR at the per-chain rule, and the JPEG-copy agreement
+    there."""
+    labels = np.asarray([v.label for v in views])
+    sweep = np.asarray([v.kind == "chain-sweep" for v in views])
+    thr = threshold_at(scores[trainval & (labels == 0) & ~sweep], MAX_FPR)
+    strict = per_chain_rule(scores, views, items, trainval)
+    band = min(threshold_at(scores[trainval & (labels == 0) & ~sweep], BAND_FPR), strict["threshold"])
+    return {"scores": scores, "thr": thr, **summarise(scores, views, items, trainval, thr),
+            "tpr_per_chain_rule": strict["tpr_originals"],
+            "worst_held_out_fpr": strict["worst_held_out_fpr"],
+            "jpeg_pairs": jpeg_pair_agreement(scores, views, trainval & np.isfinite(scores), strict["threshold"],
+                                              band)}
+
+
+def choose(results: dict[str, dict]) -> str:
+    """The selection rule on the candidates' :func:`candidate_results` (or the ``selection`` a shipped model
+    records, which holds the same keys): among those that flag at least ``SELFMADE_FLOOR`` of the self-made
+    fakes, the best mean leave-one-family-out AUC; within ``TIE`` of it, the most original fakes flagged at the
+    per-chain rule, then the lowest worst per-chain FPR."""
+    names = list(results)
+    # a candidate must still see the classic up-sampling traces: the self-made fakes are interpolation and
+    # decoder traces on real content (scored out-of-group with their real whether trained on or not)
+    eligible = [n for n in names if results[n]["tpr_selfmade"] >= SELFMADE_FLOOR] or names
+    best = max(results[n]["mean_family_auc"] for n in eligible)
+    near = [n for n in eligible if results[n]["mean_family_auc"] >= best - TIE]
+    # the shipped threshold holds every chain to the target: among near-equals, the one that then finds most fakes
+    return min(near, key=lambda n: (-results[n]["tpr_per_chain_rule"], results[n]["worst_chain_fpr"]))
+
+
 def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
@@ -820,9 +867,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     items = collect(args.shared)
-    views = plan_views(items, args.seed)
-    views += selfmade_views(items, args.seed, args.zoo_steps) + sweep_views(items, views, args.seed)
-    views += sweep_views(items, views, args.seed, label=1)  # last: see cached_out_of_group
+    views = all_views(items, args.seed, args.zoo_steps)
     feats, errors = extract(views, args.jobs)
     failed = [(views[k].path, views[k].chain, e) for k, e in enumerate(errors) if e]
     for f in failed[:10]:
@@ -841,20 +886,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = [c for c in CANDIDATES if not wanted or c in wanted]
     results = {}
-    labels = np.asarray([v.label for v in views])
     sweep = np.asarray([v.kind == "chain-sweep" for v in views])
     for name in names:
         t0 = time.time()
         s = cached_out_of_group(CANDIDATES[name], views, items, feats, trainval, jobs=args.jobs)
-        thr = threshold_at(s[trainval & (labels == 0) & ~sweep], MAX_FPR)  # pooled, as before the sweep
-        strict = per_chain_rule(s, views, items, trainval)
-        band = min(threshold_at(s[trainval & (labels == 0) & ~sweep], BAND_FPR), strict["threshold"])
-        results[name] = {"scores": s, "thr": thr, **summarise(s, views, items, trainval, thr),
-                         "tpr_per_chain_rule": strict["tpr_originals"],
-                         "worst_held_out_fpr": strict["worst_held_out_fpr"],
-                         "jpeg_pairs": jpeg_pair_agreement(s, views, trainval & np.isfinite(s), strict["threshold"],
-                                                           band)}
-        r = results[name]
+        r = results[name] = candidate_results(s, views, items, trainval)
         print(f"{name}: mean LOFO AUC {_fmt(r['mean_family_auc'])}, worst chain FPR {_fmt(r['worst_chain_fpr'])}, "
               f"TPR originals {_fmt(r['tpr_originals'])}, processed fakes {_fmt(r['tpr_processed_fakes'])}, photoreal AUC {_fmt(r['photoreal_auc'])}, "
               f"self-made {_fmt(r['tpr_selfmade'])}, JPEG shift real {_fmt(r['jpeg_shift']['real'])} fake {_fmt(r['jpeg_shift']['fake'])}, "
@@ -862,13 +898,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(held-out worst chain {_fmt(r['worst_held_out_fpr'])}), same verdict as JPEG copy there: real "
               f"{_fmt(r['jpeg_pairs']['real']['same_verdict'])} fake {_fmt(r['jpeg_pairs']['fake']['same_verdict'])} "
               f"({time.time() - t0:.0f} s)", flush=True)
-    # a candidate must still see the classic up-sampling traces: the self-made fakes are interpolation and
-    # decoder traces on real content (scored out-of-group with their real whether trained on or not)
-    eligible = [n for n in names if results[n]["tpr_selfmade"] >= SELFMADE_FLOOR] or names
-    best = max(results[n]["mean_family_auc"] for n in eligible)
-    near = [n for n in eligible if results[n]["mean_family_auc"] >= best - TIE]
-    # the shipped threshold holds every chain to the target: among near-equals, the one that then finds most fakes
-    chosen = min(near, key=lambda n: (-results[n]["tpr_per_chain_rule"], results[n]["worst_chain_fpr"]))
+    chosen = choose(results)
     print(f"chosen: {chosen}")
     sel = results[chosen]
     shipped = per_chain_rule(sel["scores"], views, items, trainval)

@@ -254,3 +254,28 @@ def test_family_licences_count_original_trainval_images_per_family(td) -> None:
     assert td.family_licences(items, views, trainval) == {"real": {"unknown": 3}, "sd1": {"MIT": 2}}
     by_source = td.family_licences(items, views, trainval, by_source=True)
     assert by_source["sd1 (modern-fakes)"] == {"MIT": 2} and by_source["real (src0)"] == {"unknown": 1}
+
+
+def test_choose_applies_the_floor_then_the_auc_margin_then_the_per_chain_tpr(td) -> None:
+    def row(auc, selfmade, tpr, worst=0.01):
+        return {"mean_family_auc": auc, "tpr_selfmade": selfmade, "tpr_per_chain_rule": tpr, "worst_chain_fpr": worst}
+
+    results = {
+        "best auc, below the self-made floor": row(0.95, td.SELFMADE_FLOOR - 0.01, 0.5),
+        "leader": row(0.90, 0.4, 0.10),
+        "inside the margin, more fakes at the rule": row(0.90 - td.TIE + 0.001, 0.4, 0.12),
+        "outside the margin": row(0.90 - td.TIE - 0.001, 0.4, 0.30),
+    }
+    assert td.choose(results) == "inside the margin, more fakes at the rule"
+    # a tie at the rule goes to the lower worst-chain FPR
+    results["same fakes, fewer false positives"] = row(0.899, 0.4, 0.12, worst=0.005)
+    assert td.choose(results) == "same fakes, fewer false positives"
+    # when no candidate reaches the floor, the floor is not applied
+    assert td.choose({"a": row(0.8, 0.0, 0.1), "b": row(0.85, 0.0, 0.05)}) == "b"
+
+
+def test_choose_on_the_shipped_models_record_names_a_known_candidate(td) -> None:
+    from gendetect.pipeline import load_model
+
+    selection = load_model().info["selection"]
+    assert td.choose(selection) in td.CANDIDATES
