@@ -22,7 +22,8 @@ views.
 
 About 3 minutes with the features and fits that ``make default-model`` cached (an hour on a fresh machine, which
 extracts the features first). The candidate is the one the selection rule picks from what the shipped model
-records (``--candidate`` names another). Test rows are never read.
+records (``--candidate`` names another; ``--cols periodic+npr`` scores it with other per-tile parts, fitted out-of-group
+the same way and cached). Test rows are never read.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zoo-steps", type=int, default=300, help="as make default-model's --zoo-steps")
     ap.add_argument("--candidate", default=None, help="a name in train_default.CANDIDATES (default: the shipped one)")
     ap.add_argument("--model", default=None, help="the model whose recorded selection names the candidate")
+    ap.add_argument(
+        "--cols", default=None, help="the candidate with other per-tile parts, e.g. periodic+npr (default: its own)"
+    )
     args = ap.parse_args(argv)
     if not args.shared.is_dir():
         print(f"{args.shared} not found: the study reads the validation rows of ../shared/data", file=sys.stderr)
@@ -153,7 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown candidate {name!r}; valid: {list(td.CANDIDATES)}", file=sys.stderr)
         return 2
     cand = td.CANDIDATES[name]
-    print(f"candidate: {name}")
+    if args.cols is not None:
+        try:
+            td.part_names(args.cols)
+        except ValueError as e:  # names the valid parts
+            print(e, file=sys.stderr)
+            return 2
+        cand = {**cand, "cols": args.cols}
+    print(f"candidate: {name}" + (f", per-tile parts {args.cols}" if args.cols else ""))
 
     t0 = time.time()
     items = td.collect(args.shared.resolve())

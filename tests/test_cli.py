@@ -104,6 +104,29 @@ def test_list(runner: CliRunner) -> None:
         parse_chain(name)
 
 
+@pytest.mark.parametrize(
+    ("kind", "pattern", "listed"),
+    [
+        ("detectors", "x*", "logistic"),
+        ("chains", "zzz", "camera-mhc"),
+        ("generators", "zzz", "sd15"),
+        ("extractors", "zzz", "npr"),
+    ],
+)
+def test_list_pattern_matching_nothing_is_a_usage_error_listing_the_names(
+    runner: CliRunner, kind: str, pattern: str, listed: str
+) -> None:
+    result = runner.invoke(main, ["list", kind, pattern])
+    assert result.exit_code == 2, result.output  # a usage error, as an unknown KIND is
+    assert result.stdout == "" and f"no {kind} match {pattern!r}" in result.stderr and listed in result.stderr
+    assert "Did you mean" not in result.stderr
+
+
+def test_list_misspelt_name_suggests_the_close_one(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["list", "detectors", "lgistic"])
+    assert result.exit_code == 2 and "Did you mean 'logistic'?" in result.stderr and "knn" in result.stderr
+
+
 def test_model_shows_the_defaults_test_rows_band_and_chains(runner: CliRunner) -> None:
     """Everything the default's card reports is in ``gendetect model``: test figures, the band, each chain."""
     from gendetect.pipeline import default_model_path

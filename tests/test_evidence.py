@@ -583,3 +583,48 @@ def test_findings_of_every_check_stack_into_one_arrow_table(c2pa_signer) -> None
     table = pa.Table.from_pylist(rows * 2)
     back = [Finding.from_dict(f) for r in table.to_pylist() for f in r["findings"]]
     assert {f.check for f in back} == checks and all(v is not None for f in back for v in f.details.values())
+
+
+def test_a1111_parameters_in_a_compressed_text_chunk_of_megabytes_are_read() -> None:
+    """Pillow refuses a zTXt/iTXt chunk that decompresses to more than 1 MiB (its MAX_TEXT_CHUNK), which made a
+    ComfyUI workflow or a long prompt an unreadable file; gendetect reads chunks up to 16 MiB."""
+    long_prompt = "a lighthouse at dusk, " * 100_000  # 2.2 MB of prompt above the settings line
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", long_prompt + "\n" + A1111.strip().splitlines()[-1], zip=True)
+    data = save(photo(), "PNG", pnginfo=info)
+    assert len(data) < 1_000_000  # compressed: Pillow's per-chunk limit is about what it decompresses to
+    (f,) = fake_findings(data)
+    assert f.kind == "generator-parameters" and f.details["seed"] == "1234567"
+
+
+def test_a1111_settings_line_longer_than_the_limit_is_not_parsed() -> None:
+    from gendetect.evidence.metadata import A1111_SETTINGS_LINE, parse_a1111
+
+    settings = A1111.strip().splitlines()[-1]
+    assert parse_a1111(settings)["Steps"] == "20"
+    assert parse_a1111(settings + ", Note: " + "x" * A1111_SETTINGS_LINE) is None
+    # keys are at most 64 characters (what bounds the parse): a longer one parses as its last 64 characters, and
+    # the fields around it still parse
+    fields = parse_a1111(settings + ", " + "k" * 80 + ": v")
+    assert fields["Steps"] == "20" and fields["k" * 64] == "v" and ("k" * 80) not in fields
+
+
+def test_metadata_json_longer_than_the_limit_is_not_parsed() -> None:
+    """A 16 MiB chunk of ``[{},{},...]`` is a few kB compressed and would cost gigabytes as Python objects."""
+    from gendetect.evidence.metadata import JSON_LIMIT, _json
+
+    assert _json('{"a": 1}') == {"a": 1}
+    assert _json("[" + "{}," * (JSON_LIMIT // 3) + "{}]") is None
+
+
+def test_large_png_text_is_allowed_only_where_pillow_has_its_default(monkeypatch) -> None:
+    from PIL import ImageFile
+
+    from gendetect.imageio import PNG_TEXT_CHUNK, allow_large_png_text
+
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_CHUNK", ImageFile.SAFEBLOCK)
+    allow_large_png_text()
+    assert PngImagePlugin.MAX_TEXT_CHUNK == PNG_TEXT_CHUNK
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_CHUNK", 4096)  # an application's own, stricter limit
+    allow_large_png_text()
+    assert PngImagePlugin.MAX_TEXT_CHUNK == 4096

@@ -327,3 +327,40 @@ def test_tensor_center_crop_uses_the_same_box() -> None:
     assert torch.equal(center_crop(x, 4), x[..., 1:5, 2:6])  # the box center_box gives a 9 x 7 image
     assert center_crop(x, 8).shape == (2, 3, 7, 8)  # taller than the image: only the wide side is cropped
     assert center_crop(x, None) is x and center_crop(x, 10) is x
+
+
+@pytest.mark.parametrize("bits", [10, 12, 14])
+def test_16_bit_png_holding_fewer_bits_fills_the_8_bit_range(bits: int) -> None:
+    """A sensor's or scanner's 10-14-bit data in a 16-bit PNG maps its own depth to 0-255, not to 0-16."""
+    top = 2**bits - 1
+    ramp = np.linspace(0, top, 64 * 96).reshape(64, 96).astype(np.uint16)
+    arr = np.asarray(load_image(_encode(Image.fromarray(ramp), "PNG")))
+    assert arr.min() == 0 and arr.max() == 255
+    assert np.array_equal(arr[..., 0], np.round(ramp / top * 255).astype(np.uint8))
+
+
+def test_png_whose_text_chunks_are_too_large_is_named_as_such() -> None:
+    from PIL import PngImagePlugin
+
+    from gendetect.imageio import PNG_TEXT_CHUNK
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("workflow", "{}" + " " * (PNG_TEXT_CHUNK + 1), zip=True)  # compresses to a few kB
+    data = _encode(Image.new("RGB", (32, 32), "gray"), "PNG", pnginfo=info)
+    with pytest.raises(ImageLoadError, match="text chunks .*metadata, not pixels.* larger than gendetect reads"):
+        load_image(data)
+
+
+def test_a_png_with_a_damaged_header_says_it_starts_as_a_png() -> None:
+    data = bytearray(_encode(Image.new("RGB", (16, 16), "gray"), "PNG"))
+    data[29] ^= 0xFF  # a byte of the IHDR chunk's CRC
+    with pytest.raises(ImageLoadError, match=r"unsupported format \(it starts as a PNG file; damaged, or a kind"):
+        load_image(bytes(data))
+    with pytest.raises(ImageLoadError, match=r"not an image or unsupported format$"):
+        load_image(b"hello, I am text")
+
+
+def test_the_pixel_limit_message_never_reads_as_equal_sizes() -> None:
+    data = _encode(Image.new("RGB", (400, 300), "gray"), "PNG")
+    with pytest.raises(ImageLoadError, match=r"400×300 = 120,000 pixels, above the limit of 100,000 pixels"):
+        load_image(data, max_pixels=100_000)

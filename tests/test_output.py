@@ -190,3 +190,32 @@ def test_stdout_destination(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out.splitlines()[0])["path"] == "/x/0.png"
     with pytest.raises(OutputFormatError):
         RowWriter(None, "parquet")
+
+
+def test_an_output_path_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "photo.png").write_bytes(b"x")
+    with pytest.raises(OutputFormatError, match=r"photo\.png is a file, not a folder"):
+        write_rows(_rows(), tmp_path / "photo.png" / "x.csv", "csv")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "sub").write_text("a file where the folder would go")
+    with pytest.raises(OutputFormatError, match="cannot write .*sub"):
+        write_rows(_rows(), locked / "sub" / "deeper" / "x.jsonl", "jsonl")
+    # an OSError from the file system (here: a name too long) is named, not a traceback, for every format; Parquet
+    # too, whose writer opens its file only at the first row group
+    for fmt in ("csv", "parquet"):
+        with pytest.raises(OutputFormatError, match="cannot write"):
+            write_rows(_rows(), tmp_path / ("n" * 300 + f".{fmt}"), fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "photo.png"]  # no temporary file left
+
+
+def test_cli_scan_to_an_unwritable_path_says_so_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gendetect.cli import main
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    result = CliRunner().invoke(main, ["scan", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.png" / "x.csv")])
+    assert result.exit_code != 0
+    assert "a.png is a file, not a folder" in result.output and "Traceback" not in result.output
+    assert not isinstance(result.exception, OSError)

@@ -185,6 +185,35 @@ def test_hf_clip_tiny_and_the_real_loading_path(tmp_path: Path) -> None:
         create_extractor("hf-clip", model="openai/clip-vit-large-patch14")
 
 
+def test_hf_clip_missing_weights_name_every_file_with_one_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline with an empty cache: one error lists all three checkpoint files and one command fetches them all
+    (not one round trip per file); with one file cached, the others. Never random weights."""
+    pytest.importorskip("transformers", reason="transformers is not installed")
+    repo = "openai/clip-vit-large-patch14"
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GENDETECT_CACHE", str(cache))
+
+    def fetch_lines() -> tuple[str, list[str]]:
+        with pytest.raises(WeightsNotFoundError) as e:
+            create_extractor("hf-clip", model=repo)
+        msg = str(e.value)
+        return msg, [line.split() for line in msg.splitlines() if "hf download" in line]
+
+    msg, commands = fetch_lines()
+    assert "3 of 3 files missing" in msg and "offline" in msg and "GENDETECT_CACHE" in msg
+    files = ["config.json", "model.safetensors", "preprocessor_config.json"]
+    for f in files:
+        assert f"- {f} not found" in msg, msg
+    assert commands == [["hf", "download", repo, *files, "--local-dir", str(cache / "openai--clip-vit-large-patch14")]]
+    (cache / "openai--clip-vit-large-patch14").mkdir(parents=True)
+    (cache / "openai--clip-vit-large-patch14" / "config.json").write_text("{}")
+    msg, commands = fetch_lines()
+    assert "2 of 3 files missing" in msg and "- config.json" not in msg
+    assert [c[3:5] for c in commands] == [["model.safetensors", "preprocessor_config.json"]]
+
+
 def test_caption_fusion_train_store_and_scan(tmp_path: Path) -> None:
     """Images identical in distribution, captions that carry the label: only the with_text features can tell."""
     from gendetect.data.synthetic import synthetic_image, write_labels_csv

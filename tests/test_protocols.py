@@ -15,7 +15,7 @@ from gendetect.cli import main
 from gendetect.data.readers import read_records
 from gendetect.data.synthetic import make_synthetic_dataset
 from gendetect.detectors import DETECTORS
-from gendetect.errors import GendetectError, UnknownNameError
+from gendetect.errors import DataSchemaError, GendetectError, UnknownNameError
 from gendetect.evaluation.audit import shortcut_audit
 from gendetect.evaluation.protocols import ProtocolConfig, run_protocol
 from gendetect.evaluation.render import write_report
@@ -153,6 +153,31 @@ def test_evaluate_rejects_an_unknown_chain_before_any_work(tree: Path, tmp_path:
     result = CliRunner().invoke(main, [*args, "--chain", "phone-upscal"])
     assert result.exit_code != 0 and "Did you mean 'phone-upscale'" in result.output, result.output
     assert "absent" not in result.output
+
+
+def test_evaluate_names_a_missing_model_before_reading_the_data(tmp_path: Path) -> None:
+    """An unlabelled folder and a misspelt --model: the model is what is wrong, whatever the data holds."""
+    from gendetect.data.synthetic import synthetic_image
+
+    synthetic_image("real", 64, seed=1).save(tmp_path / "a.png")  # a plain folder: label unknown
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(tmp_path), "--model", "nope"])
+    assert result.exit_code == 1 and "Model 'nope' not found" in result.output, result.output
+    assert "labelled" not in result.output
+    # a published detector's name passes the name check without loading its weights (absent here)
+    with pytest.raises(DataSchemaError, match="no labelled images"):
+        run_protocol(ProtocolConfig(data=str(tmp_path), model="univfd"))
+
+
+def test_no_labelled_images_says_how_to_label_a_folder(tmp_path: Path) -> None:
+    from gendetect.data.synthetic import synthetic_image
+
+    synthetic_image("real", 64, seed=1).save(tmp_path / "a.png")
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "no labelled images for protocol 'per-generator'" in result.output
+    assert "1 image in" in result.output and "none labelled real or fake" in result.output
+    assert all(w in result.output for w in ("labels.csv", "0_real/", "1_fake/", "fake/<generator>/")), result.output
+    with pytest.raises(DataSchemaError, match="split selection .* keeps none of the 1 image in"):
+        run_protocol(ProtocolConfig(data=str(tmp_path), split="test"))
 
 
 def test_per_subject(tmp_path: Path, model_dir: Path) -> None:

@@ -181,3 +181,76 @@ def test_files_without_image_names_are_reported_not_silently_skipped(tmp_path: P
         files, problems = expand_inputs([tmp_path])
     assert [Path(f).name for f in files] == ["a.png"] and not problems
     assert "1 file(s) without an image extension were not scanned (e.g. notes.txt)" in caplog.text
+
+
+def _counting_features(monkeypatch, fail_after: int | None = None) -> list[int]:
+    """Wrap the scan's feature iterator: count the items it has handed over, and raise ``KeyboardInterrupt`` (as
+    Ctrl-C would, while the next image is being extracted) after ``fail_after`` of them."""
+    import gendetect.pipeline as gp
+
+    real = gp.iter_features
+    handed = [0]
+
+    def counting(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            if fail_after is not None and handed[0] == fail_after:
+                raise KeyboardInterrupt
+            handed[0] += 1
+            yield item
+
+    monkeypatch.setattr(gp, "iter_features", counting)
+    return handed
+
+
+def _pngs(n: int, size: tuple[int, int] = (64, 64)) -> list[bytes]:
+    out = []
+    for i in range(n):
+        buf = io.BytesIO()
+        _rgb(size, seed=i).save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def test_rows_of_large_images_stream_out_one_by_one(stats_model: DetectionPipeline, monkeypatch) -> None:
+    import gendetect.pipeline as gp
+
+    handed = _counting_features(monkeypatch)
+    monkeypatch.setattr(gp, "SCORE_PIXELS", 100 * 100)  # each image is larger: a call of its own
+    seen = [handed[0] for row in scan(_pngs(4, (120, 100)), stats_model, batch_size=64, evidence=False)]
+    assert seen == [1, 2, 3, 4], "a row waited for the next image (or for the batch to fill)"
+
+
+def test_small_images_share_a_call_in_batches_that_do_not_depend_on_timing(
+    stats_model: DetectionPipeline, monkeypatch
+) -> None:
+    handed = _counting_features(monkeypatch)
+    seen = [handed[0] for row in scan(_pngs(5), stats_model, batch_size=3, evidence=False)]
+    assert seen == [3, 3, 3, 5, 5]  # two calls of the detector: a full batch, then the rest
+
+
+def test_an_interrupt_keeps_the_rows_already_extracted(stats_model: DetectionPipeline, monkeypatch) -> None:
+    _counting_features(monkeypatch, fail_after=3)  # the batch (64 images, 4 Mpx) would wait for all of them
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for row in scan(_pngs(6), stats_model, batch_size=64, evidence=False):
+            got.append(row)  # noqa: PERF402 - the rows before the interrupt, one by one
+    assert [r.status for r in got] == ["ok"] * 3
+
+
+def test_links_to_folders_are_counted_and_named_not_silently_skipped(tmp_path: Path, caplog) -> None:
+    from gendetect.pipeline import ScanInputs
+
+    shared = tmp_path / "share"
+    shared.mkdir()
+    _rgb().save(shared / "b.png")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _rgb().save(inbox / "a.png")
+    (inbox / "mounted").symlink_to(shared, target_is_directory=True)
+    with caplog.at_level("WARNING"):
+        inputs = ScanInputs.expand([inbox])
+    assert [Path(f).name for f in inputs.files] == ["a.png"]  # not followed: it may lead outside the folder
+    assert inputs.skipped == {"folder link (not followed)": 1}
+    assert "1 link(s) to folders were not followed (e.g. mounted/)" in caplog.text
+    # named on the command line, the link is scanned like its folder
+    assert [Path(f).name for f in ScanInputs.expand([inbox / "mounted"]).files] == ["b.png"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from pathlib import Path
@@ -97,6 +98,92 @@ def test_second_upload_is_answered_from_the_store(client: TestClient) -> None:
     assert first["cached"] is False and second["cached"] is True
     assert second["p_fake"] == pytest.approx(first["p_fake"]) and second["sha256"] == first["sha256"]
     assert client.app.state.store.count() == 1
+
+
+def _jpeg(seed: int = 0, size: int = 256, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    synthetic_image("real", size, seed=seed).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _a1111_png(seed: int = 0) -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 128x128")
+    buf = io.BytesIO()
+    synthetic_image("real", 128, seed=seed).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _detect(client: TestClient, name: str, data: bytes) -> dict:
+    r = client.post("/v1/detect", files=[("files", (name, data, "application/octet-stream"))])
+    assert r.status_code == 200, r.text
+    return r.json()["results"][0]
+
+
+def test_a_stored_answer_has_the_fields_of_a_fresh_one(client: TestClient) -> None:
+    for data in (_jpeg(7), _a1111_png(8)):
+        first, second = _detect(client, "x.jpg", data), _detect(client, "again.jpg", data)
+        assert first["cached"] is False and second["cached"] is True
+        assert list(second) == list(first)  # the same keys, in the same order
+        assert {**second, "cached": False, "filename": "x.jpg"} == first
+    jpeg = _detect(client, "x.jpg", _jpeg(7))
+    assert jpeg["mode"] == "RGB" and jpeg["jpeg_quality"] == 90 and jpeg["tiles"] >= jpeg["signal_tiles"] > 0
+    # the evidence is read again from the upload: the metadata still decides, over the stored pixel verdict
+    png = _detect(client, "y.png", _a1111_png(8))
+    assert png["cached"] is True and png["verdict"] == "fake" and png["verdict_source"] == "metadata"
+    assert png["pixel_verdict"] in ("real", "uncertain", "fake") and png["findings"]
+
+
+def test_the_pixel_limit_applies_to_answers_from_the_store(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    data = _jpeg(3, size=256)  # 65,536 pixels
+    assert _detect(TestClient(create_app(None, ServerSettings(db_url=db))), "a.jpg", data)["status"] == "ok"
+    strict = TestClient(create_app(None, ServerSettings(db_url=db, max_pixels=50_000)))
+    fresh = TestClient(
+        create_app(None, ServerSettings(db_url=f"sqlite:///{tmp_path / 'new.sqlite'}", max_pixels=50_000))
+    )
+    for c in (strict, fresh):
+        r = c.post("/v1/detect", files=[("files", ("a.jpg", data, "image/jpeg"))])
+        assert r.status_code == 422 and "above the limit" in r.json()["detail"], r.text
+    refused = [
+        c.post(
+            "/v1/detect",
+            files=[("files", (n, d, "image/jpeg")) for n, d in (("a.jpg", data), ("b.jpg", _jpeg(4, 128)))],
+        ).json()["results"]
+        for c in (strict, fresh)
+    ]
+    assert refused[0] == refused[1]  # per item in a batch: the same error as a server that never saw the image
+    assert refused[0][0]["status"] == "error" and refused[0][1]["status"] == "ok"
+    # under a limit that lets it through, the stored answer is used again
+    assert _detect(TestClient(create_app(None, ServerSettings(db_url=db))), "a.jpg", data)["cached"] is True
+
+
+def test_an_older_store_is_opened_and_its_uploads_are_scored_again(tmp_path: Path) -> None:
+    """A store written before the pixel rows were kept (a "results" table of five fields) still opens; an upload
+    it holds is scored once more, so that the answer has every field, and is stored in full from then on."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    data = _jpeg(5)
+    version = load_model().version
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE results (sha256 VARCHAR(64) NOT NULL, model_version VARCHAR(128) NOT NULL, p_fake FLOAT "
+            "NOT NULL, verdict VARCHAR(16) NOT NULL, threshold FLOAT NOT NULL, format VARCHAR(16), width INTEGER, "
+            "height INTEGER, filename VARCHAR(512), created DATETIME NOT NULL, PRIMARY KEY (sha256, model_version))"
+        )
+        db.execute(
+            "INSERT INTO results VALUES (?, ?, 0.5, 'uncertain', 0.5, 'JPEG', 256, 256, 'old.jpg', '2024-01-01')",
+            (hashlib.sha256(data).hexdigest(), version),
+        )
+    client = TestClient(create_app(None, ServerSettings(db_url=f"sqlite:///{path}")))
+    first, second = _detect(client, "x.jpg", data), _detect(client, "x.jpg", data)
+    assert first["cached"] is False and first["jpeg_quality"] == 90 and "tiles" in first
+    assert second["cached"] is True and {**second, "cached": False} == first
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM results").fetchone() == (1,)  # left as it was
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,35 @@ def test_single_file_field_and_unknown_field(tmp_path: Path, pipeline: Any) -> N
     assert r.status_code == 415
 
 
+def test_a_file_part_without_a_filename_is_named_as_such(tmp_path: Path, pipeline: Any) -> None:
+    """``curl -F 'file=<x.png'`` sends the bytes as a text field (no ``filename``): the answer says so and how to
+    send a file, instead of a form-field size limit."""
+    client = TestClient(create_app(pipeline, _settings(tmp_path)))
+    for field in ("file", "files"):
+        for data in (_png(2), b"tiny"):  # larger and smaller than the 64 KiB a text field may have
+            r = client.post("/v1/detect", files={field: ("", data)})  # httpx leaves the filename out
+            assert r.status_code == 400, r.text
+            detail = r.json()["detail"]
+            assert f"{field!r} has no filename" in detail and "text field" in detail and f"-F {field}=@x.png" in detail
+    body = b'--XyZ\r\nContent-Disposition: form-data; name="file"\r\n\r\n' + _png(2) + b"\r\n--XyZ--\r\n"
+    r = client.post("/v1/detect", content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    assert r.status_code == 400 and "no filename" in r.json()["detail"]
+    r = client.post("/v1/explain", files={"file": ("", _png(2))})
+    assert r.status_code == 400 and "no filename" in r.json()["detail"]
+    # other text fields are still ignored, and a part with a filename is a file
+    r = client.post("/v1/detect", data={"note": "hi"}, files={"file": ("x.png", _png(2), "image/png")})
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "ok"
+    # so is a part with only an RFC 5987 filename* (clients send non-ASCII names so), decoded
+    body = (
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''na%C3%AFve%20photo.png\r\n\r\n"
+        + _png(2)
+        + b"\r\n--XyZ--\r\n"
+    )
+    r = client.post("/v1/detect", content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["filename"] == "na\u00efve photo.png"
+
+
 def test_oversize_file_in_a_batch_is_reported_per_item(tmp_path: Path, pipeline: Any) -> None:
     client = TestClient(create_app(pipeline, _settings(tmp_path, max_upload_bytes=30_000)))
     files = [("files", ("ok.png", _png(1), "image/png")), ("files", ("big.png", b"\0" * 40_000, "image/png"))]

@@ -9,13 +9,17 @@ A weights *spec* is one of
 Resolution order: the local path, then the caches (``GENDETECT_CACHE``, then the usual Hugging Face cache), then the
 hub. Offline mode (``HF_HUB_OFFLINE=1`` or ``offline=True``) never touches the network and fails at once. A miss
 raises :class:`~gendetect.errors.WeightsNotFoundError` naming the weights, the command that fetches them on a machine
-with a network, and where to put them. Nothing ever falls back to random weights.
+with a network, and where to put them. :func:`resolve_hub_files` looks up several files of one repository (a
+checkpoint's config, weights and preprocessing) and names every missing one in one error, with one command that
+fetches them all; :func:`resolve_all`, which the model zoo uses too, gathers the misses of any set of files into one
+error. Nothing ever falls back to random weights.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,15 +101,8 @@ def resolve_weights(
         )
     hub = HubSpec.parse(spec_str)
     rev = hub.revision or revision
-    fetch = f"hf download {hub.repo_id}" + (f" {filename}" if filename else "") + (f" --revision {rev}" if rev else "")
     where = cache_dir(cache)
-    where_text = f"--local-dir {where / hub.repo_id.replace('/', '--')}" if where else "(into the Hugging Face cache)"
-    help_text = (
-        f"On a machine with a network run (huggingface_hub's CLI; `huggingface-cli download` on old versions):\n"
-        f"    {fetch} {where_text if where else ''}\n"
-        f"then copy the file here and pass its path (or set GENDETECT_CACHE to the folder that holds "
-        f"{hub.repo_id.replace('/', '--')}/), or unset HF_HUB_OFFLINE to download it now."
-    )
+    help_text = _fetch_help(hub.repo_id, [filename] if filename else [], rev, where)
     if where is not None:
         candidate = where / hub.repo_id.replace("/", "--")
         if filename and (candidate / filename).is_file():
@@ -138,6 +135,109 @@ def resolve_weights(
             f"{what} not found: {hub.repo_id}/{filename}" + (f"@{rev}" if rev else "") + f": {e}.\n{help_text}"
         ) from e
     return Path(path)
+
+
+def _fetch_help(repo_id: str, filenames: Sequence[str], revision: str | None, where: Path | None) -> str:
+    """How to get ``filenames`` of ``repo_id`` (none: the whole repository) onto this machine: the ``hf download``
+    command, into ``where`` (the gendetect cache, named ``ORG--REPO``) or the Hugging Face cache, and what to do
+    with the result."""
+    flat = repo_id.replace("/", "--")
+    fetch = " ".join(["hf download", repo_id, *filenames] + ([f"--revision {revision}"] if revision else []))
+    it = "them" if len(filenames) > 1 else "it"
+    if where is not None:
+        fetch += f" --local-dir {where / flat}"
+        then = f"then copy the folder {flat}/ into {where} (GENDETECT_CACHE) on this machine"
+    else:
+        fetch += f" --local-dir {flat}"
+        then = (
+            f"then copy the folder {flat}/ here and pass its path, or set GENDETECT_CACHE to the folder that holds it"
+        )
+    return (
+        "On a machine with a network run (huggingface_hub's CLI; `huggingface-cli download` on old versions):\n"
+        f"    {fetch}\n{then}; or unset HF_HUB_OFFLINE to download {it} now."
+    )
+
+
+def resolve_all(
+    resolvers: Mapping[str, Callable[[], Path]],
+    *,
+    what: str,
+    describe: Callable[[str, WeightsNotFoundError], str],
+    fix: Callable[[list[str]], str],
+    total: int | None = None,
+) -> dict[str, Path]:
+    """Every file's local path by key, or one error that names every missing file, not only the first.
+
+    Args:
+        resolvers: key (a role, a file name) -> a function that returns the file's local path or raises
+            :class:`~gendetect.errors.WeightsNotFoundError` (:func:`resolve_weights`, :func:`resolve_url`...).
+        what: who needs the files, to start the message ("Published detector 'univfd'").
+        describe: the message's line for one miss, from its key and its error.
+        fix: the message's last lines, from the missing keys: how to fetch them all at once.
+        total: files in all, for "N of TOTAL files missing" (default: ``len(resolvers)``).
+
+    Raises:
+        WeightsNotFoundError: some file is missing: "WHAT needs weights that are not on this machine (N of TOTAL
+            files missing):", one ``describe`` line per miss, then ``fix``.
+    """
+    paths: dict[str, Path] = {}
+    missing: dict[str, WeightsNotFoundError] = {}
+    for key, resolve in resolvers.items():
+        try:
+            paths[key] = resolve()
+        except WeightsNotFoundError as e:
+            missing[key] = e
+    if missing:
+        raise WeightsNotFoundError(
+            f"{what} needs weights that are not on this machine "
+            f"({len(missing)} of {len(resolvers) if total is None else total} files missing):\n"
+            + "\n".join(f"- {describe(key, e)}" for key, e in missing.items())
+            + f"\n{fix(list(missing))}"
+        )
+    return paths
+
+
+def resolve_hub_files(
+    spec: str | os.PathLike,
+    filenames: Sequence[str],
+    *,
+    revision: str | None = None,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    what: str = "weights",
+) -> dict[str, Path]:
+    """The local path of each of ``filenames`` of one repository, by file name (a checkpoint's config, weights
+    and preprocessing files).
+
+    ``spec`` and the resolution order are those of :func:`resolve_weights`. Every file is looked up before
+    anything fails, so a miss raises one :class:`~gendetect.errors.WeightsNotFoundError` naming every missing file
+    (and why) and one ``hf download`` command that fetches them all.
+    """
+    spec_str = os.fspath(spec)
+    local = Path(spec_str).expanduser()
+    if local.is_file() or (not local.exists() and not looks_like_hub_id(spec_str)):
+        raise WeightsNotFoundError(
+            f"{what}: {spec_str!r} is neither an existing folder nor a hub id (hf-hub:ORG/REPO[@REV]); expected "
+            f"one that holds {', '.join(filenames)}."
+        )
+
+    def one(filename: str) -> Callable[[], Path]:
+        return lambda: resolve_weights(
+            spec_str, filename=filename, revision=revision, cache=cache, offline=offline, what=filename
+        )
+
+    def fix(missing: list[str]) -> str:
+        if local.is_dir():
+            return f"Copy them into {local}, or pass a folder that holds them all."
+        hub = HubSpec.parse(spec_str)
+        return _fetch_help(hub.repo_id, missing, hub.revision or revision, cache_dir(cache))
+
+    return resolve_all(
+        {f: one(f) for f in filenames},
+        what=what,
+        describe=lambda _, e: str(e).splitlines()[0],  # the first line says why; the rest is one file's command
+        fix=fix,
+    )
 
 
 def resolve_snapshot(

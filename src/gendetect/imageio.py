@@ -392,19 +392,44 @@ def _open(fp: IO[bytes], name: str, max_pixels: int) -> ImageFile.ImageFile:
         if im is None:  # not expected: Pillow just parsed this header
             raise ImageLoadError(f"{name}: image is above Pillow's decompression-bomb limit: {e}") from e
     except UnidentifiedImageError as e:
-        hint = _UNSUPPORTED_HINTS.get(Path(name).suffix.lower())
+        fmt = _signature(fp)  # the file says what it is, but its header does not parse
+        hint = f"it starts as a {fmt} file; damaged, or a kind of {fmt} Pillow cannot decode" if fmt else None
+        hint = hint or _UNSUPPORTED_HINTS.get(Path(name).suffix.lower())
         raise ImageLoadError(f"{name}: not an image or unsupported format" + (f" ({hint})" if hint else "")) from e
     except _DECODE_ERRORS as e:
-        raise ImageLoadError(f"{name}: truncated or corrupt file: {e}") from e
+        raise ImageLoadError(f"{name}: {_text_limit(e) or f'truncated or corrupt file: {e}'}") from e
     w, h = im.size
     if w <= 0 or h <= 0:
         raise ImageLoadError(f"{name}: invalid image size {w}×{h}")
     if w * h > max_pixels:
+        size, limit = f"{w * h / 1e6:.1f} Mpx", _mpx(max_pixels)
+        if f"{w * h / 1e6:.1f}" == f"{max_pixels / 1e6:.1f}" or w * h < 100_000:  # "0.1 Mpx above 0.1 Mpx"
+            size, limit = f"{w * h:,} pixels", f"{max_pixels:,} pixels"
         raise ImageLoadError(
-            f"{name}: image is {w}×{h} = {w * h / 1e6:.1f} Mpx, above the limit of {_mpx(max_pixels)} (--max-pixels);"
+            f"{name}: image is {w}×{h} = {size}, above the limit of {limit} (--max-pixels);"
             " it may be a decompression bomb. Raise the limit to read it anyway."
         )
     return im
+
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+)
+
+
+def _signature(fp: IO[bytes]) -> str | None:
+    """The format whose magic bytes open ``fp`` (PNG, JPEG, GIF, WebP), or None."""
+    try:
+        fp.seek(0)
+        head = fp.read(12)
+    except (OSError, ValueError):
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
 
 
 class _NonFinitePixels(ValueError):
@@ -434,7 +459,7 @@ def _decoder_errors(name: str) -> Iterator[None]:
     except _NonFinitePixels as e:
         raise ImageLoadError(f"{name}: {e}") from e
     except _DECODE_ERRORS as e:
-        raise ImageLoadError(f"{name}: truncated or corrupt file: {_describe(e)}") from e
+        raise ImageLoadError(f"{name}: {_text_limit(e) or f'truncated or corrupt file: {_describe(e)}'}") from e
     except Exception as e:  # the decode boundary: one hostile file must not abort a scan
         logger.debug("decoder failed on %s", name, exc_info=True)
         raise ImageLoadError(f"{name}: decoder failed: {_describe(e)}") from e
@@ -463,7 +488,9 @@ def _register_heif(name: str) -> None:
 
 
 def _prepare(head: bytes, name: str) -> None:
-    """Checks on the first bytes before Pillow sees the file: SVG is refused, HEIF needs its plug-in."""
+    """Checks on the first bytes before Pillow sees the file: SVG is refused, HEIF needs its plug-in; large PNG text
+    chunks are allowed (:func:`allow_large_png_text`)."""
+    allow_large_png_text()
     if _is_svg(head, name):
         raise ImageLoadError(f"{name}: vector images are not scanned (SVG); rasterise it to PNG to scan it")
     is_heif = head[4:8] == b"ftyp" and (head[8:12] in _HEIF_BRANDS or Path(name).suffix.lower() in _HEIF_SUFFIXES)
@@ -480,6 +507,35 @@ def _keep_truncated_images_off() -> None:
             "truncated images are errors, not images padded with grey"
         )
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+PNG_TEXT_CHUNK = 16 * 2**20  # the most one PNG text chunk may decompress to (Pillow's own limit is 1 MiB)
+
+
+def allow_large_png_text() -> None:
+    """Let one PNG text chunk decompress to :data:`PNG_TEXT_CHUNK` bytes; called before every decode.
+
+    A ComfyUI workflow, an XMP packet or other metadata in a compressed text chunk (zTXt, iTXt) is often larger
+    than the 1 MiB Pillow reads per chunk, and Pillow then refuses the whole file, pixels and metadata alike.
+    Pillow's limit on all text chunks together (``MAX_TEXT_MEMORY``, 64 MiB) is kept, so a file's text still costs
+    at most that much memory; the metadata check parses at most ``evidence.metadata.JSON_LIMIT`` of it as JSON.
+    Like ``LOAD_TRUNCATED_IMAGES`` (:func:`_keep_truncated_images_off`), this is Pillow's process-wide setting: it
+    is changed only while it has Pillow's default value, so a limit the application chose is left alone.
+    """
+    from PIL import PngImagePlugin
+
+    if PngImagePlugin.MAX_TEXT_CHUNK == ImageFile.SAFEBLOCK:  # Pillow's default, not a limit someone chose
+        PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK
+
+
+def _text_limit(e: BaseException) -> str | None:
+    """The reason for a PNG refused for the size of its text chunks (Pillow's ``MAX_TEXT_*`` errors), else None."""
+    if isinstance(e, ValueError) and "MAX_TEXT" in str(e):
+        return (
+            f"its PNG text chunks (metadata, not pixels) are larger than gendetect reads ({PNG_TEXT_CHUNK >> 20} "
+            "MiB per chunk, 64 MiB in all), so the image was not decoded"
+        )
+    return None
 
 
 _ARITHMETIC_SOF = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -717,6 +773,10 @@ def _bands(im: Image.Image) -> Iterator[tuple[int, int, np.ndarray]]:
 def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer and float greyscale to 8 bits by rescaling the value range (never by clipping).
 
+    Integer data maps the bit depth it fills (8, 10, 12, 14 or 16 bits: the smallest that holds its largest value)
+    to 0-255; float data in [0, 1] maps that range; anything else (negative values, wider ranges) is stretched
+    from its minimum to its maximum.
+
     The image is read in bands of about a million pixels, so that the float temporaries stay small: the peak is
     the decoded image plus 1 byte (grey) and 3 bytes (RGB) per pixel, whatever the image size.
 
@@ -724,31 +784,31 @@ def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
         ValueError: the image holds NaN or infinite pixels (a float file that is damaged or not an image).
     """
     w, h = im.size
-    if im.mode.startswith("I;16"):
-        lo, scale = 0.0, 65535.0  # the full 16-bit range maps to the full 8-bit range
+    lo, hi, bad = math.inf, -math.inf, 0
+    for _, _, arr in _bands(im):  # first pass: the value range, and whether every pixel is finite
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad += int(arr.size - np.count_nonzero(finite))
+            arr = arr[finite]
+        if arr.size:
+            lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+    if bad:
+        raise _NonFinitePixels(
+            f"{bad:,} of {w * h:,} pixels are NaN or infinite (a damaged float image, or not an image)"
+        )
+    if not math.isfinite(lo):
+        lo = hi = 0.0
+    if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        lo, scale = 0.0, 1.0  # normalised float data
+    elif lo >= 0.0 and hi <= 255.0:
+        lo, scale = 0.0, 255.0  # 8-bit data in a wide mode
+    elif im.mode != "F" and lo >= 0.0 and hi <= 65535.0:
+        # integer data of 10, 12, 14 or 16 bits (a sensor's or scanner's depth in a 16-bit file, or 16-bit data in
+        # the 32-bit mode older Pillow reads 16-bit PNGs in): the depth it fills maps to 8 bits, so 12-bit data is
+        # not crushed into 16 levels, and the image's tones keep their ratios
+        lo, scale = 0.0, float(next(2**b - 1 for b in (10, 12, 14, 16) if hi <= 2**b - 1))
     else:
-        lo, hi, bad = math.inf, -math.inf, 0
-        for _, _, arr in _bands(im):  # first pass: the value range, and whether every pixel is finite
-            finite = np.isfinite(arr)
-            if not finite.all():
-                bad += int(arr.size - np.count_nonzero(finite))
-                arr = arr[finite]
-            if arr.size:
-                lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
-        if bad:
-            raise _NonFinitePixels(
-                f"{bad:,} of {w * h:,} pixels are NaN or infinite (a damaged float image, or not an image)"
-            )
-        if not math.isfinite(lo):
-            lo = hi = 0.0
-        if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
-            lo, scale = 0.0, 1.0  # normalised float data
-        elif lo >= 0.0 and hi <= 255.0:
-            lo, scale = 0.0, 255.0  # 8-bit data in a wide mode
-        elif im.mode == "I" and lo >= 0.0 and hi <= 65535.0:
-            lo, scale = 0.0, 65535.0  # 16-bit data in a 32-bit mode (older Pillow reads 16-bit PNGs so)
-        else:
-            scale = max(hi - lo, 1e-12)  # anything else: stretch the range that is there
+        scale = max(hi - lo, 1e-12)  # anything else: stretch the range that is there
     grey = np.empty((h, w), dtype=np.uint8)
     for y0, y1, arr in _bands(im):
         arr -= lo

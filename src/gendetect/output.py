@@ -293,19 +293,39 @@ class RowWriter:
             return
         self._opened = True
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.is_dir():
-                raise OutputFormatError(f"{os.fsdecode(self.path)} is a folder; -o needs a file name")
-            self._tmp = self._rename.enter_context(atomic_path(self.path))
-            if self.path.exists() or self.path.is_symlink():
-                logger.info("removing the older %s: it is replaced by this run's results", self.path)
-                self.path.unlink()
-            if self.fmt != "parquet":
-                self._file = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+            try:
+                self._open_path()
+            except OSError as e:  # a folder that cannot be made, no permission, a file where a folder should be...
+                self._closed = True  # nothing to finish: the run stops before its first row
+                self._rename.pop_all()  # no rename into place
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
+                raise OutputFormatError(f"cannot write {os.fsdecode(self.path)}: {e.strerror or e}") from e
         else:
             self._file = self._stream
         if self.fmt == "json":
             self._write_text("[")
+
+    def _open_path(self) -> None:
+        assert self.path is not None
+        above = self.path.parent
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        if above.exists() and not above.is_dir():
+            raise OutputFormatError(
+                f"cannot write {os.fsdecode(self.path)}: {os.fsdecode(above)} is a file, not a folder"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # missing folders are made, as for any output path
+        if self.path.is_dir():
+            raise OutputFormatError(f"{os.fsdecode(self.path)} is a folder; -o needs a file name")
+        self._tmp = self._rename.enter_context(atomic_path(self.path))
+        if self.path.exists() or self.path.is_symlink():
+            logger.info("removing the older %s: it is replaced by this run's results", self.path)
+            self.path.unlink()
+        if self.fmt != "parquet":
+            self._file = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        else:  # the Parquet writer opens it at the first row group: find out now that it can
+            open(self._tmp, "wb").close()
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Write one row (a dict, e.g. ``ScanRow.to_dict()``); text formats reach the file at once."""

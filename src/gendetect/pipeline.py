@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -384,7 +383,8 @@ def expand_inputs(
 
     Args:
         skipped: when given, counts of what folders held that was not scanned are added to it: ``"hidden"``
-            (names starting with ``.``; a hidden folder counts once) and ``"not an image name"``.
+            (names starting with ``.``; a hidden folder counts once), ``"not an image name"`` and ``"folder link
+            (not followed)"``.
     """
     import stat
 
@@ -414,7 +414,11 @@ def expand_inputs(
             problems.append(ScanRow(str(path), status="error", error="folder contains no image files"))
         _warn_skipped(path, listing)
         if skipped is not None:
-            for key, n in (("hidden", listing.hidden), ("not an image name", listing.not_images)):
+            for key, n in (
+                ("hidden", listing.hidden),
+                ("not an image name", listing.not_images),
+                ("folder link (not followed)", listing.folder_links),
+            ):
                 if n:
                     skipped[key] = skipped.get(key, 0) + n
         files.extend(str(f) for f in listing.images)
@@ -430,7 +434,8 @@ class ScanInputs:
         problems: error rows (:meth:`ScanRow.problem`) for inputs that were refused before scanning: missing paths,
             folders without images, sub-folders that cannot be listed, a server's confinement refusals...
         names: the path each file's row shows (default: the file's path), e.g. a path relative to a server root.
-        skipped: counts of what folders held that was not scanned (``"hidden"``, ``"not an image name"``).
+        skipped: counts of what folders held that was not scanned (``"hidden"``, ``"not an image name"``,
+            ``"folder link (not followed)"``).
     """
 
     files: list[str] = field(default_factory=list)
@@ -461,6 +466,13 @@ def _warn_skipped(folder: Path, listing: Any) -> None:
             listing.not_images,
             listing.examples.get("not_images"),
         )
+    if listing.folder_links:
+        logger.warning(
+            "%s: %d link(s) to folders were not followed (e.g. %s); name the folder on the command line to scan it",
+            folder,
+            listing.folder_links,
+            listing.examples.get("folder_links"),
+        )
     if listing.hidden:
         logger.info(
             "%s: %d hidden file(s) or folder(s) were not scanned (e.g. %s); name them on the command line to scan "
@@ -471,7 +483,8 @@ def _warn_skipped(folder: Path, listing: Any) -> None:
         )
 
 
-SCORE_BATCH = 64  # feature rows scored per call of the detector (the rows stream out in batches of this size)
+SCORE_BATCH = 64  # feature rows scored per call of the detector, at most
+SCORE_PIXELS = 4_000_000  # image pixels per call, at most: large photos are scored (and their rows written) one by one
 
 
 def scan(
@@ -489,8 +502,13 @@ def scan(
 
     The scoring core of every scan: :func:`gendetect.scale.scan_paths` (the CLI's ``scan``, the server's jobs),
     the sharded engines' shards, the server's uploads and :func:`detect` all end here. Decoding and feature
-    extraction run per image (in ``jobs`` worker processes); the detector scores ``batch_size`` feature rows per
-    call (:func:`score_items`), and the rows of a batch are yielded together.
+    extraction run per image (in ``jobs`` worker processes); the detector scores up to ``batch_size`` feature rows
+    per call (:func:`score_items`), and the rows of a batch are yielded together. A batch is scored once it holds
+    ``batch_size`` images or ``SCORE_PIXELS`` pixels, so that the rows of large photos, slow to decode and extract,
+    stream out one by one while small images share a call. The batches depend on the inputs alone, never on timing,
+    so a rerun scores every image in the same company and gives the same bits (some detectors' matrix products
+    differ in the last bit with the batch's size). On a ``KeyboardInterrupt`` during extraction the items already
+    extracted are scored and yielded before the interrupt is raised again, so a writer keeps their rows.
 
     Args:
         sources: image paths or raw bytes; one path (str or Path) or one ``bytes`` is one input. Use
@@ -521,12 +539,9 @@ def scan(
         item_fn=on_file,  # the evidence checks run next to decoding, in the workers with --jobs N
     )
     done = 0
-    batch: list[FeatureItem] = []
-    for item in itertools.chain(items, [None]):
-        if item is not None:
-            batch.append(item)
-            if len(batch) < max(1, batch_size):
-                continue
+
+    def rows_of(batch: list[FeatureItem]) -> Iterator[ScanRow]:
+        nonlocal done
         for row, it in zip(score_items(batch, pipeline, thr), batch):
             if row.status == "ok":
                 fuse_evidence(row, sources[done], evidence, max_pixels, report=it.extra)
@@ -534,7 +549,25 @@ def scan(
                 row.extra["has_caption"] = bool(use and captions[done])
             done += 1
             yield row
-        batch = []
+
+    batch: list[FeatureItem] = []
+    pixels = 0
+    while True:
+        try:
+            item = next(items, None)
+        except KeyboardInterrupt:
+            yield from rows_of(batch)  # what was extracted before the interrupt is not lost
+            raise
+        if item is not None:
+            batch.append(item)
+            if item.info is not None:
+                pixels += (item.info.width or 0) * (item.info.height or 0)
+            if len(batch) < max(1, batch_size) and pixels < SCORE_PIXELS:
+                continue
+        yield from rows_of(batch)
+        batch, pixels = [], 0
+        if item is None:
+            return
 
 
 def score_items(items: Sequence[FeatureItem], pipeline: DetectionPipeline, threshold: float) -> list[ScanRow]:

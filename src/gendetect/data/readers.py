@@ -86,7 +86,8 @@ class Listing:
     images: list[Path] = field(default_factory=list)  # sorted
     hidden: int = 0  # hidden files and folders (name starts with "."): skipped, a hidden folder counts once
     not_images: int = 0  # visible files whose names are not image names
-    examples: dict[str, str] = field(default_factory=dict)  # "hidden" / "not_images" -> the first such name
+    folder_links: int = 0  # visible symbolic links to folders: not followed
+    examples: dict[str, str] = field(default_factory=dict)  # "hidden" / "not_images" / "folder_links" -> a name
     unlistable: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
 
 
@@ -97,7 +98,8 @@ def walk_images(root: str | os.PathLike, *, recursive: bool = True, image_like: 
     ``image_like=True`` also lists image files gendetect does not decode (SVG, camera RAW...: see
     :data:`~gendetect.imageio.IMAGE_LIKE_EXTENSIONS`), so that a scan gives them an error row saying why. Entries
     that are not regular files but carry an image name (a FIFO ``x.jpg``) are listed too: reading them gives an
-    error, never a hang. Symbolic links to folders are not followed.
+    error, never a hang. Symbolic links to folders are not followed (a link can point outside the folder, or back
+    into it), but counted in :attr:`Listing.folder_links`, so that a scan says what it did not read.
     """
     root = Path(root)
     wanted = is_image_like_path if image_like else is_image_path
@@ -114,6 +116,9 @@ def walk_images(root: str | os.PathLike, *, recursive: bool = True, image_like: 
             if not _visible(d):
                 out.hidden += 1
                 note("hidden", d + "/")
+            elif os.path.islink(os.path.join(dirpath, d)):
+                out.folder_links += 1
+                note("folder_links", d + "/")
         dirnames[:] = sorted(d for d in dirnames if _visible(d)) if recursive else []
         for f in filenames:
             if not _visible(f):

@@ -29,6 +29,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,7 +53,7 @@ from gendetect.evaluation.perturbations import DEFAULT_CHAINS, expand_chains, pa
 from gendetect.evaluation.report import item_rows, score_records
 from gendetect.features import EXTRACTORS
 from gendetect.imageio import load_image
-from gendetect.pipeline import DetectionPipeline, load_model
+from gendetect.pipeline import DEFAULT_MODEL, DetectionPipeline, load_model
 from gendetect.provenance import provenance
 from gendetect.registry import Registry
 from gendetect.runs import Recipe, RunConfig
@@ -767,18 +768,56 @@ def disentangle(config: ProtocolConfig, records: list[ImageRecord]) -> dict[str,
 
 
 def run_protocol(config: ProtocolConfig, records: list[ImageRecord] | None = None) -> dict[str, Any]:
-    """Run ``config.protocol`` on ``records`` (read from ``config.data`` when not given)."""
+    """Run ``config.protocol`` on ``records`` (read from ``config.data`` when not given).
+
+    The protocol and model names are checked before the data is read, so a misspelt ``--model`` is reported as
+    such whatever the data holds.
+    """
     fn = PROTOCOLS.get(config.protocol)
+    _check_model_name(config.model)
     if records is None:
         if config.data is None:
             raise DataSchemaError("a protocol needs data: set 'data' in the config or pass --data")
         from gendetect.data.readers import read_records
 
         records = read_records(config.data, layout=config.layout)
-    records = [r for r in select_splits(records, config.split, config.exclude_split) if r.label in ("real", "fake")]
-    if not records:
-        raise DataSchemaError(f"no labelled images for protocol {config.protocol!r}")
-    return fn(config, records)
+    selected = select_splits(records, config.split, config.exclude_split)
+    labelled = [r for r in selected if r.label in ("real", "fake")]
+    if not labelled:
+        raise DataSchemaError(_no_labelled_images(config, len(records), len(selected)))
+    return fn(config, labelled)
+
+
+def _check_model_name(model: str | None) -> None:
+    """Raise the usual "Model ... not found" error now when ``model`` names nothing: no folder and no published
+    detector. Reads no file and loads no weights (those are checked when the model loads)."""
+    if model is None or str(model) == DEFAULT_MODEL or Path(model).is_dir():
+        return
+    from gendetect.zoo import is_zoo_name
+
+    if not is_zoo_name(model):
+        load_model(model)  # neither a folder nor a published name: fails at once, with load_model's own message
+
+
+def _no_labelled_images(config: ProtocolConfig, n_read: int, n_selected: int) -> str:
+    """Why no image is left to evaluate, and how to label a folder (the layouts of :mod:`gendetect.data.readers`)."""
+    where = f" in {config.data}" if config.data else ""
+
+    def images(n: int) -> str:
+        return f"{n} image{'' if n == 1 else 's'}"
+
+    if n_read and not n_selected:
+        return (
+            f"no images left for protocol {config.protocol!r}: the split selection (split={config.split!r}, "
+            f"exclude_split={config.exclude_split!r}) keeps none of the {images(n_read)}{where}."
+        )
+    found = f"{images(n_selected)}{where}, none labelled real or fake" if n_selected else f"no images{where}"
+    return (
+        f"no labelled images for protocol {config.protocol!r}: {found}. Label a folder with a labels.csv "
+        "(columns file,label,generator; label real or fake, also 0/1) or with sub-folders: 0_real/ and 1_fake/ (also "
+        "below one folder per generator), or real/ and fake/<generator>/. `gendetect data describe DIR` shows what "
+        "is read; --layout picks a layout."
+    )
 
 
 def list_protocols() -> list[str]:

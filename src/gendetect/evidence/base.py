@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 from PIL import Image
 
 from gendetect.errors import ImageLoadError
-from gendetect.imageio import DEFAULT_MAX_PIXELS, Source, read_bytes, source_name, to_rgb
+from gendetect.imageio import DEFAULT_MAX_PIXELS, Source, allow_large_png_text, read_bytes, source_name, to_rgb
 from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class EvidenceContext:
         """The file opened by Pillow without decoding pixels (``im.info``, EXIF, XMP), or ``None`` if unreadable."""
         if self._header is None and self._header_error is None:
             try:
+                allow_large_png_text()  # as the pixel decoder does: a large workflow chunk is not a broken file
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     self._header = Image.open(io.BytesIO(self.data))

@@ -148,13 +148,20 @@ def _short(text: str, n: int = 160) -> str:
 
 
 # -- parameters ------------------------------------------------------------------------------------------------------
-_A1111_FIELD = re.compile(r'\s*([\w][\w \-/]*?):\s*("(?:\\.|[^"\\])*"|[^,]*)(?:,|$)')
+# a key of at most 64 characters: each match attempt is then bounded, so a long line without colons costs linear
+# time (an unbounded lazy key made it quadratic: a 5 MB line took minutes)
+_A1111_FIELD = re.compile(r'\s*([\w][\w \-/]{0,63}?):\s*("(?:\\.|[^"\\])*"|[^,]*)(?:,|$)')
+A1111_SETTINGS_LINE = 64 * 1024  # characters; a longer last line is not an A1111 settings line
 
 
 def parse_a1111(text: str) -> dict[str, str] | None:
-    """The settings line of A1111-style ``parameters`` (``Steps: 20, Sampler: Euler a, ...``), or ``None``."""
+    """The settings line of A1111-style ``parameters`` (``Steps: 20, Sampler: Euler a, ...``), or ``None``.
+
+    A last line longer than :data:`A1111_SETTINGS_LINE` characters is not one (the settings line of a real file
+    is a few hundred), so a file's megabytes of text cost linear time at most.
+    """
     lines = text.strip().splitlines()
-    if not lines:
+    if not lines or len(lines[-1]) > A1111_SETTINGS_LINE:
         return None
     fields = {k.strip(): v.strip().strip('"') for k, v in _A1111_FIELD.findall(lines[-1])}
     if "Steps" not in fields or not ({"Sampler", "Seed", "CFG scale"} & fields.keys()):
@@ -164,7 +171,15 @@ def parse_a1111(text: str) -> dict[str, str] | None:
     return fields
 
 
+JSON_LIMIT = 2 * 2**20  # characters of metadata text parsed as JSON; a parsed object costs many times its text
+
+
 def _json(text: str) -> Any:
+    """``text`` parsed as JSON, or None: not JSON, or longer than :data:`JSON_LIMIT` (a 16 MiB text chunk of
+    ``[{},{},...]``, a few kB compressed, would cost gigabytes parsed)."""
+    if len(text) > JSON_LIMIT:
+        logger.debug("metadata text of %d characters not parsed as JSON (limit %d)", len(text), JSON_LIMIT)
+        return None
     try:
         return json.loads(text)
     except (json.JSONDecodeError, TypeError, ValueError):

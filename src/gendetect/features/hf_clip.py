@@ -2,9 +2,9 @@
 
 The same role as the ``openclip`` extractor, for checkpoints published in transformers format. Files
 (``config.json``, ``model.safetensors``, ``preprocessor_config.json``) come through the gendetect weights resolver,
-so offline misses fail at once with the fetch command. Preprocessing (mean, std, crop size) comes from the
-checkpoint's ``preprocessor_config.json``. ``model="test-tiny-clip", pretrained="random"`` builds a tiny
-random ``CLIPConfig`` for tests.
+so offline misses fail at once, naming every missing file, with one command that fetches them all. Preprocessing
+(mean, std, crop size) comes from the checkpoint's ``preprocessor_config.json``. ``model="test-tiny-clip",
+pretrained="random"`` builds a tiny random ``CLIPConfig`` for tests.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from gendetect.errors import require
 from gendetect.features.base import EXTRACTORS
 from gendetect.features.torch_base import TorchExtractor
-from gendetect.hub import resolve_weights
+from gendetect.hub import resolve_hub_files
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class HFClipExtractor(TorchExtractor):
         local = Path(self.model).expanduser()
         if local.is_dir():
             return str(local)
-        paths = [resolve_weights(f"hf-hub:{self.model}", filename=f, what=f"CLIP {self.model} ({f})") for f in _FILES]
+        paths = list(resolve_hub_files(f"hf-hub:{self.model}", _FILES, what=f"CLIP {self.model}").values())
         if len({p.parent for p in paths}) == 1:
             return str(paths[0].parent)
         tmp = Path(tempfile.mkdtemp(prefix="gendetect-hfclip-"))  # files from different caches: gather them

@@ -25,6 +25,7 @@ Every bad input gets a 4xx with a message; scoring errors of one image in a batc
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import json
@@ -221,8 +222,11 @@ class UploadScorer:
 
     The uploads of a request are scored as one batch through :func:`gendetect.pipeline.scan` (the scoring path of
     every scan: same decoding, same no-signal guard, same evidence fusion), except those the result store already
-    holds. Each result item is the upload's :class:`~gendetect.pipeline.ScanRow` with ``filename`` for ``path``,
-    plus ``version`` and ``cached``; an error item also carries ``http_status`` for a single-file request.
+    holds. A stored answer is the same item a fresh scan gives (its pixel fields are stored, the file's evidence is
+    read again, ``cached`` is True), and only for an image within this server's pixel limit: one above it is
+    passed to the scan, which refuses it as it would a new upload. Each result item is the upload's
+    :class:`~gendetect.pipeline.ScanRow` with ``filename`` for ``path``, plus ``version`` and ``cached``; an error
+    item also carries ``http_status`` for a single-file request.
     """
 
     def __init__(self, pipeline: DetectionPipeline, settings: ServerSettings, store: ResultStore | None = None) -> None:
@@ -251,20 +255,11 @@ class UploadScorer:
             data = bytes(up.data)
             sha = hashlib.sha256(data).hexdigest()
             hit = store.get(sha, version) if store is not None else None
-            if hit is None:
+            if hit is None or not self._within_limits(hit):  # over the limit: the scan refuses it, as it would fresh
                 todo.append((i, data, sha))
                 continue
-            row = ScanRow(
-                up.filename or "",
-                p_fake=hit["p_fake"],
-                verdict=hit["verdict"],
-                format=hit["format"],
-                width=hit["width"],
-                height=hit["height"],
-                sha256=sha,
-                model=pipeline.name,
-                threshold=pipeline.threshold,
-            )
+            row = ScanRow.from_dict({**hit, "path": up.filename or ""})
+            row.sha256, row.model, row.threshold = sha, pipeline.name, pipeline.threshold
             fuse_evidence(row, data, self.settings.evidence, self.settings.max_pixels)
             out[i] = self._item(row, up.filename, cached=True)
         rows = scan(
@@ -279,18 +274,15 @@ class UploadScorer:
                 out[i] = self._error_item(name, 422, str(row.error).removeprefix("<bytes>: "), row)
                 continue
             if store is not None and row.p_fake is not None:  # the pixel verdict; the evidence is read every time
-                pixel = {
-                    "p_fake": row.p_fake,
-                    "verdict": pipeline.verdict(row.p_fake),
-                    "threshold": row.threshold,
-                    "format": row.format,
-                    "width": row.width,
-                    "height": row.height,
-                    "filename": name,
-                }
-                store.put(sha, version, pixel)
+                store.put(sha, version, _pixel_fields(row, pipeline.verdict(row.p_fake)), filename=name)
             out[i] = self._item(row, name, cached=False)
         return [item for item in out if item is not None]
+
+    def _within_limits(self, stored: dict[str, Any]) -> bool:
+        """Whether a stored image passes this server's pixel limit (which may be lower than the one it was scored
+        under); the stored size is the header's, after EXIF rotation, so its product is what the decoder checks."""
+        width, height = stored.get("width"), stored.get("height")
+        return width is not None and height is not None and width * height <= self.settings.max_pixels
 
     def _item(self, row: ScanRow, filename: str | None, *, cached: bool | None) -> dict[str, Any]:
         d = row.to_dict()
@@ -303,6 +295,22 @@ class UploadScorer:
             row.model, row.threshold = self.pipeline.name, self.pipeline.threshold
         row.status, row.error = "error", error
         return {**self._item(row, filename, cached=None), "http_status": status}
+
+
+@functools.cache
+def _evidence_fields() -> frozenset[str]:
+    """The row fields :func:`~gendetect.pipeline.fuse_evidence` sets, besides ``verdict``."""
+    from gendetect.evidence import EvidenceReport
+
+    return frozenset(EvidenceReport().row_fields(None)) - {"verdict"}
+
+
+def _pixel_fields(row: ScanRow, pixel_verdict: str | None) -> dict[str, Any]:
+    """What the result store keeps of a scored upload's row: every field but ``path`` and the evidence fields (the
+    file is read for evidence again on every upload, under the server's settings of the day), with the pixel
+    verdict as ``verdict``. ``ScanRow.from_dict`` of it plus ``path`` gives the row before its evidence was fused."""
+    skip = _evidence_fields() | {"path"}
+    return {**{k: v for k, v in row.to_dict().items() if k not in skip}, "verdict": pixel_verdict}
 
 
 def create_app(model: DetectionPipeline | str | None = None, settings: ServerSettings | None = None) -> FastAPI:

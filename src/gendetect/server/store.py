@@ -36,18 +36,18 @@ from sqlalchemy.pool import StaticPool
 from gendetect.hub import cache_root
 
 metadata = MetaData()
-results = Table(
-    "results",
+# The pixel part of an upload's scan row. Stores written before this table kept a table "results" of a few columns
+# (p_fake, verdict, threshold, format, width, height): an answer rebuilt from them lacked the mode, JPEG quality and
+# tile counts of a fresh one. That table is left as it is and no longer read, so those uploads are scored once more.
+upload_results = Table(
+    "upload_results",
     metadata,
     Column("sha256", String(64), primary_key=True),
     Column("model_version", String(128), primary_key=True),
-    Column("p_fake", Float, nullable=False),
-    Column("verdict", String(16), nullable=False),
-    Column("threshold", Float, nullable=False),
-    Column("format", String(16)),
-    Column("width", Integer),
-    Column("height", Integer),
-    Column("filename", String(512)),
+    Column("p_fake", Float),  # also in ``row``: here for people who query the database
+    Column("verdict", String(16)),  # the pixel verdict (the file's evidence is read again on every upload)
+    Column("row", Text, nullable=False),  # the scan row's pixel fields as JSON (no path, no evidence fields)
+    Column("filename", String(512)),  # the name of the first upload
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
@@ -74,7 +74,6 @@ job_rows = Table(
     Column("row", Text, nullable=False),  # one scan row as JSON
 )
 
-_FIELDS = ("p_fake", "verdict", "threshold", "format", "width", "height", "filename")
 ACTIVE = ("queued", "running")
 
 
@@ -110,29 +109,28 @@ class ResultStore:
 
     # -- per-image results ---------------------------------------------------------------------------------------
     def get(self, sha256: str, model_version: str) -> dict[str, Any] | None:
+        """The row stored by :meth:`put` for this image and model version, or None."""
+        key = (upload_results.c.sha256 == sha256, upload_results.c.model_version == model_version)
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(results).where(results.c.sha256 == sha256, results.c.model_version == model_version)
-                )
-                .mappings()
-                .first()
-            )
-        return dict(row) if row else None
+            text = conn.execute(select(upload_results.c.row).where(*key)).scalar()
+        return None if text is None else json.loads(text)
 
-    def put(self, sha256: str, model_version: str, result: dict[str, Any]) -> None:
-        values = {k: result.get(k) for k in _FIELDS}
+    def put(self, sha256: str, model_version: str, row: dict[str, Any], *, filename: str | None = None) -> None:
+        """Keep ``row`` (a JSON-able dict: the pixel fields of a scan row) for this image and model version."""
+        values = {"p_fake": row.get("p_fake"), "verdict": row.get("verdict"), "row": json.dumps(row, default=str)}
         try:
             with self.engine.begin() as conn:
                 conn.execute(
-                    results.insert().values(sha256=sha256, model_version=model_version, created=_now(), **values)
+                    upload_results.insert().values(
+                        sha256=sha256, model_version=model_version, filename=filename, created=_now(), **values
+                    )
                 )
         except IntegrityError:  # the same image scored concurrently: the first result stays
             pass
 
     def count(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(results)).scalar_one())
+            return int(conn.execute(select(func.count()).select_from(upload_results)).scalar_one())
 
     # -- jobs ----------------------------------------------------------------------------------------------------
     def create_job(self, job_id: str, total: int, model_version: str) -> None:

@@ -9,8 +9,10 @@ known bound (``max_files x max_file_bytes``, and ``max_total_bytes`` in all) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -46,6 +48,23 @@ class UploadLimits:
     max_field_bytes: int = 64 * 1024  # per non-file part
 
 
+_FILENAME_STAR = re.compile(rb"""(?:^|;)\s*filename\*\s*=\s*([^;]+)""", re.IGNORECASE)
+
+
+def _extended_filename(disposition: bytes) -> str | None:
+    """The RFC 5987 ``filename*=charset'lang'percent-encoded`` of a Content-Disposition (which
+    ``parse_options_header`` drops), decoded; None when there is none."""
+    m = _FILENAME_STAR.search(disposition)
+    if m is None:
+        return None
+    charset, _, rest = m.group(1).strip().strip(b'"').decode("ascii", "replace").partition("'")
+    _, _, encoded = rest.partition("'")
+    try:
+        return unquote(encoded, encoding=charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset
+        return unquote(encoded, errors="replace")
+
+
 class _Collector:
     """python-multipart callbacks that build :class:`Upload` objects under :class:`UploadLimits`."""
 
@@ -77,12 +96,21 @@ class _Collector:
         self._name, self._value = b"", b""
 
     def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
         name = options.get(b"name")
         if name is None:
             raise UploadError(400, 'a multipart part has no Content-Disposition "name"')
         field_name = name.decode("utf-8", "replace")
+        if b"filename" not in options and (extended := _extended_filename(disposition)) is not None:
+            options[b"filename"] = extended.encode("utf-8")
         if b"filename" not in options:
+            if field_name in FILE_FIELDS:  # curl -F 'file=<x.png' sends the file's bytes as a text field
+                raise UploadError(
+                    400,
+                    f"the multipart part {field_name!r} has no filename, so it was read as a text field, not a file; "
+                    f"send the image as a file (curl -F {field_name}=@x.png, not -F '{field_name}=<x.png')",
+                )
             self.n_fields += 1
             if self.n_fields > self.limits.max_fields:
                 raise UploadError(413, f"more than {self.limits.max_fields} form fields")

@@ -6,6 +6,7 @@ imports nothing heavy, so ``gendetect models list`` is instant and offline error
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gendetect.errors import WeightsNotFoundError
-from gendetect.hub import fetch_url, resolve_url, resolve_weights, url_cache_root
+from gendetect.hub import fetch_url, resolve_all, resolve_url, resolve_weights, url_cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -96,23 +97,17 @@ class ZooEntry:
     ) -> dict[str, Path]:
         """The local path of every file (or of ``roles``), from the caches only (never the network); one error
         lists every miss."""
-        paths, missing = {}, []
-        for f in self.files:
-            if roles is not None and f.role not in roles:
-                continue
-            try:
-                paths[f.role] = self._resolve(f, cache, download=False)
-            except WeightsNotFoundError as e:
-                missing.append(f"- {f.role} ({f.source}): {e}")
-        if missing:
-            raise WeightsNotFoundError(
-                f"Published detector {self.name!r} needs weights that are not on this machine "
-                f"({len(missing)} of {len(self.files)} files missing):\n"
-                + "\n".join(missing)
-                + f"\nWith a network, `{self.pull_command}` fetches them all into the cache "
+        files = {f.role: f for f in self.files if roles is None or f.role in roles}
+        return resolve_all(
+            {role: functools.partial(self._resolve, f, cache, download=False) for role, f in files.items()},
+            what=f"Published detector {self.name!r}",
+            describe=lambda role, e: f"{role} ({files[role].source}): {e}",
+            fix=lambda _: (
+                f"With a network, `{self.pull_command}` fetches them all into the cache "
                 f"({url_cache_root(cache).parent}); copy that folder to an offline machine and set GENDETECT_CACHE."
-            )
-        return paths
+            ),
+            total=len(self.files),
+        )
 
     def pull(self, cache: str | os.PathLike | None = None) -> dict[str, Path]:
         """Download every file into the cache (checking sha256 where published); returns the paths by role."""
