@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     owner, z = td.cached_tile_logits(cand, views, items, feats, trainval, jobs=args.jobs)
     n = len(views)
     rules: dict[str, np.ndarray] = {}
+    shipped = cand.get("agg", "mean")
     for agg, words in td.AGG_WORDS.items():
-        rules[f"{words}{' (ships)' if agg == cand.get('agg', 'mean') else ''}"] = aggregate_logits(z, owner, n, agg)
+        rules[words + (" (the shipped rule)" if agg == shipped else "")] = aggregate_logits(z, owner, n, agg)
     for words, fn in STUDY_AGGREGATES.items():
         rules[words] = _per_image(z, owner, n, fn)
     rules["image-level model on tile means and SDs"] = pooled_out_of_group(
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{f} {_f(m['auc'])} ({_f(at['per_family'][f]['tpr'])})" for f, m in r["per_family"].items())
         )
 
-    s = next(v for k, v in rules.items() if k.endswith("(ships)"))
+    s = next(v for k, v in rules.items() if k.endswith("(the shipped rule)"))
     labels = np.asarray([v.label for v in views])
     real = trainval & (labels == 0) & np.isfinite(s)
     chain = np.asarray([td.chain_of(v) for v in views], dtype=object)
