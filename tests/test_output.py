@@ -219,3 +219,13 @@ def test_cli_scan_to_an_unwritable_path_says_so_in_one_line(tmp_path: Path) -> N
     assert result.exit_code != 0
     assert "a.png is a file, not a folder" in result.output and "Traceback" not in result.output
     assert not isinstance(result.exception, OSError)
+
+
+def test_a_writer_that_could_not_open_closes_without_a_second_error(tmp_path: Path) -> None:
+    (tmp_path / "photo.png").write_bytes(b"x")
+    for target in (tmp_path / "photo.png" / "x.json", tmp_path):  # a file in the way; a folder as the output
+        writer = RowWriter(target, "json")
+        with pytest.raises(OutputFormatError):
+            writer.write({"path": "a.png"})
+        writer.close(complete=False)  # what a `with` block does on the way out: no AssertionError, no file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]

@@ -295,11 +295,13 @@ class RowWriter:
         if self.path is not None:
             try:
                 self._open_path()
-            except OSError as e:  # a folder that cannot be made, no permission, a file where a folder should be...
+            except (OSError, OutputFormatError) as e:  # a folder that cannot be made, no permission, a file in the way
                 self._closed = True  # nothing to finish: the run stops before its first row
                 self._rename.pop_all()  # no rename into place
                 if self._tmp is not None:
                     self._tmp.unlink(missing_ok=True)
+                if isinstance(e, OutputFormatError):
+                    raise
                 raise OutputFormatError(f"cannot write {os.fsdecode(self.path)}: {e.strerror or e}") from e
         else:
             self._file = self._stream
