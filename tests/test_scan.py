@@ -174,6 +174,29 @@ def test_uncertain_band(stats_model: DetectionPipeline) -> None:
     assert banded.verdict(0.55, threshold=0.5) == "fake" and stats_model.verdict(0.7) == "fake"
 
 
+def test_every_row_carries_the_rule_its_verdict_follows_from(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    """``threshold`` and ``uncertain_from`` on every row, so that a consumer re-derives each verdict from ``p_fake``;
+    a ``--threshold`` at or below the band's start leaves no band."""
+    banded = DetectionPipeline(stats_model.extractor, stats_model.detector, 0.55, uncertain_from=0.45)
+    files = []
+    for i in range(12):
+        _rgb(seed=i).save(tmp_path / f"{i:02d}.png")
+        files.append(str(tmp_path / f"{i:02d}.png"))
+    files.append(str(tmp_path / "missing.png"))
+
+    def derived(r):
+        if r.p_fake > r.threshold:
+            return "fake"
+        return "uncertain" if r.uncertain_from is not None and r.p_fake > r.uncertain_from else "real"
+
+    for thr, band in ((None, 0.45), (0.5, 0.45), (0.4, None)):
+        rows = list(scan(files, banded, threshold=thr, evidence=False))
+        assert all(r.uncertain_from == band and r.threshold == (0.55 if thr is None else thr) for r in rows)
+        ok = [r for r in rows if r.status == "ok"]
+        assert ok and all(r.verdict == derived(r) for r in ok)
+    assert "uncertain_from" in rows[0].to_dict()
+
+
 def test_files_without_image_names_are_reported_not_silently_skipped(tmp_path: Path, caplog) -> None:
     _rgb().save(tmp_path / "a.png")
     (tmp_path / "notes.txt").write_text("x")

@@ -88,6 +88,7 @@ _KNOWN_TYPES = {
     "sha256": "string",
     "model": "string",
     "threshold": "float64",
+    "uncertain_from": "float64",
     "has_caption": "bool",
     "reason": "string",
     "verdict_source": "string",

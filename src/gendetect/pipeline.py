@@ -176,9 +176,16 @@ class DetectionPipeline:
         thr = self.threshold if threshold is None else threshold
         if p_fake > thr:
             return "fake"
-        if self.uncertain_from is not None and self.uncertain_from < thr and p_fake > self.uncertain_from:
+        band = self.band_start(thr)
+        if band is not None and p_fake > band:
             return "uncertain"
         return "real"
+
+    def band_start(self, threshold: float | None = None) -> float | None:
+        """Where the ``uncertain`` band starts under ``threshold`` (default: the model's): ``uncertain_from``, or
+        None when the model has no band or the threshold is at or below it (then nothing is uncertain)."""
+        thr = self.threshold if threshold is None else threshold
+        return self.uncertain_from if self.uncertain_from is not None and self.uncertain_from < thr else None
 
     # -- persistence -----------------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -342,6 +349,7 @@ class ScanRow:
     sha256: str | None = None
     model: str | None = None
     threshold: float | None = None
+    uncertain_from: float | None = None  # the band's lower edge: the verdict follows from p_fake and these two
     reason: str | None = None  # why the verdict is "uncertain" without a score (the no-signal guard)
     verdict_source: str | None = None  # "provenance" | "watermark" | "metadata" | "pixels" (gendetect.evidence)
     findings: list[dict[str, Any]] = field(default_factory=list)  # evidence Finding.to_dict()s, JSON-serialisable
@@ -363,6 +371,14 @@ class ScanRow:
         row = cls(**{k: v for k, v in d.items() if k in own})
         row.extra = {k: v for k, v in d.items() if k not in own}
         return row
+
+    def stamp(self, pipeline: DetectionPipeline, threshold: float | None = None) -> ScanRow:
+        """Record the model and the rule that judged (or would have judged) this row: its name, ``threshold``
+        (default: the model's) and where the ``uncertain`` band starts, so that the verdict can be re-derived from
+        ``p_fake``: ``fake`` above ``threshold``, ``uncertain`` above ``uncertain_from`` (when set), else ``real``."""
+        thr = pipeline.threshold if threshold is None else float(threshold)
+        self.model, self.threshold, self.uncertain_from = pipeline.name, thr, pipeline.band_start(thr)
+        return self
 
     @classmethod
     def problem(cls, path: str, error: str) -> ScanRow:
@@ -577,7 +593,7 @@ def score_items(items: Sequence[FeatureItem], pipeline: DetectionPipeline, thres
     array). An item that failed keeps its error; an image a tiled model finds no forensic signal in gets the
     verdict ``uncertain`` with its reason and no score (:func:`no_signal_reason`).
     """
-    rows = [ScanRow(item.path, model=pipeline.name, threshold=threshold) for item in items]
+    rows = [ScanRow(item.path).stamp(pipeline, threshold) for item in items]
     scored: list[int] = []
     for i, (row, item) in enumerate(zip(rows, items)):
         if item.info is not None:

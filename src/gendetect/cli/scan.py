@@ -194,7 +194,7 @@ def _stream_scan(
 
     thr = pipeline.threshold if threshold is None else threshold
     for p in problems:
-        p.model, p.threshold = pipeline.name, thr
+        p.stamp(pipeline, thr)
     counts: Counter[str] = Counter()
     interrupted = False
     writer = RowWriter(output, fmt)
@@ -276,7 +276,7 @@ def _write_sharded_parquet(
 
     thr = pipeline.threshold if threshold is None else threshold
     for p in problems:
-        p.model, p.threshold = pipeline.name, thr
+        p.stamp(pipeline, thr)
     meta = {b"gendetect": json.dumps(provenance(kind="scan")).encode()}
     n = run.write_parquet(output, extra_rows=[p.to_dict() for p in problems], metadata=meta)
     counts = Counter({k or "error": v for k, v in run.value_counts("verdict").items()})

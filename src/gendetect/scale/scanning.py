@@ -57,7 +57,7 @@ class ScanRun:
         self.sharded = sharded
         self._stream = stream
         for p in inputs.problems:
-            p.model, p.threshold = pipeline.name, threshold
+            p.stamp(pipeline, threshold)
 
     @property
     def files(self) -> list[str]:
@@ -65,7 +65,7 @@ class ScanRun:
 
     @property
     def problems(self) -> list[ScanRow]:
-        """Rows of the inputs that were not scanned (stamped with the model and threshold)."""
+        """Rows of the inputs that were not scanned (stamped with the model and its rule, :meth:`ScanRow.stamp`)."""
         return self.inputs.problems
 
     @property

@@ -259,7 +259,8 @@ class UploadScorer:
                 todo.append((i, data, sha))
                 continue
             row = ScanRow.from_dict({**hit, "path": up.filename or ""})
-            row.sha256, row.model, row.threshold = sha, pipeline.name, pipeline.threshold
+            row.sha256 = sha
+            row.stamp(pipeline)
             fuse_evidence(row, data, self.settings.evidence, self.settings.max_pixels)
             out[i] = self._item(row, up.filename, cached=True)
         rows = scan(
@@ -292,7 +293,7 @@ class UploadScorer:
     def _error_item(self, filename: str | None, status: int, error: str, row: ScanRow | None = None) -> dict[str, Any]:
         if row is None:
             row = ScanRow.problem(filename or "", error)
-            row.model, row.threshold = self.pipeline.name, self.pipeline.threshold
+            row.stamp(self.pipeline)
         row.status, row.error = "error", error
         return {**self._item(row, filename, cached=None), "http_status": status}
 
