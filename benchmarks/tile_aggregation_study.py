@@ -32,7 +32,6 @@ import argparse
 import sys
 import time
 from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import train_default as td  # the views, features, out-of-group fits and selection statistics
 
-from gendetect.detectors.tiled import aggregate_logits
+from gendetect.detectors.tiled import aggregate_logits, tiles_by_image
 from gendetect.evaluation.metrics import threshold_for_fpr
 from gendetect.pipeline import load_model
 
@@ -50,12 +49,8 @@ from gendetect.pipeline import load_model
 def _per_image(z: np.ndarray, owner: np.ndarray, n: int, fn) -> np.ndarray:
     """``fn`` of each view's tile log-odds (sorted ascending), NaN for views without tiles."""
     out = np.full(n, np.nan)
-    order = np.lexsort((z, owner))
-    zs, os_ = z[order], owner[order]
-    cuts = np.r_[0, np.nonzero(np.diff(os_))[0] + 1, len(os_)]
-    for a, b in pairwise(cuts):
-        if b > a:
-            out[os_[a]] = fn(zs[a:b])
+    for i, t in tiles_by_image(z, owner, n):
+        out[i] = fn(t)
     return out
 
 

@@ -241,3 +241,22 @@ def test_every_command_is_in_the_readme() -> None:
         "gendetect serve",
     ):
         assert command in readme, command
+
+
+@pytest.mark.parametrize("threshold", [None, "0.3"])
+def test_scan_rows_of_missing_inputs_carry_the_rule_as_scored_rows_do(
+    runner: CliRunner, photos: Path, tmp_path: Path, threshold: str | None
+) -> None:
+    out = tmp_path / "rows.jsonl"
+    args = ["scan", str(photos / "a.jpg"), str(tmp_path / "missing.png"), "-o", str(out), "--no-evidence"]
+    result = runner.invoke(main, args + (["--threshold", threshold] if threshold else []))
+    assert result.exit_code == 0, result.output
+    scored, missing = (json.loads(line) for line in out.read_text().splitlines())
+    assert missing["status"] == "error" and scored["status"] == "ok"
+    rule = ("model", "threshold", "uncertain_from")
+    assert [missing[k] for k in rule] == [scored[k] for k in rule]
+    assert scored["model"].startswith("gendetect-default")
+    if threshold:  # a --threshold below the band's start leaves no band
+        assert scored["threshold"] == 0.3 and scored["uncertain_from"] is None
+    else:
+        assert scored["uncertain_from"] is not None and scored["uncertain_from"] < scored["threshold"]

@@ -185,16 +185,14 @@ def _stream_scan(
     skipped: dict[str, int],
     total: int,
 ) -> None:
-    """Write each row as it is scored (gendetect.output.RowWriter: temporary file, renamed at the end).
+    """Write each row as it is scored (gendetect.output.RowWriter: temporary file, renamed at the end), then the
+    ``problems`` (``ScanRun.problems``, already stamped with the model and its rule).
 
     Ctrl-C stops the scan, and the output is finished with the rows scored so far (a valid file, marked partial
     in Parquet's footer metadata); stderr says it is partial and the exit code is 130.
     """
     from gendetect.output import RowWriter
 
-    thr = pipeline.threshold if threshold is None else threshold
-    for p in problems:
-        p.stamp(pipeline, thr)
     counts: Counter[str] = Counter()
     interrupted = False
     writer = RowWriter(output, fmt)
@@ -263,8 +261,8 @@ def _print_summary(
 
 
 def _band(pipeline: Any, threshold: float) -> str:
-    u = pipeline.uncertain_from
-    return f", uncertain if > {u:.3g}" if u is not None and u < threshold else ""
+    u = pipeline.band_start(threshold)
+    return f", uncertain if > {u:.3g}" if u is not None else ""
 
 
 def _write_sharded_parquet(
@@ -274,9 +272,6 @@ def _write_sharded_parquet(
     print the summary from the verdict column; memory stays flat whatever the number of images (issue 17)."""
     from gendetect.provenance import provenance
 
-    thr = pipeline.threshold if threshold is None else threshold
-    for p in problems:
-        p.stamp(pipeline, thr)
     meta = {b"gendetect": json.dumps(provenance(kind="scan")).encode()}
     n = run.write_parquet(output, extra_rows=[p.to_dict() for p in problems], metadata=meta)
     counts = Counter({k or "error": v for k, v in run.value_counts("verdict").items()})

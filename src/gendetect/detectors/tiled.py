@@ -14,6 +14,7 @@ that score.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -36,23 +37,35 @@ def aggregate_logits(z: np.ndarray, image: np.ndarray, n_images: int, rule: str 
     if rule not in AGGREGATES:
         raise ValueError(f"unknown tile aggregate {rule!r}; valid: {', '.join(AGGREGATES)}")
     z, image = np.asarray(z, np.float64), np.asarray(image, np.int64)
-    counts = np.bincount(image, minlength=n_images)
     out = np.full(n_images, np.nan)
     if rule == "mean":
+        counts = np.bincount(image, minlength=n_images)
         sums = np.bincount(image, weights=z, minlength=n_images)
         np.divide(sums, counts, out=out, where=counts > 0)
         return out
-    order = np.lexsort((z, image))  # tiles grouped by image, ascending log-odds within each
-    starts = np.r_[0, np.cumsum(counts)]
-    zs = z[order]
-    for i in np.nonzero(counts)[0]:
-        t = zs[starts[i] : starts[i + 1]]
+    for i, t in tiles_by_image(z, image, n_images):
         if rule == "median":
             out[i] = float(np.median(t))
         else:
             k = len(t) // 4 if len(t) >= 4 else 0
             out[i] = float(t[k : len(t) - k].mean())
     return out
+
+
+def tiles_by_image(z: np.ndarray, image: np.ndarray, n_images: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(image, its tiles' log-odds sorted ascending)`` for every image with tiles, in image order: what a tile
+    rule other than the mean reads (:func:`aggregate_logits`, ``benchmarks/tile_aggregation_study.py``).
+
+    Example:
+        >>> [(i, t.tolist()) for i, t in tiles_by_image(np.array([2.0, 1.0, 5.0]), np.array([2, 0, 0]), 3)]
+        [(0, [1.0, 5.0]), (2, [2.0])]
+    """
+    z, image = np.asarray(z, np.float64), np.asarray(image, np.int64)
+    counts = np.bincount(image, minlength=n_images)
+    starts = np.r_[0, np.cumsum(counts)]
+    zs = z[np.lexsort((z, image))]  # tiles grouped by image, ascending log-odds within each
+    for i in np.nonzero(counts)[0]:
+        yield int(i), zs[starts[i] : starts[i + 1]]
 
 
 @DETECTORS.register("tiled")
