@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for c in sorted(set(chain[real])):
-        t = threshold_for_fpr(s[real & (chain == c)], td.MAX_FPR)
+        t = threshold_for_fpr(s[real & (chain == c)], td.MAX_FPR, conformal=td.CONFORMAL)
         rows.append((t, c, int((real & (chain == c)).sum()), float(np.mean(s[orig_fake] > t))))
     for t, c, m, tpr in sorted(rows, reverse=True):
         print(f"  {c:24s} n={m:4d}  1% point {t:6.3f}  TPR {tpr:.3f}")

@@ -70,7 +70,7 @@ def test_page_checks_two_images(server: str, tmp_path: Path) -> None:
         page.goto(server + "/")
         page.wait_for_selector("#card >> text=Trained on")
         card = page.inner_text("#card")
-        assert "gendetect-default-v9" in card and "unknown data" not in card
+        assert "gendetect-default-v10" in card and "unknown data" not in card
         assert "leave-one-family-out" in card and "worst processing chain" in card
         page.set_input_files("#files", [str(p) for p in images])
         page.wait_for_function("document.querySelectorAll('#results .verdict').length === 2", timeout=30_000)

@@ -226,8 +226,8 @@ def test_saturation_matches_its_reference_formula(photos: list[Image.Image]) -> 
     [
         "astronaut",
         pytest.param("coffee", marks=pytest.mark.xfail(strict=True, reason=(
-            "v9 calls the PNG `uncertain` (P 0.52, band from 0.49) and the JPEG copies `real` (0.19-0.29): the "
-            "`noise` part reads the noise JPEG removes. The card measures it out-of-group: 93% of lossless "
+            "v10 (v9's trees) calls the PNG `uncertain` (P 0.52, band from 0.49) and the JPEG copies `real` "
+            "(0.19-0.29): the `noise` part reads the noise JPEG removes. The card measures it out-of-group: 93% of lossless "
             "validation reals keep their verdict as JPEG (v5: 96%), none moves to `fake` (#14)"))),
         "chelsea",
     ],

@@ -60,6 +60,27 @@ def test_threshold_for_fpr_keeps_false_positives_at_target() -> None:
             assert np.mean(reals > lower.max()) > target
 
 
+def test_conformal_threshold_holds_the_target_on_reals_it_did_not_see() -> None:
+    # n reals per calibration set, then the false-positive rate of its threshold on fresh reals of the same kind:
+    # the in-sample rule lets floor(0.01 n) through and runs above 1% on unseen reals (for uniform scores its
+    # expected rate is (allowed + 1) / (n + 1)); the split-conformal quantile holds the target
+    rng = np.random.default_rng(3)
+    n, trials = 447, 4000
+    cal = rng.uniform(size=(trials, n))
+    in_sample = np.array([threshold_for_fpr(c, 0.01) for c in cal])
+    conformal = np.array([threshold_for_fpr(c, 0.01, conformal=True) for c in cal])
+    # uniform scores: P(fresh real > t) = 1 - t exactly
+    assert np.mean(1 - in_sample) > 0.0105
+    assert np.mean(1 - conformal) <= 0.01
+    assert (conformal >= in_sample).all()
+    # it lets at most one fewer through in-sample, and at least as many as the guarantee allows
+    through = (cal > conformal[:, None]).sum(1)
+    assert set(through.tolist()) == {n - int(np.ceil((n + 1) * 0.99))}
+    # too few reals for any threshold among them to guarantee 1%: the highest one
+    assert threshold_for_fpr(np.arange(50.0), 0.01, conformal=True) == 49.0
+    assert threshold_for_fpr(np.arange(50.0), 0.01) == 49.0
+
+
 def test_threshold_for_group_fpr_holds_the_target_in_every_group() -> None:
     from gendetect.evaluation.metrics import threshold_for_group_fpr
 

@@ -49,7 +49,7 @@ def client(tmp_path: Path) -> TestClient:
 def test_health_models_page_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     (model,) = client.get("/v1/models").json()
-    assert model["id"] == load_model().name == "gendetect-default-v9" and 0 < model["threshold"] < 1
+    assert model["id"] == load_model().name == "gendetect-default-v10" and 0 < model["threshold"] < 1
     card = model["card"]
     assert card["target_fpr"] == 0.01 and card["n_training_images"] == 930
     # what the page shows must come from the card the default-model script writes, not read as "unknown"
@@ -79,7 +79,7 @@ def test_detect_one_and_many(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     (item,) = r.json()["results"]
     assert item["status"] == "ok" and 0 <= item["p_fake"] <= 1 and item["verdict"] in ("real", "uncertain", "fake")
-    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v9" and item["version"]
+    assert len(item["sha256"]) == 64 and item["model"] == "gendetect-default-v10" and item["version"]
     assert item["cached"] is False
 
     files = [("files", (f"{i}.png", _png(i), "image/png")) for i in range(2)]

@@ -155,7 +155,9 @@ def test_per_chain_rule_holds_each_chain_and_estimates_on_unseen_folds(td) -> No
     for c in set(chains[real]):
         assert np.mean(scores[real & (chains == c)] > r["threshold"]) <= td.MAX_FPR
     # the screenshot chain sets the threshold, well above the pooled 1% point
-    assert r["threshold"] == threshold_for_fpr(scores[real & (chains == "screenshot")], td.MAX_FPR)
+    assert r["threshold"] == threshold_for_fpr(
+        scores[real & (chains == "screenshot")], td.MAX_FPR, conformal=td.CONFORMAL
+    )
     assert r["threshold"] > threshold_for_fpr(scores[real], td.MAX_FPR)
     # the held-out estimate counts every real view once, each against a threshold set without its fold
     assert sum(m["n"] for m in r["held_out"].values()) == real.sum()

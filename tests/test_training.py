@@ -52,6 +52,30 @@ def test_test_split_is_refused(synthetic_tree: Path) -> None:
         train_pipeline(records, create_extractor("pixel-stats"), create_detector("logistic"))
 
 
+def test_threshold_is_the_conformal_quantile_unless_asked_for_the_in_sample_one(synthetic_tree: Path) -> None:
+    records = read_records(synthetic_tree)
+    fitted = {
+        conformal: train_pipeline(
+            records,
+            create_extractor("pixel-stats"),
+            create_detector("logistic"),
+            n_folds=3,
+            target_fpr=0.1,
+            uncertain_fpr=None,
+            conformal=conformal,
+        )
+        for conformal in (True, False)
+    }
+    # 36 validation reals at a 10% target: in-sample lets floor(3.6) = 3 through, the conformal quantile
+    # 36 - ceil(37 * 0.9) = 2 (one fewer), so that the target holds for the next real
+    through = {c: round(36 * (1 - p.info["validation"]["all"]["acc_real"])) for c, p in fitted.items()}
+    assert through == {True: 2, False: 3}
+    assert fitted[True].threshold > fitted[False].threshold
+    assert fitted[True].info["threshold_rule"]["conformal"] is True
+    assert "conformal" in fitted[True].info["threshold_rule"]["rule"]
+    assert fitted[False].info["threshold_rule"]["conformal"] is False
+
+
 def test_unreadable_training_images_are_counted_not_hidden(synthetic_tree: Path, tmp_path: Path) -> None:
     records = read_records(synthetic_tree)
     broken = tmp_path / "broken.png"

@@ -34,7 +34,7 @@ Example:
     >>> TrainRun.from_dict({"dta": "d"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gendetect.errors.DataSchemaError: Unknown train run keys ['dta']; valid keys: ['data', 'folds', ...].
+    gendetect.errors.DataSchemaError: Unknown train run keys ['dta']; valid keys: ['conformal', 'data', 'folds', ...].
 """
 
 from __future__ import annotations
@@ -272,6 +272,7 @@ class TrainRun(RunConfig):
     recipe: Recipe | None = None  # extractor, detector, calibration; None: the preset's, else Recipe()
     target_fpr: float = 0.01  # the threshold keeps validation FPR on reals at or below this
     uncertain_fpr: float = 0.05  # scores between this FPR's threshold and the main one are "uncertain"; 0: no band
+    conformal: bool = True  # thresholds at the split-conformal quantile (the FPR holds on new reals); False: in-sample
     folds: int = 5  # cross-validation folds for the threshold and the validation metrics
     split: str | None = None  # use only these splits (comma-separated); records of split "test" never train
     layout: str = "auto"  # layout when data is a folder (gendetect.data.readers.LAYOUTS)
@@ -347,6 +348,7 @@ def train(
         detector,
         target_fpr=run.target_fpr,
         uncertain_fpr=run.uncertain_fpr or None,
+        conformal=run.conformal,
         n_folds=run.folds,
         jobs=run.jobs,
         name=run.name or run.preset,

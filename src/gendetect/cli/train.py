@@ -50,6 +50,13 @@ from gendetect.cli._common import (
     show_default=True,
     help="Calibrate P(fake) on out-of-fold scores before choosing the threshold.",
 )
+@click.option(
+    "--conformal/--in-sample",
+    default=True,
+    show_default=True,
+    help="Thresholds at the split-conformal quantile of the validation reals (the FPR target holds on new reals), "
+    "or the in-sample quantile (at most the target on the validation reals themselves).",
+)
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds for threshold and validation.")
 @click.option("--split", default=None, help="Use only these splits (comma-separated), e.g. train,trainval.")
 @click.option("--layout", default="auto", show_default=True, help="Layout when --data is a folder.")
@@ -75,6 +82,7 @@ def train(
     output: Path,
     target_fpr: float,
     uncertain_fpr: float,
+    conformal: bool,
     calibration: str,
     folds: int,
     split: str | None,
@@ -99,6 +107,7 @@ def train(
         data="data_path",
         target_fpr="target_fpr",
         uncertain_fpr="uncertain_fpr",
+        conformal="conformal",
         folds="folds",
         split="split",
         layout="layout",

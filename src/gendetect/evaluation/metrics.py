@@ -74,24 +74,38 @@ def tpr_at_fpr(y: np.ndarray, s: np.ndarray, max_fpr: float = 0.01) -> float:
     return float(tpr[fpr <= max_fpr + 1e-12].max())
 
 
-def threshold_for_fpr(real_scores: np.ndarray, max_fpr: float) -> float:
+def threshold_for_fpr(real_scores: np.ndarray, max_fpr: float, *, conformal: bool = False) -> float:
     """The lowest threshold at which at most ``max_fpr`` of ``real_scores`` lie strictly above it.
 
+    With ``conformal=True`` the rule holds for the *next* real image rather than for these ones: the threshold is
+    the ``ceil((n + 1) * (1 - max_fpr))``-th smallest of the ``n`` scores (the split-conformal quantile), so a new
+    real image exchangeable with them scores above it with probability at most ``max_fpr``. The in-sample rule
+    lets ``floor(max_fpr * n)`` of these reals through and, on reals it did not see, runs slightly above the
+    target on average; the conformal one lets one fewer through at most. With fewer than ``1 / max_fpr - 1``
+    scores no threshold among them gives the guarantee, and the highest is returned.
+
     Use it on *validation* scores of real images only, never on test labels.
+
+    >>> threshold_for_fpr(np.arange(1, 201) / 200, 0.01), threshold_for_fpr(np.arange(1, 201) / 200, 0.01, conformal=True)
+    (0.99, 0.995)
     """
     r = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
     if r.size == 0:
         raise ValueError("threshold_for_fpr needs at least one real score")
-    allowed = int(math.floor(max_fpr * r.size + 1e-9))  # false positives we may accept
+    if conformal:
+        allowed = max(0, r.size - math.ceil((r.size + 1) * (1 - max_fpr) - 1e-9))
+    else:
+        allowed = math.floor(max_fpr * r.size + 1e-9)  # false positives we may accept
     return float(r[allowed]) if allowed < r.size else float(r[-1])
 
 
-def threshold_for_group_fpr(real_scores: np.ndarray, groups, max_fpr: float) -> float:
+def threshold_for_group_fpr(real_scores: np.ndarray, groups, max_fpr: float, *, conformal: bool = False) -> float:
     """The lowest threshold at which *every* group of ``real_scores`` (a processing chain, a source) has at most
     ``max_fpr`` of its scores strictly above it: the largest of the groups' :func:`threshold_for_fpr`.
 
     A pooled threshold holds the target on average and lets one kind of real photo (screenshots, WebP) take
-    several times its share of false alarms; this one holds it for each group. Use it on validation reals only.
+    several times its share of false alarms; this one holds it for each group. ``conformal`` as in
+    :func:`threshold_for_fpr`, for each group. Use it on validation reals only.
 
     >>> threshold_for_group_fpr([0.1, 0.2, 0.3, 0.9], ["a", "a", "b", "b"], 0.0)
     0.9
@@ -102,7 +116,7 @@ def threshold_for_group_fpr(real_scores: np.ndarray, groups, max_fpr: float) -> 
         raise ValueError(f"scores and groups differ in length: {s.shape[0]} vs {g.shape[0]}")
     if s.size == 0:
         raise ValueError("threshold_for_group_fpr needs at least one real score")
-    return max(threshold_for_fpr(s[g == k], max_fpr) for k in dict.fromkeys(g.tolist()))
+    return max(threshold_for_fpr(s[g == k], max_fpr, conformal=conformal) for k in dict.fromkeys(g.tolist()))
 
 
 def binary_metrics(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:

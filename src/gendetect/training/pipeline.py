@@ -88,6 +88,7 @@ def train_pipeline(
     *,
     target_fpr: float = 0.01,
     uncertain_fpr: float | None = 0.05,
+    conformal: bool = True,
     n_folds: int = 5,
     seed: int = 0,
     jobs: int = 1,
@@ -108,6 +109,11 @@ def train_pipeline(
         target_fpr: the threshold keeps the false-positive rate on real validation images at or below this.
         uncertain_fpr: images between the threshold for this looser false-positive rate and the threshold are
             called "uncertain" (an abstain band chosen on validation); ``None`` for no band.
+        conformal: both thresholds at the split-conformal quantile of the out-of-fold real scores, so that a new
+            real image like them is flagged with probability at most ``target_fpr``
+            (:func:`~gendetect.evaluation.metrics.threshold_for_fpr`); ``False``: the in-sample rule, which lets
+            ``floor(target_fpr * n)`` of the ``n`` validation reals through and runs slightly above the target on
+            new ones.
         n_folds: cross-validation folds for the validation scores.
         data: where the records came from, recorded in the model.
         calibration: ``"temperature"`` or ``"isotonic"`` to calibrate P(fake) on the out-of-fold scores (before the
@@ -151,10 +157,10 @@ def train_pipeline(
         ece_before = expected_calibration_error(y_val, oof)
         oof = calibrator(oof)
         logger.info("calibration %s: ECE %.3f -> %.3f", calibration, ece_before, expected_calibration_error(y_val, oof))
-    threshold = threshold_for_fpr(oof[y_val == 0], target_fpr)
+    threshold = threshold_for_fpr(oof[y_val == 0], target_fpr, conformal=conformal)
     uncertain_from = None
     if uncertain_fpr is not None and uncertain_fpr > target_fpr:
-        lower = threshold_for_fpr(oof[y_val == 0], uncertain_fpr)
+        lower = threshold_for_fpr(oof[y_val == 0], uncertain_fpr, conformal=conformal)
         uncertain_from = lower if lower < threshold else None
     validation = per_generator_metrics(kept_val, oof, threshold)
     validation["all"]["ece"] = expected_calibration_error(y_val, oof)
@@ -166,7 +172,13 @@ def train_pipeline(
         "threshold_rule": {
             "target_fpr": target_fpr,
             "scheme": scheme,
-            "rule": "lowest P(fake) threshold whose false-positive rate on out-of-fold real images <= target_fpr",
+            "rule": (
+                "split-conformal quantile of the out-of-fold real scores: a new real image like them scores above "
+                "it with probability <= target_fpr"
+                if conformal
+                else "lowest P(fake) threshold whose false-positive rate on out-of-fold real images <= target_fpr"
+            ),
+            "conformal": conformal,
             "n_real_validation": int((y_val == 0).sum()),
             "uncertain_fpr": uncertain_fpr,
             "uncertain_rule": "P(fake) above the threshold for uncertain_fpr but not above the threshold: 'uncertain'",
