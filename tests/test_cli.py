@@ -34,7 +34,9 @@ def test_scan_one_image_shows_probability_verdict_and_model(runner: CliRunner, p
     result = runner.invoke(main, ["scan", str(photos / "a.jpg")])
     assert result.exit_code == 0, result.output
     assert "a.jpg" in result.stdout and ("real" in result.stdout or "fake" in result.stdout)
-    assert "1 scanned" in result.stderr and "gendetect-default" in result.stderr and "P(fake) >" in result.stderr
+    assert (
+        "1 row: 1 judged (" in result.stderr and "gendetect-default" in result.stderr and "P(fake) >" in result.stderr
+    )
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
@@ -52,7 +54,7 @@ def test_scan_folder_recursively_in_each_format(runner: CliRunner, photos: Path,
     assert broken["status"] == "error" and broken["error"]
     ok = [r for r in rows if r["status"] == "ok"]
     assert all(0 <= float(r["p_fake"]) <= 1 for r in ok)
-    assert "3 scanned" in result.stderr and "1 errors" in result.stderr
+    assert "3 rows: 2 judged (" in result.stderr and "), 1 error " in result.stderr  # an error is not judged
 
 
 def test_scan_to_parquet_records_provenance(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
@@ -63,6 +65,111 @@ def test_scan_to_parquet_records_provenance(runner: CliRunner, photos: Path, tmp
     assert table.num_rows == 3
     assert {"path", "p_fake", "verdict", "status", "error", "sha256", "model", "threshold"} <= set(table.column_names)
     assert "versions" in json.loads(table.schema.metadata[b"gendetect"])
+
+
+def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[dict]]:
+    """``(columns in order, rows)`` of a results file."""
+    if fmt == "parquet":
+        table = pq.read_table(path)
+        return table.column_names, table.to_pylist()
+    text = path.read_text(encoding="utf-8")
+    if fmt in ("csv", "tsv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if fmt == "tsv" else ",")
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+    rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+    keys = {tuple(r) for r in rows}
+    assert len(keys) == 1, f"rows with different keys: {sorted(keys)}"  # one schema, in the same order
+    return list(next(iter(keys))), rows
+
+
+@pytest.mark.parametrize(
+    "fmt,engine", [("json", None), ("jsonl", None), ("csv", None), ("tsv", None), ("parquet", None), ("csv", "local")]
+)
+def test_error_rows_have_the_columns_of_scored_rows_in_every_format(
+    runner: CliRunner, tmp_path: Path, fmt: str, engine: str | None
+) -> None:
+    """The default model (tiled, evidence read): an error row has ``tiles``, ``pixel_verdict``... as null, even when
+    the rows that fix a CSV's columns (its first 64) are all errors."""
+    data = tmp_path / "in"
+    data.mkdir()
+    for i in range(65):
+        (data / f"{i:03d}_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    synthetic_image("real", 128, seed=1).save(data / "zz_photo.png")
+    out = tmp_path / f"r.{fmt}"
+    args = ["scan", str(data), str(tmp_path / "missing.png"), "-o", str(out), "--no-progress"]
+    result = runner.invoke(main, [*args, *(["--engine", engine] if engine else [])])
+    assert result.exit_code == 0, result.output
+    assert "appeared after the first row" not in result.output  # no column was dropped
+    columns, rows = _read_rows(out, fmt)
+    assert len(rows) == 67 and [r["status"] for r in rows].count("ok") == 1
+    expected = {"tiles", "signal_tiles", "pixel_verdict", "evidence_rule", "evidence_skipped", "n_frames", "warnings"}
+    assert expected <= set(columns), columns
+    ok = next(r for r in rows if r["status"] == "ok")
+    broken, missing = rows[0], rows[-1]
+    assert missing["error"] == "no such file or directory" and broken["status"] == "error"
+    assert int(ok["tiles"]) >= 1 and int(ok["n_frames"]) == 1
+    for row in (broken, missing):
+        assert row["tiles"] in (None, "") and row["pixel_verdict"] in (None, "") and row["n_frames"] in (None, "")
+    if fmt == "parquet":
+        import pyarrow as pa
+
+        schema = pq.read_schema(out)
+        assert schema.field("tiles").type == pa.int64() and schema.field("n_frames").type == pa.int64()
+
+
+def test_the_summary_counts_errors_apart_from_the_judged_rows(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
+    import re
+
+    result = runner.invoke(main, ["scan", str(photos), str(tmp_path / "missing.png"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    verdicts = [r["verdict"] for r in rows if r["status"] == "ok"]
+    line = next(line for line in result.stderr.splitlines() if "judged" in line)
+    m = re.match(r"(\d+) rows: (\d+) judged \((\d+) fake, (\d+) uncertain, (\d+) real\), (\d+) errors  \(model ", line)
+    assert m, line
+    n, judged, fake, uncertain, real, errors = map(int, m.groups())
+    assert (n, judged, errors) == (4, 2, 2) and judged == len(verdicts) and errors == len(rows) - len(verdicts)
+    assert (fake, uncertain, real) == tuple(verdicts.count(v) for v in ("fake", "uncertain", "real"))
+    assert "scanned" not in line  # the old wording counted errors as scanned
+
+
+def test_scan_meta_writes_the_runs_metadata_beside_the_results(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    args = ["scan", str(photos), "-o", str(out), "--no-evidence", "--max-pixels", "5000000", "--threshold", "0.7"]
+    result = runner.invoke(main, [*args, "--meta"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())  # the results file is still a plain list of rows
+    assert isinstance(rows, list) and len(rows) == 3
+    sidecar = tmp_path / "results.json.meta.json"
+    meta = json.loads(sidecar.read_text())
+    from importlib.metadata import version
+
+    assert meta["kind"] == "scan" and meta["gendetect"] == version("gendetect") and "numpy" in meta["versions"]
+    assert meta["model"]["name"] == rows[0]["model"] and meta["model"]["threshold"] == rows[0]["threshold"] == 0.7
+    assert meta["model"]["uncertain_from"] == rows[0]["uncertain_from"] and meta["model"]["version"]
+    options = meta["options"]
+    assert options["evidence"] is False and options["max_pixels"] == 5_000_000 and options["threshold"] == 0.7
+    assert options["recursive"] is True and options["engine"] is None and meta["inputs"] == [str(photos)]
+    assert meta["rows"] == 3 and sum(meta["counts"].values()) == 3 and meta["counts"]["error"] == 1
+    assert meta["started"] <= meta["finished"] and meta["complete"] is True
+    assert meta["output"] == {"path": str(out), "format": "json"}
+    assert "run metadata written to" in result.stderr
+    # without --meta: no sidecar, and the older one (it described the file this run replaces) is removed
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0 and out.exists() and not sidecar.exists()
+    # --meta needs a file to sit beside
+    result = runner.invoke(main, ["scan", str(photos), "--meta"])
+    assert result.exit_code == 2 and "--meta needs -o" in result.output
+
+
+def test_scan_parquet_footer_records_the_runs_options(runner: CliRunner, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.parquet"
+    result = runner.invoke(main, ["scan", str(photos), "-o", str(out), "--no-evidence", "--max-pixels", "5000000"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(pq.read_metadata(out).metadata[b"gendetect"])
+    assert meta["options"]["max_pixels"] == 5_000_000 and meta["options"]["evidence"] is False
+    assert meta["model"]["name"].startswith("gendetect-default") and meta["complete"] is True and meta["rows"] == 3
 
 
 def test_scan_of_only_bad_inputs_exits_non_zero(runner: CliRunner, tmp_path: Path) -> None:
@@ -226,6 +333,24 @@ def test_train_excludes_test_split(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "excluding 4 records with split 'test'" in result.stderr
     assert json.loads((tmp_path / "m" / "config.json").read_text())["training"]["n_images"] == 12
+
+
+def test_train_records_its_threshold_quantile_and_in_sample_asks_for_the_other(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    root = tmp_path / "set"
+    make_synthetic_dataset(root, n_per_class=8, size=64, generators=("g",), fmt="PNG")
+    rules = {}
+    for flags in ([], ["--in-sample"], ["--set", "conformal=false"]):
+        out = tmp_path / f"m{len(rules)}"
+        result = runner.invoke(
+            main, ["train", "--data", str(root), "--extractor", "pixel-stats", "--folds", "2", "-o", str(out), *flags]
+        )
+        assert result.exit_code == 0, result.output
+        rules[" ".join(flags)] = json.loads((out / "config.json").read_text())["threshold_rule"]
+    assert rules[""]["conformal"] is True and "conformal" in rules[""]["rule"]
+    assert rules["--in-sample"]["conformal"] is False and "conformal" not in rules["--in-sample"]["rule"]
+    assert rules["--set conformal=false"]["conformal"] is False
 
 
 def test_every_command_is_in_the_readme() -> None:

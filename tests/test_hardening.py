@@ -295,6 +295,19 @@ def test_ctrl_c_finishes_the_output_with_the_scored_rows(tmp_path: Path, monkeyp
     assert sorted(p.name for p in out.parent.iterdir()) == ["r.jsonl"]  # no temporary file left
 
 
+def test_ctrl_c_with_meta_says_the_results_are_partial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gendetect.pipeline
+
+    for i in range(4):
+        _rgb(seed=i).save(tmp_path / f"{i}.png")
+    out = tmp_path / "out" / "r.csv"
+    monkeypatch.setattr(gendetect.pipeline, "scan", _fake_scan(2))
+    result = CliRunner().invoke(main, ["scan", str(tmp_path), "-o", str(out), "--no-progress", "--meta"])
+    assert result.exit_code == 130, result.output
+    meta = json.loads((tmp_path / "out" / "r.csv.meta.json").read_text())
+    assert meta["complete"] is False and meta["rows"] == 2 and meta["counts"]["real"] == 2 and meta["files"] == 4
+
+
 @posix_only
 def test_sigint_on_a_real_scan_leaves_a_valid_partial_file(tmp_path: Path) -> None:
     images = tmp_path / "images"
@@ -412,7 +425,7 @@ def test_unknown_output_suffix_is_refused_before_work(name: str, tmp_path: Path)
     _rgb().save(tmp_path / "a.png")
     result = CliRunner().invoke(main, ["scan", str(tmp_path / "a.png"), "-o", str(tmp_path / name)])
     assert result.exit_code == 2 and ".csv" in result.output and ".tsv" in result.output
-    assert "scanned" not in result.output and not (tmp_path / name).exists()
+    assert "judged" not in result.output and not (tmp_path / name).exists()
 
 
 def test_tsv_output(tmp_path: Path) -> None:

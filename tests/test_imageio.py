@@ -364,3 +364,66 @@ def test_the_pixel_limit_message_never_reads_as_equal_sizes() -> None:
     data = _encode(Image.new("RGB", (400, 300), "gray"), "PNG")
     with pytest.raises(ImageLoadError, match=r"400×300 = 120,000 pixels, above the limit of 100,000 pixels"):
         load_image(data, max_pixels=100_000)
+
+
+# -- what the decoder says about a file ------------------------------------------------------------------------
+def _jpeg_with_broken_exif() -> bytes:
+    """A JPEG whose EXIF names a Make tag of 200 bytes stored past the end of the block: Pillow warns, and reads on."""
+    ifd = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 1) + struct.pack("<HHII", 0x010F, 2, 200, 1000)
+    return _encode(_photo(), "JPEG", quality=90, exif=b"Exif\x00\x00" + ifd + struct.pack("<I", 0))
+
+
+def test_a_decoder_warning_outside_a_scan_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(_jpeg_with_broken_exif())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_image_with_info(path)
+    texts = [str(w.message) for w in caught]
+    assert texts and all(t.startswith(f"{path}: ") for t in texts), texts  # never a bare "Tag data larger than..."
+    assert any("larger than file" in t for t in texts)
+
+
+def test_recording_warnings_keeps_each_threads_warnings_apart() -> None:
+    import threading
+
+    from gendetect.imageio import recording_warnings
+
+    before = (warnings.showwarning, list(warnings.filters))
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    got: dict[str, list[str]] = {}
+
+    def a() -> None:
+        with recording_warnings() as caught:
+            a_in.set()
+            b_in.wait(5)
+            warnings.warn("from a")
+        got["a"] = caught
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with recording_warnings() as caught:
+            b_in.set()
+            a_out.wait(5)  # a has left: the window stays open for b
+            warnings.warn("from b")
+            warnings.warn("from b")  # each text once
+        got["b"] = caught
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert got == {"a": ["from a"], "b": ["from b"]}
+    assert (warnings.showwarning, list(warnings.filters)) == before  # restored once the last thread left
+
+
+@pytest.mark.parametrize("fmt,kw", [("GIF", {}), ("PNG", {}), ("WEBP", {"lossless": True}), ("TIFF", {})])
+def test_frames_are_counted_and_the_first_is_decoded(fmt: str, kw: dict) -> None:
+    frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    data = _encode(frames[0], fmt, save_all=True, append_images=frames[1:], **kw)
+    im, info = load_image_with_info(data)
+    assert info.n_frames == 3 and probe_image(data).n_frames == 3
+    assert im.getpixel((8, 8)) == (255, 0, 0)  # counting the frames did not move the decoder off the first one
+    assert load_image_with_info(_encode(frames[0], fmt, **kw))[1].n_frames == 1

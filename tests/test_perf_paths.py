@@ -298,7 +298,7 @@ def test_cli_sharded_scan_writes_from_the_shards(tmp_path: Path, suffix: str) ->
 
         paths = [r["path"] for r in csv.DictReader(out.open())]
     assert paths == [*files, str(tmp_path / "missing.png")]
-    assert "6 scanned" in result.output
+    assert "6 rows: 5 judged (" in result.output and "), 1 error " in result.output
 
 
 def test_features_extract_keeps_one_pool_for_every_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

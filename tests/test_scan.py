@@ -277,3 +277,73 @@ def test_links_to_folders_are_counted_and_named_not_silently_skipped(tmp_path: P
     assert "1 link(s) to folders were not followed (e.g. mounted/)" in caplog.text
     # named on the command line, the link is scanned like its folder
     assert [Path(f).name for f in ScanInputs.expand([inbox / "mounted"]).files] == ["b.png"]
+
+
+# -- one schema, decoder warnings, frames ----------------------------------------------------------------------
+def _jpeg_with_broken_exif(seed: int = 0) -> bytes:
+    """A JPEG whose EXIF Make tag points past the end of its block: Pillow warns "Tag data larger than file"."""
+    ifd = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 1) + struct.pack("<HHII", 0x010F, 2, 200, 1000)
+    buf = io.BytesIO()
+    _rgb((96, 64), seed).save(buf, "JPEG", quality=90, exif=b"Exif\x00\x00" + ifd + struct.pack("<I", 0))
+    return buf.getvalue()
+
+
+def test_every_row_of_a_scan_has_the_same_keys(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    from gendetect.scale import scan_paths
+
+    (tmp_path / "a_broken.png").write_bytes(b"not a png")
+    _rgb().save(tmp_path / "b.png")
+    for evidence in (True, False):
+        rows = [r.to_dict() for r in scan_paths([tmp_path, tmp_path / "missing.jpg"], stats_model, evidence=evidence)]
+        assert [r["status"] for r in rows] == ["error", "ok", "error"]
+        assert len({tuple(r) for r in rows}) == 1, [list(r) for r in rows]  # the same keys, in the same order
+        error = rows[0]
+        assert error["p_fake"] is None and error["n_frames"] is None and error["warnings"] == []
+        if evidence:
+            assert error["pixel_verdict"] is None and error["evidence_rule"] is None and rows[1]["evidence_rule"]
+
+
+def test_decoder_warnings_go_to_the_row_and_the_log_with_the_file_name(
+    stats_model: DetectionPipeline, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import warnings
+
+    for name in ("a.jpg", "b.jpg"):  # the same warning text twice: Python's default filter shows it once
+        (tmp_path / name).write_bytes(_jpeg_with_broken_exif())
+    _rgb().save(tmp_path / "c.png")
+    files, _ = expand_inputs([tmp_path])
+    with warnings.catch_warnings(record=True) as bare, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        rows = [r.to_dict() for r in scan(files, stats_model)]
+    assert [str(w.message) for w in bare] == []  # nothing reaches stderr without the file's name
+    a, b, c = rows
+    assert a["status"] == "ok" and any("larger than file" in w for w in a["warnings"])
+    assert b["warnings"] == a["warnings"] and c["warnings"] == []  # every file, every time: rows are deterministic
+    logged = [r.getMessage() for r in caplog.records if "larger than file" in r.getMessage()]
+    assert any(m.startswith(str(tmp_path / "a.jpg")) for m in logged)
+    assert any(m.startswith(str(tmp_path / "b.jpg")) for m in logged)
+    assert [r.to_dict() for r in scan(files, stats_model, jobs=2)] == rows  # worker processes: the same rows
+
+
+def test_rows_say_how_many_frames_the_file_has(stats_model: DetectionPipeline, tmp_path: Path) -> None:
+    frames = [_rgb((80, 64), seed) for seed in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=40)
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:], duration=40)
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "still.png")
+    with Image.open(tmp_path / "anim.gif") as gif:
+        gif.convert("RGB").save(tmp_path / "gif_frame0.png")  # the GIF's first frame, as decoded, as a still image
+    (tmp_path / "zz_broken.gif").write_bytes(b"GIF89a broken")
+    rows = {Path(r.path).name: r for r in scan(sorted(str(p) for p in tmp_path.iterdir()), stats_model)}
+    frames_of = {name: r.n_frames for name, r in rows.items()}
+    assert frames_of == {
+        "anim.gif": 3,
+        "anim.png": 3,
+        "pages.tif": 3,
+        "still.png": 1,
+        "gif_frame0.png": 1,
+        "zz_broken.gif": None,
+    }
+    assert rows["anim.gif"].p_fake == rows["gif_frame0.png"].p_fake  # judged on its first frame
+    assert rows["anim.png"].p_fake == rows["still.png"].p_fake == rows["pages.tif"].p_fake

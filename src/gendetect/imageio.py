@@ -221,6 +221,8 @@ class ImageInfo:
     has_exif: bool  # whether the file carries EXIF metadata
     file_size: int  # bytes
     sha256: str | None  # hex digest of the file's bytes; None when hashing was not asked for
+    n_frames: int | None = None  # frames or pages in the file (1 for a still image; only the first is decoded);
+    # None when counting them failed on a damaged later frame
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -379,11 +381,13 @@ def _mpx(pixels: int) -> str:
 
 
 def _open(fp: IO[bytes], name: str, max_pixels: int) -> ImageFile.ImageFile:
-    """Open the header of ``fp`` and check its pixel count against ``max_pixels``; nothing is decoded."""
+    """Open the header of ``fp`` and check its pixel count against ``max_pixels``; nothing is decoded.
+
+    Called inside :func:`_named_warnings`, which ignores Pillow's ``DecompressionBombWarning``: between Pillow's
+    warning and error thresholds, ``max_pixels`` decides.
+    """
     try:
-        with warnings.catch_warnings():  # between Pillow's warning and error thresholds, ``max_pixels`` decides
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im: ImageFile.ImageFile | None = Image.open(fp)  # type: ignore[assignment]
+        im: ImageFile.ImageFile | None = Image.open(fp)  # type: ignore[assignment]
     except Image.DecompressionBombError as e:
         try:
             im = _open_unguarded(fp)
@@ -579,6 +583,104 @@ def _check_jpeg_size(im: Image.Image, data: bytes, name: str, size: int | None =
     )
 
 
+def _frame_count(im: ImageFile.ImageFile, name: str) -> int | None:
+    """Frames (GIF, APNG, WebP) or pages (TIFF) in the opened file, before any is decoded, and the file back at its
+    first frame; None when the count fails on a damaged later frame (the first one is still read)."""
+    try:
+        n = int(getattr(im, "n_frames", 1) or 1)
+    except (*_DECODE_ERRORS, ArithmeticError) as e:
+        logger.debug("%s: cannot count its frames: %s", name, e)
+        n = None
+    if im.tell() != 0:
+        im.seek(0)  # a failure here is the file's error (the decode boundary)
+    return n
+
+
+# -- warnings raised while a file is read ----------------------------------------------------------------------
+# Pillow reports damage it can read past ("Corrupt EXIF data", "Possibly corrupt EXIF MakerNote data", "Truncated
+# File Read"...) as a UserWarning. Left alone, it reaches stderr without the file's name, and Python's default
+# filter shows each text once per process, so which file's warning is seen would depend on the order of the files.
+# While a file is read (recording_warnings), such warnings are recorded every time ("always") in a list of that
+# file's instead; DecompressionBombWarning is ignored (``max_pixels`` decides). The warnings machinery is
+# process-wide, and a server reads files in several threads: one window (the filters and ``showwarning``) is open
+# while any thread records, each recording thread gets its own list, and every other warning (other categories,
+# other threads) goes to the ``showwarning`` that was in place.
+_RECORDED_WARNINGS = (UserWarning, RuntimeWarning)  # what decoders say about a file; deprecations are about code
+_warn_lock = threading.Lock()
+_warn_local = threading.local()
+_warn_window: dict[str, Any] = {"depth": 0}
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    sink = getattr(_warn_local, "sink", None)
+    if sink is not None and issubclass(category, _RECORDED_WARNINGS):
+        text = " ".join(str(message).split())
+        if text and text not in sink:
+            sink.append(text)
+        return
+    _warn_window["show"](message, category, filename, lineno, file, line)
+
+
+@contextmanager
+def recording_warnings() -> Iterator[list[str]]:
+    """Record the warnings (``UserWarning``, ``RuntimeWarning``) this thread raises inside the block, instead of
+    printing them: the list of their texts, in order, each text once, whether or not it was raised before.
+
+    The per-file boundary of a scan (:func:`gendetect.features.extract.iter_features`) reads each file inside one,
+    so that the file's row lists what Pillow said about it (``warnings``). A block inside another one adds to the
+    outer list. Pillow's ``DecompressionBombWarning`` is ignored inside (``max_pixels`` decides).
+
+    Example:
+        >>> import warnings
+        >>> with recording_warnings() as caught:
+        ...     warnings.warn("Corrupt EXIF data.  Expecting to read 2 bytes but only got 0.")
+        >>> caught
+        ['Corrupt EXIF data. Expecting to read 2 bytes but only got 0.']
+    """
+    sink = getattr(_warn_local, "sink", None)
+    if sink is not None:
+        yield sink
+        return
+    sink = []
+    with _warn_lock:
+        if _warn_window["depth"] == 0:
+            window = warnings.catch_warnings()  # restores the filters and showwarning when the last thread is done
+            window.__enter__()
+            _warn_window["window"], _warn_window["show"] = window, warnings.showwarning
+            for category in _RECORDED_WARNINGS:
+                warnings.simplefilter("always", category)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.showwarning = _show_warning
+        _warn_window["depth"] += 1
+    _warn_local.sink = sink
+    try:
+        yield sink
+    finally:
+        _warn_local.sink = None
+        with _warn_lock:
+            _warn_window["depth"] -= 1
+            if _warn_window["depth"] == 0:
+                _warn_window.pop("window").__exit__(None, None, None)
+
+
+@contextmanager
+def _named_warnings(name: str) -> Iterator[None]:
+    """Around one file's decode: inside :func:`recording_warnings` (a scan), its warnings go to that list; alone,
+    they are recorded and raised again afterwards with the file's name in front (``"x.jpg: Corrupt EXIF data..."``)."""
+    if getattr(_warn_local, "sink", None) is not None:
+        yield
+        return
+    caught: list[str] = []
+    try:
+        with recording_warnings() as caught:
+            yield
+    finally:
+        for text in caught:
+            warnings.warn(f"{name}: {text}", UserWarning, stacklevel=4)
+
+
 def _exif_info(im: Image.Image) -> tuple[bool, int]:
     """``(has EXIF, orientation 1-8)``; a malformed EXIF block counts as none rather than failing the image."""
     try:
@@ -669,16 +771,15 @@ def _decode_opened(
     """Decode the image file open as ``fp`` (``head``: its first bytes, or all of them; ``size``: its length)."""
     if size == 0:
         raise ImageLoadError(f"{name}: empty file")
-    with _decoder_errors(name):
+    with _decoder_errors(name), _named_warnings(name):
         _prepare(head[:4096], name)
         im = _open(fp, name, max_pixels)
         info, orientation = _info(im, size, digest)
         _check_jpeg_size(im, head, name, size)
         _keep_truncated_images_off()
+        info.n_frames = _frame_count(im, name)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im.load()  # a freshly opened file is at its first frame; decode it now so that damage raises here
+            im.load()  # at its first frame (_frame_count goes back to it); decode it now so that damage raises here
             if orientation != 1:
                 im = im.transpose(_ORIENTATION_TRANSPOSE[orientation])
             rgb = to_rgb(im)
@@ -695,8 +796,9 @@ def load_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
 def probe_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: bool = True) -> ImageInfo:
     """:class:`ImageInfo` from the file's header alone, without decoding pixels: fast enough to index collections.
 
-    With ``hash=False`` and a path, only the header is read from disk. A file that passes here can still turn out
-    truncated when decoded; :func:`load_image_with_info` finds that out.
+    With ``hash=False`` and a path, only the header is read from disk (and, for an animated GIF, the rest of the
+    file to count its frames). A file that passes here can still turn out truncated when decoded;
+    :func:`load_image_with_info` finds that out.
 
     Raises:
         ImageLoadError: as :func:`load_image_with_info`, except for damage past the header.
@@ -707,17 +809,23 @@ def probe_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, hash: b
         if not data:
             raise ImageLoadError(f"{name}: empty file")
         digest = hashlib.sha256(data).hexdigest() if hash else None
-        with _decoder_errors(name):
+        with _decoder_errors(name), _named_warnings(name):
             _prepare(data[:4096], name)
-            return _info(_open(io.BytesIO(data), name, max_pixels), len(data), digest)[0]
+            return _probed(_open(io.BytesIO(data), name, max_pixels), len(data), digest, name)
     with _open_file(Path(source)) as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise ImageLoadError(f"{name}: empty file")
-        with _decoder_errors(name):
+        with _decoder_errors(name), _named_warnings(name):
             _prepare(f.read(4096), name)
             f.seek(0)
-            return _info(_open(f, name, max_pixels), size, None)[0]
+            return _probed(_open(f, name, max_pixels), size, None, name)
+
+
+def _probed(im: ImageFile.ImageFile, size: int, digest: str | None, name: str) -> ImageInfo:
+    info = _info(im, size, digest)[0]
+    info.n_frames = _frame_count(im, name)
+    return info
 
 
 # -- mode conversion -------------------------------------------------------------------------------------------

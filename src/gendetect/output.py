@@ -22,6 +22,11 @@ The CLI (``gendetect scan -o FILE``) and the server use it. Guarantees:
 * **Spreadsheet-safe text.** In CSV and TSV, a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
   carriage return gets a leading ``'`` so that a spreadsheet shows it instead of evaluating it as a formula. CSV
   lines end with CRLF (RFC 4180), TSV lines with LF (a carriage return inside a TSV cell is written ``\\r``).
+* **One schema.** Scan rows of one run all have the same keys (:func:`gendetect.pipeline.scan_columns`), and the
+  columns every scan row can have get fixed Parquet types, so an error row has the columns of a scored one.
+* **Run metadata beside the rows.** :func:`write_meta` writes a run's metadata to ``FILE.meta.json``
+  (:func:`meta_path`) next to the results (``gendetect scan -o FILE --meta``); a writer opening ``FILE`` removes
+  an older ``FILE.meta.json``, which described the file it replaces.
 
 Example:
     >>> import io
@@ -95,6 +100,12 @@ _KNOWN_TYPES = {
     "evidence": "string",
     "pixel_verdict": "string",
     "evidence_rule": "string",
+    "evidence_skipped": "string",  # lists as JSON text, as every nested value
+    "findings": "string",
+    "warnings": "string",
+    "n_frames": "int64",
+    "tiles": "int64",
+    "signal_tiles": "int64",
 }
 
 
@@ -325,6 +336,10 @@ class RowWriter:
         if self.path.exists() or self.path.is_symlink():
             logger.info("removing the older %s: it is replaced by this run's results", self.path)
             self.path.unlink()
+        older_meta = meta_path(self.path)
+        if older_meta.is_file() or older_meta.is_symlink():  # it described the file removed above
+            logger.info("removing the older %s: it described the results this run replaces", older_meta)
+            older_meta.unlink()
         if self.fmt != "parquet":
             self._file = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         else:  # the Parquet writer opens it at the first row group: find out now that it can
@@ -508,6 +523,28 @@ class RowWriter:
         self._parquet.close()
 
 
+META_SUFFIX = ".meta.json"
+"""What :func:`meta_path` adds to a results file's name."""
+
+
+def meta_path(output: str | os.PathLike) -> Path:
+    """Where the metadata of the results file ``output`` goes: ``results.csv`` -> ``results.csv.meta.json``."""
+    output = Path(output)
+    return output.with_name(output.name + META_SUFFIX)
+
+
+def write_meta(path: str | os.PathLike, meta: Mapping[str, Any]) -> Path:
+    """Write a run's metadata (e.g. :meth:`gendetect.scale.ScanRun.metadata`) as strict, indented JSON to ``path``,
+    atomically (a temporary file renamed into place); returns the path."""
+    from gendetect.atomic import atomic_write
+
+    text = json.dumps(json_safe(dict(meta)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        return atomic_write(path, text)
+    except OSError as e:
+        raise OutputFormatError(f"cannot write {os.fsdecode(path)}: {e.strerror or e}") from e
+
+
 def _with_path_bytes(columns: list[str]) -> list[str]:
     if "path" in columns and "path_bytes" not in columns:
         columns.insert(columns.index("path") + 1, "path_bytes")
@@ -588,9 +625,11 @@ __all__ = [
     "RowWriter",
     "escape_path",
     "json_safe",
+    "meta_path",
     "output_format",
     "render_table",
     "safe_row",
     "spreadsheet_safe",
+    "write_meta",
     "write_rows",
 ]

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -334,7 +335,11 @@ def no_signal_reason(n_tiles: int, n_signal: int) -> str | None:
 # -- scanning --------------------------------------------------------------------------------------------------
 @dataclass
 class ScanRow:
-    """One scanned input. ``status`` is ``"ok"`` or ``"error"``; an error row says why in ``error``."""
+    """One scanned input. ``status`` is ``"ok"`` or ``"error"``; an error row says why in ``error``.
+
+    Every row of one scan has the same keys (:func:`scan_columns`; None where a value does not apply, e.g. the
+    score of an error row), so that JSON, JSONL, CSV and Parquet consumers see one schema.
+    """
 
     path: str
     status: str = "ok"
@@ -354,7 +359,9 @@ class ScanRow:
     verdict_source: str | None = None  # "provenance" | "watermark" | "metadata" | "pixels" (gendetect.evidence)
     findings: list[dict[str, Any]] = field(default_factory=list)  # evidence Finding.to_dict()s, JSON-serialisable
     evidence: str | None = None  # the strongest findings in a few words, for tables and CSV
-    extra: dict[str, Any] = field(default_factory=dict)
+    n_frames: int | None = None  # frames or pages in the file (1 for a still image); only the first is judged
+    warnings: list[str] = field(default_factory=list)  # what the decoder warned about the file ("Corrupt EXIF data")
+    extra: dict[str, Any] = field(default_factory=dict)  # the run's other columns (scan_columns), then any others
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -384,6 +391,33 @@ class ScanRow:
     def problem(cls, path: str, error: str) -> ScanRow:
         """The row of an input that was not scored (missing, unreadable, refused), with the reason."""
         return cls(str(path), status="error", error=error)
+
+    def conform(self, columns: Sequence[str]) -> ScanRow:
+        """Give the row each key of ``columns`` (:func:`scan_columns`) in ``extra``, in that order, None where it
+        has no value: an error row gets the keys a scored row of the same scan has."""
+        self.extra = {**{k: self.extra.get(k) for k in columns}, **self.extra}
+        return self
+
+
+def scan_columns(pipeline: DetectionPipeline, evidence: bool | Sequence[str] = True) -> tuple[str, ...]:
+    """The keys every row of a scan with this model and ``evidence`` setting carries beyond :class:`ScanRow`'s
+    fields (in :attr:`ScanRow.extra`): ``tiles`` and ``signal_tiles`` for a tiled model, ``pixel_verdict``,
+    ``evidence_rule`` and ``evidence_skipped`` when the evidence is read, ``has_caption`` for a caption-aware model.
+    """
+    columns: list[str] = ["tiles", "signal_tiles"] if pipeline.tiled else []
+    if evidence is not False:
+        columns += _evidence_columns()
+    if pipeline.extractor.uses_captions:
+        columns.append("has_caption")
+    return tuple(columns)
+
+
+@functools.cache
+def _evidence_columns() -> tuple[str, ...]:
+    from gendetect.evidence import EvidenceReport
+
+    own = {f.name for f in fields(ScanRow)}
+    return tuple(k for k in EvidenceReport().row_fields(None) if k not in own)
 
 
 def expand_inputs(
@@ -514,7 +548,7 @@ def scan(
     evidence: bool | Sequence[str] = True,
     batch_size: int = SCORE_BATCH,
 ) -> Iterator[ScanRow]:
-    """Score image files (or bytes); yields exactly one :class:`ScanRow` per source, in order.
+    """Score image files (or bytes); yields exactly one :class:`ScanRow` per source, in order, all with the same keys.
 
     The scoring core of every scan: :func:`gendetect.scale.scan_paths` (the CLI's ``scan``, the server's jobs),
     the sharded engines' shards, the server's uploads and :func:`detect` all end here. Decoding and feature
@@ -555,6 +589,7 @@ def scan(
         item_fn=on_file,  # the evidence checks run next to decoding, in the workers with --jobs N
     )
     done = 0
+    columns = scan_columns(pipeline, evidence)
 
     def rows_of(batch: list[FeatureItem]) -> Iterator[ScanRow]:
         nonlocal done
@@ -564,7 +599,7 @@ def scan(
             if pipeline.extractor.uses_captions:
                 row.extra["has_caption"] = bool(use and captions[done])
             done += 1
-            yield row
+            yield row.conform(columns)  # an error row has the keys of a scored one
 
     batch: list[FeatureItem] = []
     pixels = 0
@@ -596,8 +631,9 @@ def score_items(items: Sequence[FeatureItem], pipeline: DetectionPipeline, thres
     rows = [ScanRow(item.path).stamp(pipeline, threshold) for item in items]
     scored: list[int] = []
     for i, (row, item) in enumerate(zip(rows, items)):
+        row.warnings = list(item.warnings)
         if item.info is not None:
-            for k in ("format", "width", "height", "mode", "jpeg_quality", "sha256"):
+            for k in ("format", "width", "height", "mode", "jpeg_quality", "sha256", "n_frames"):
                 setattr(row, k, getattr(item.info, k, None))
         if not item.ok:
             row.status, row.error = "error", item.error
@@ -647,9 +683,12 @@ def fuse_evidence(
         row.verdict_source = "pixels"
         return
     from gendetect.evidence import collect
+    from gendetect.imageio import recording_warnings
 
     if report is None or isinstance(report, Exception):  # not collected next to decoding (or it failed there)
-        report = collect(source, checks=None if evidence is True else list(evidence), max_pixels=max_pixels)
+        with recording_warnings() as caught:  # what Pillow says reading the file again goes to the row too
+            report = collect(source, checks=None if evidence is True else list(evidence), max_pixels=max_pixels)
+        row.warnings = [*(row.warnings or []), *(w for w in caught if w not in (row.warnings or []))]
     fields = report.row_fields(row.verdict)
     row.verdict, row.verdict_source = fields.pop("verdict"), fields.pop("verdict_source")
     row.findings, row.evidence = fields.pop("findings"), fields.pop("evidence")
@@ -737,5 +776,6 @@ __all__ = [
     "is_image_path",
     "load_model",
     "scan",
+    "scan_columns",
     "score_items",
 ]

@@ -64,6 +64,12 @@ from gendetect.limits import DEFAULT_MAX_PIXELS
     help="Read what each file says about its origin (generator metadata, C2PA, watermark) and fuse it with the "
     "pixel verdict; --no-evidence reports the pixel verdict alone.",
 )
+@click.option(
+    "--meta",
+    is_flag=True,
+    help="Also write the run's metadata (gendetect version, model, threshold, options, start and end time, counts) "
+    "to OUTPUT.meta.json; needs -o.",
+)
 @handle_errors
 def scan(
     paths: tuple[Path, ...],
@@ -82,6 +88,7 @@ def scan(
     captions_path: Path | None,
     progress: bool,
     evidence: bool,
+    meta: bool,
 ) -> None:
     """Score image files and folders: P(fake) and a verdict for each image.
 
@@ -94,6 +101,8 @@ def scan(
     fmt = _output_format(output, fmt)  # an unknown suffix is refused before any work
     if engine is not None and output is None:
         raise click.UsageError("--engine needs -o OUTPUT (shards are kept in OUTPUT.shards/ for resuming)")
+    if meta and output is None:
+        raise click.UsageError("--meta needs -o OUTPUT (the metadata is written to OUTPUT.meta.json)")
     pipeline = load_model(model, device=device)
     print_audit_warnings(pipeline.info.get("audit"), "model audit")  # once per scan, on stderr
     engine_options = None
@@ -115,6 +124,7 @@ def scan(
         evidence=evidence,
         engine=engine_options,
         progress=progress,
+        meta=meta,
     )
 
 
@@ -133,10 +143,12 @@ def run_scan(
     evidence: bool,
     engine: Any,
     progress: bool,
+    meta: bool = False,
 ) -> None:
     """The scan itself, through :func:`gendetect.scale.scan_paths` (expand the inputs, score them in-process, or in
     shards when ``engine`` is an :class:`~gendetect.scale.options.EngineOptions`), then write the rows with the
-    summary on stderr."""
+    summary on stderr, and with ``meta`` the run's metadata to ``OUTPUT.meta.json``."""
+    from gendetect.output import meta_path
     from gendetect.scale.scanning import scan_paths
 
     if engine is not None and output is None:
@@ -154,15 +166,16 @@ def run_scan(
         captions_from=captions_path,
         evidence=evidence,
     )
+    sidecar = meta_path(output) if meta and output is not None else None
     if result.sharded is not None and output is not None and fmt == "parquet":
         # the final table straight from the shard files, atomically, without Python dicts
-        _write_sharded_parquet(result.sharded, result.problems, pipeline, threshold, output, result.skipped)
+        _write_sharded_parquet(result, output, sidecar)
         return
     rows_iter: Iterable = result.rows()  # streamed as scored, or from the shard files one shard at a time
     track = progress_bar(progress, "scanning") if result.sharded is None else None
     if track is not None:
         rows_iter = track(rows_iter, len(result.files))
-    _stream_scan(rows_iter, result.problems, fmt, output, pipeline, threshold, result.skipped, len(result.files))
+    _stream_scan(rows_iter, result, fmt, output, sidecar)
 
 
 def _output_format(output: Path | None, fmt: str | None) -> str:
@@ -175,27 +188,20 @@ def _output_format(output: Path | None, fmt: str | None) -> str:
         raise click.UsageError(str(e)) from e
 
 
-def _stream_scan(
-    rows: Iterator[Any],
-    problems: list[Any],
-    fmt: str,
-    output: Path | None,
-    pipeline: Any,
-    threshold: float | None,
-    skipped: dict[str, int],
-    total: int,
-) -> None:
+def _stream_scan(rows: Iterator[Any], run: Any, fmt: str, output: Path | None, sidecar: Path | None) -> None:
     """Write each row as it is scored (gendetect.output.RowWriter: temporary file, renamed at the end), then the
-    ``problems`` (``ScanRun.problems``, already stamped with the model and its rule).
+    problems (``ScanRun.problems``, already stamped with the model and its rule); then the run's metadata to
+    ``sidecar`` when given.
 
     Ctrl-C stops the scan, and the output is finished with the rows scored so far (a valid file, marked partial
-    in Parquet's footer metadata); stderr says it is partial and the exit code is 130.
+    in Parquet's footer metadata and in the metadata file); stderr says it is partial and the exit code is 130.
     """
-    from gendetect.output import RowWriter
+    from gendetect.output import RowWriter, write_meta
 
+    problems, total = run.problems, len(run.files)
     counts: Counter[str] = Counter()
     interrupted = False
-    writer = RowWriter(output, fmt)
+    writer = RowWriter(output, fmt, metadata=run.metadata() if fmt == "parquet" else None)
     try:
         with writer:
             try:
@@ -222,7 +228,9 @@ def _stream_scan(
             )
         raise
     n = writer.rows_written
-    _print_summary(counts, n, pipeline, threshold, output, skipped)
+    if sidecar is not None and output is not None:
+        write_meta(sidecar, run.metadata(counts, complete=not interrupted, output=_described(output, fmt)))
+    _print_summary(counts, run, output, sidecar)
     if interrupted:
         where = f"{output} holds" if output is not None else "the output above holds"
         err_console.print(
@@ -235,20 +243,30 @@ def _stream_scan(
         sys.exit(1)
 
 
-def _print_summary(
-    counts: Counter[str],
-    n: int,
-    pipeline: Any,
-    threshold: float | None,
-    output: Path | None,
-    skipped: dict[str, int],
-) -> None:
+def summary_line(counts: Counter[str] | dict[str, int]) -> str:
+    """The counts part of the end-of-scan line: every row is either judged (a verdict) or an error.
+
+    Example:
+        >>> summary_line({"fake": 2, "uncertain": 3, "real": 5, "error": 2})
+        '12 rows: 10 judged (2 fake, 3 uncertain, 5 real), 2 errors'
+        >>> summary_line({"real": 1})
+        '1 row: 1 judged (0 fake, 0 uncertain, 1 real), 0 errors'
+    """
+    fake, uncertain, real, errors = (int(counts.get(k, 0)) for k in ("fake", "uncertain", "real", "error"))
+    judged = fake + uncertain + real
+    rows = judged + errors
+    return (
+        f"{rows} {'row' if rows == 1 else 'rows'}: {judged} judged ({fake} fake, {uncertain} uncertain, {real} real), "
+        f"{errors} {'error' if errors == 1 else 'errors'}"
+    )
+
+
+def _print_summary(counts: Counter[str], run: Any, output: Path | None, sidecar: Path | None = None) -> None:
     """The end-of-scan lines on stderr: verdict counts, what was skipped and why, where the results went."""
-    thr = pipeline.threshold if threshold is None else threshold
+    pipeline, thr, skipped = run.pipeline, run.threshold, run.skipped
     err_console.print(
-        f"{n} scanned: {counts.get('fake', 0)} fake, {counts.get('uncertain', 0)} uncertain, "
-        f"{counts.get('real', 0)} real, {counts.get('error', 0)} errors  [dim](model {pipeline.name}, fake if "
-        f"P(fake) > {thr:.3g}{_band(pipeline, thr)})[/dim]",
+        f"{summary_line(counts)}  [dim](model {pipeline.name}, fake if P(fake) > {thr:.3g}{_band(pipeline, thr)})"
+        "[/dim]",
         highlight=False,
     )
     if skipped:
@@ -258,6 +276,12 @@ def _print_summary(
         )
     if output is not None:
         err_console.print(f"results written to {markup_safe(output)}", highlight=False)
+    if sidecar is not None:
+        err_console.print(f"run metadata written to {markup_safe(sidecar)}", highlight=False)
+
+
+def _described(output: Path, fmt: str) -> dict[str, str]:
+    return {"path": str(output), "format": fmt}
 
 
 def _band(pipeline: Any, threshold: float) -> str:
@@ -265,17 +289,19 @@ def _band(pipeline: Any, threshold: float) -> str:
     return f", uncertain if > {u:.3g}" if u is not None else ""
 
 
-def _write_sharded_parquet(
-    run: Any, problems: list[Any], pipeline: Any, threshold: float | None, output: Path, skipped: dict[str, int]
-) -> None:
+def _write_sharded_parquet(result: Any, output: Path, sidecar: Path | None) -> None:
     """``--engine ... -o X.parquet``: concatenate the shard files into X.parquet (temporary file + rename), then
     print the summary from the verdict column; memory stays flat whatever the number of images (issue 17)."""
+    from gendetect.output import json_safe, write_meta
     from gendetect.provenance import provenance
 
-    meta = {b"gendetect": json.dumps(provenance(kind="scan")).encode()}
+    run, problems = result.sharded, result.problems
+    meta = {b"gendetect": json.dumps(json_safe({**provenance(kind="scan"), **result.metadata()})).encode()}
     n = run.write_parquet(output, extra_rows=[p.to_dict() for p in problems], metadata=meta)
     counts = Counter({k or "error": v for k, v in run.value_counts("verdict").items()})
     counts.update(p.verdict or "error" for p in problems)
-    _print_summary(counts, n, pipeline, threshold, output, skipped)
+    if sidecar is not None:
+        write_meta(sidecar, result.metadata(counts, complete=True, output=_described(output, "parquet")))
+    _print_summary(counts, result, output, sidecar)
     if n and counts.get("error", 0) == n:
         sys.exit(1)

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -37,7 +37,14 @@ from PIL import Image
 
 from gendetect.errors import ImageLoadError
 from gendetect.features.base import EXTRACTORS, FeatureExtractor
-from gendetect.imageio import DEFAULT_MAX_PIXELS, ImageInfo, Source, load_image_with_info, source_name
+from gendetect.imageio import (
+    DEFAULT_MAX_PIXELS,
+    ImageInfo,
+    Source,
+    load_image_with_info,
+    recording_warnings,
+    source_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,7 @@ class FeatureItem:
     info: ImageInfo | None = None
     error: str | None = None
     extra: Any = None  # what ``item_fn`` returned for this source (computed where the item was decoded)
+    warnings: list[str] = field(default_factory=list)  # what the decoder (and item_fn) warned about this file
 
     @property
     def ok(self) -> bool:
@@ -86,21 +94,23 @@ def _extract_one(
     return feats, None
 
 
-_Result = tuple[np.ndarray | None, ImageInfo | None, str | None, Image.Image | None, Any]
+# (features, info, error, decoded image for the parent to extract, item_fn's result, warnings raised reading the file)
+_Result = tuple[np.ndarray | None, ImageInfo | None, str | None, Image.Image | None, Any, list[str]]
 ItemFn = Callable[[Source], Any]
 
 
 def _process(
     source: Source, extractor: FeatureExtractor | None, max_pixels: int, item_fn: ItemFn | None = None
 ) -> _Result:
-    image, info, error = _decode(source, max_pixels)
+    with recording_warnings() as caught:  # what Pillow says about this file goes to its row, not bare to stderr
+        image, info, error = _decode(source, max_pixels)
+        extra = _call(item_fn, source) if error is None else None  # item_fn reads the file again (evidence)
     if error is not None:
-        return None, None, error, None, None
-    extra = _call(item_fn, source)
+        return None, None, error, None, None, caught
     if extractor is None:  # batched extractor: the parent extracts
-        return None, info, None, image, extra
+        return None, info, None, image, extra, caught
     feats, error = _extract_one(extractor, image)
-    return feats, info, error, None, extra
+    return feats, info, error, None, extra, caught
 
 
 def _call(item_fn: ItemFn | None, source: Source) -> Any:
@@ -358,7 +368,7 @@ class WorkerPool:
                     continue
                 break
         logger.warning("%s: a worker died on it again; recording an error row", source)
-        return None, None, CRASH_ERROR, None, None
+        return None, None, CRASH_ERROR, None, None, []
 
 
 def _take(it: Iterator[Source], n: int) -> Iterator[Source]:
@@ -448,16 +458,24 @@ def _collect(
 ) -> Iterator[FeatureItem]:
     # results first in each zip: a name is known once its source has been taken, i.e. once its result is pulled
     if not batched:
-        for (feats, info, error, _, extra), name in zip(results, names):
-            yield FeatureItem(name, feats, info, error, extra)
+        for (feats, info, error, _, extra, caught), name in zip(results, names):
+            _log_warnings(name, caught)
+            yield FeatureItem(name, feats, info, error, extra, caught)
         return
     pending: list[tuple[FeatureItem, Image.Image | None, str | None]] = []
-    for (_, info, error, image, extra), name, caption in zip(results, names, captions):
-        pending.append((FeatureItem(name, None, info, error, extra), image, caption))
+    for (_, info, error, image, extra, caught), name, caption in zip(results, names, captions):
+        _log_warnings(name, caught)
+        pending.append((FeatureItem(name, None, info, error, extra, caught), image, caption))
         if sum(im is not None for _, im, _ in pending) >= batch_size:
             yield from _flush(pending, extractor)
             pending = []
     yield from _flush(pending, extractor)
+
+
+def _log_warnings(name: str, caught: list[str]) -> None:
+    """Each warning raised while a file was read, on the log with the file's name (in input order, in the parent)."""
+    for text in caught:
+        logger.warning("%s: %s", name, text)
 
 
 def _flush(

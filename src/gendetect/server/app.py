@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from gendetect.errors import GendetectError, ImageLoadError, require
 from gendetect.imageio import DEFAULT_MAX_PIXELS
-from gendetect.pipeline import DetectionPipeline, ScanRow, fuse_evidence, load_model, scan
+from gendetect.pipeline import DetectionPipeline, ScanRow, fuse_evidence, load_model, scan, scan_columns
 
 require("fastapi", "serve", "the HTTP service")  # one clear error, naming the extra, before the imports below
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -291,9 +291,9 @@ class UploadScorer:
         return {"filename": filename, **d, "version": self.version, "cached": cached}
 
     def _error_item(self, filename: str | None, status: int, error: str, row: ScanRow | None = None) -> dict[str, Any]:
-        if row is None:
+        if row is None:  # refused before scanning (too large, empty): the keys of a scanned upload's row
             row = ScanRow.problem(filename or "", error)
-            row.stamp(self.pipeline)
+            row.stamp(self.pipeline).conform(scan_columns(self.pipeline, self.settings.evidence))
         row.status, row.error = "error", error
         return {**self._item(row, filename, cached=None), "http_status": status}
 
