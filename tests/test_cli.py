@@ -84,7 +84,16 @@ def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[dict]]:
 
 
 @pytest.mark.parametrize(
-    "fmt,engine", [("json", None), ("jsonl", None), ("csv", None), ("tsv", None), ("parquet", None), ("csv", "local")]
+    "fmt,engine",
+    [
+        ("json", None),
+        ("jsonl", None),
+        ("csv", None),
+        ("tsv", None),
+        ("parquet", None),
+        ("csv", "local"),
+        ("parquet", "local"),
+    ],
 )
 def test_error_rows_have_the_columns_of_scored_rows_in_every_format(
     runner: CliRunner, tmp_path: Path, fmt: str, engine: str | None
@@ -116,6 +125,52 @@ def test_error_rows_have_the_columns_of_scored_rows_in_every_format(
 
         schema = pq.read_schema(out)
         assert schema.field("tiles").type == pa.int64() and schema.field("n_frames").type == pa.int64()
+
+
+def test_a_sharded_scan_writes_the_rows_and_schema_of_a_streamed_one(runner: CliRunner, tmp_path: Path) -> None:
+    """``--engine local`` keeps its rows in shard files; what it writes must not differ from a streamed scan's: the
+    same Parquet schema (types fixed, lists as JSON text) whatever the files, and each row's own findings (Arrow
+    would infer one struct from every file's findings and pad each one's details with the others' keys)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    data = tmp_path / "in"
+    data.mkdir()
+    synthetic_image("real", 128, seed=1).save(data / "a_photo.png")
+    info = PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 128x128, Model: sd15")
+    synthetic_image("fake", 128, seed=2).save(data / "b_sd.png", pnginfo=info)
+    info = PngInfo()
+    info.add_text("Software", "Adobe Photoshop 25.0")
+    synthetic_image("real", 128, seed=3).save(data / "c_edited.png", pnginfo=info)
+    (data / "d_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = {}
+    for engine in (None, "local"):
+        for fmt in ("parquet", "jsonl"):
+            path = out[engine, fmt] = tmp_path / f"{engine or 'stream'}.{fmt}"
+            args = ["scan", str(data), "-o", str(path), "--no-progress", *(["--engine", engine] if engine else [])]
+            result = runner.invoke(main, args)
+            assert result.exit_code == 0, result.output
+    streamed, sharded = pq.read_schema(out[None, "parquet"]), pq.read_schema(out["local", "parquet"])
+    assert [(f.name, f.type) for f in sharded] == [(f.name, f.type) for f in streamed]
+    assert str(sharded.field("findings").type) == "string" and str(sharded.field("warnings").type) == "string"
+    a, b = ([json.loads(line) for line in out[k, "jsonl"].read_text().splitlines()] for k in (None, "local"))
+    assert a == b
+    assert any(r["findings"] for r in a) and all(isinstance(r["findings"], list) for r in a)
+    assert pq.read_table(out["local", "parquet"]).to_pylist() == pq.read_table(out[None, "parquet"]).to_pylist()
+
+
+def test_a_sharded_parquet_rerun_removes_the_older_meta_file(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    for i in range(3):
+        synthetic_image("real", 96, seed=i).save(data / f"{i}.png")
+    out = tmp_path / "r.parquet"
+    result = runner.invoke(main, ["scan", str(data), "--engine", "local", "-o", str(out), "--no-progress", "--meta"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.parquet.meta.json").read_text())["files"] == 3
+    result = runner.invoke(main, ["scan", str(data / "0.png"), "--engine", "local", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "r.parquet.meta.json").exists()  # it described the results this run replaced
 
 
 def test_the_summary_counts_errors_apart_from_the_judged_rows(runner: CliRunner, photos: Path, tmp_path: Path) -> None:

@@ -382,6 +382,19 @@ def test_a_decoder_warning_outside_a_scan_names_the_file(tmp_path: Path) -> None
     texts = [str(w.message) for w in caught]
     assert texts and all(t.startswith(f"{path}: ") for t in texts), texts  # never a bare "Tag data larger than..."
     assert any("larger than file" in t for t in texts)
+    assert all(issubclass(w.category, UserWarning) for w in caught)
+
+
+def test_a_warning_raised_again_with_the_file_name_keeps_its_category() -> None:
+    from gendetect import imageio
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with imageio._named_warnings("x.tif"):
+            warnings.warn("a runtime warning from a decoder", RuntimeWarning)
+    assert [(str(w.message), w.category) for w in caught] == [
+        ("x.tif: a runtime warning from a decoder", RuntimeWarning)
+    ]
 
 
 def test_recording_warnings_keeps_each_threads_warnings_apart() -> None:
@@ -417,6 +430,62 @@ def test_recording_warnings_keeps_each_threads_warnings_apart() -> None:
         t.join(10)
     assert got == {"a": ["from a"], "b": ["from b"]}
     assert (warnings.showwarning, list(warnings.filters)) == before  # restored once the last thread left
+
+
+def test_another_threads_catch_warnings_across_a_window_breaks_nothing() -> None:
+    # a thread that is not recording (a library's own catch_warnings in a server thread) enters while the window
+    # is open and leaves after it closed: its exit puts the window's hook and filters back. The next window must
+    # not take the hook for the handler in place (it would call itself), and warnings must still be shown
+    import threading
+
+    from gendetect.imageio import recording_warnings
+
+    entered, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with warnings.catch_warnings():
+            entered.set()
+            release.wait(5)
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        t = threading.Thread(target=other)
+        with recording_warnings():
+            t.start()
+            entered.wait(5)
+        release.set()
+        t.join(5)
+        with recording_warnings() as caught:
+            warnings.warn("a deprecation", DeprecationWarning)  # not recorded: shown by the handler in place
+            warnings.warn("Corrupt EXIF data")
+        warnings.warn("after", FutureWarning)
+    assert caught == ["Corrupt EXIF data"]
+    assert [str(w.message) for w in shown] == ["a deprecation", "after"]
+
+
+def test_other_threads_filters_keep_working_while_one_thread_records() -> None:
+    import threading
+
+    from gendetect.imageio import recording_warnings
+
+    inside, done = threading.Event(), threading.Event()
+
+    def record() -> None:
+        with recording_warnings():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        t.start()
+        inside.wait(5)
+        try:
+            with pytest.raises(RuntimeWarning):
+                np.log(np.float64(-1.0))  # this thread's "error" filter is not overridden by the window
+        finally:
+            done.set()
+            t.join(5)
 
 
 @pytest.mark.parametrize("fmt,kw", [("GIF", {}), ("PNG", {}), ("WEBP", {"lossless": True}), ("TIFF", {})])

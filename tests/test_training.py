@@ -76,6 +76,17 @@ def test_threshold_is_the_conformal_quantile_unless_asked_for_the_in_sample_one(
     assert fitted[False].info["threshold_rule"]["conformal"] is False
 
 
+def test_too_few_reals_for_a_conformal_threshold_say_so(synthetic_tree: Path, caplog: pytest.LogCaptureFixture) -> None:
+    records = read_records(synthetic_tree)
+    with caplog.at_level("WARNING", logger="gendetect.training.pipeline"):
+        p = train_pipeline(
+            records, create_extractor("pixel-stats"), create_detector("logistic"), n_folds=3, uncertain_fpr=None
+        )
+    # 36 reals at 1%: no threshold among them guarantees 1% (98 needed), so the highest real score, said so
+    assert p.info["validation"]["all"]["acc_real"] == 1.0
+    assert "too few" in p.info["threshold_rule"]["rule"] and "too few for a conformal" in caplog.text
+
+
 def test_unreadable_training_images_are_counted_not_hidden(synthetic_tree: Path, tmp_path: Path) -> None:
     records = read_records(synthetic_tree)
     broken = tmp_path / "broken.png"

@@ -600,15 +600,36 @@ def _frame_count(im: ImageFile.ImageFile, name: str) -> int | None:
 # Pillow reports damage it can read past ("Corrupt EXIF data", "Possibly corrupt EXIF MakerNote data", "Truncated
 # File Read"...) as a UserWarning. Left alone, it reaches stderr without the file's name, and Python's default
 # filter shows each text once per process, so which file's warning is seen would depend on the order of the files.
-# While a file is read (recording_warnings), such warnings are recorded every time ("always") in a list of that
-# file's instead; DecompressionBombWarning is ignored (``max_pixels`` decides). The warnings machinery is
-# process-wide, and a server reads files in several threads: one window (the filters and ``showwarning``) is open
-# while any thread records, each recording thread gets its own list, and every other warning (other categories,
-# other threads) goes to the ``showwarning`` that was in place.
+# While a file is read (recording_warnings), such warnings go to a list of that file's instead.
+#
+# The warnings machinery is process-wide and not thread-safe, and a server reads files in several threads, so the
+# window that is open while any thread records changes as little as it can and restores nothing wholesale:
+# * ``showwarning`` becomes a hook that hands a warning to the recording thread's list, and every other warning
+#   (other categories, other threads) to the handler that was in place. It is put back only if it is still the
+#   hook, and the hook is never taken for the handler that was in place (another thread's ``catch_warnings``
+#   can leave it installed), so that it can never call itself;
+# * filters are added for the decoders' modules only (``_WINDOW_FILTERS``: Pillow's warnings "always", so that each
+#   file's are recorded whatever was seen before; ``DecompressionBombWarning`` ignored, ``max_pixels`` decides)
+#   and removed by value, so that other threads' own filters ("error", "ignore") keep working.
 _RECORDED_WARNINGS = (UserWarning, RuntimeWarning)  # what decoders say about a file; deprecations are about code
+_DECODER_MODULES = r"(PIL|pillow_heif)(\.|$)"
 _warn_lock = threading.Lock()
 _warn_local = threading.local()
-_warn_window: dict[str, Any] = {"depth": 0}
+_warn_window: dict[str, Any] = {"depth": 0, "show": None}
+
+
+def _window_filters() -> list[tuple]:
+    """The filter entries the window adds (as :func:`warnings.filterwarnings` builds them), most specific first."""
+    entries = [
+        ("ignore", None, Image.DecompressionBombWarning, _DECODER_MODULES),
+        *(("always", None, category, _DECODER_MODULES) for category in _RECORDED_WARNINGS),
+    ]
+    import re
+
+    return [(action, msg, cat, re.compile(mod), 0) for action, msg, cat, mod in entries]
+
+
+_WINDOW_FILTERS = _window_filters()
 
 
 def _show_warning(
@@ -619,18 +640,52 @@ def _show_warning(
         text = " ".join(str(message).split())
         if text and text not in sink:
             sink.append(text)
+            _warn_local.categories[text] = category
         return
-    _warn_window["show"](message, category, filename, lineno, file, line)
+    show = _warn_window["show"]
+    if show is None or show is _show_warning:  # the window is closed and the hook was left in place
+        show = warnings._showwarning_orig  # type: ignore[attr-defined]
+    show(message, category, filename, lineno, file, line)
+
+
+def _open_window() -> None:
+    if warnings.showwarning is not _show_warning:
+        _warn_window["show"] = warnings.showwarning
+        warnings.showwarning = _show_warning
+    warnings.filters[:0] = _WINDOW_FILTERS
+    warnings._filters_mutated()  # type: ignore[attr-defined]  # forget which texts were shown once
+
+
+def _close_window() -> None:
+    if warnings.showwarning is _show_warning and _warn_window["show"] is not None:
+        warnings.showwarning = _warn_window["show"]
+    warnings.filters[:] = [f for f in warnings.filters if f not in _WINDOW_FILTERS]
+    warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
+def _reset_after_fork() -> None:
+    """A worker forked while another thread held the lock or recorded starts with neither."""
+    global _warn_lock, _warn_local
+    _warn_lock = threading.Lock()
+    _warn_local = threading.local()
+    _warn_window["depth"] = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @contextmanager
 def recording_warnings() -> Iterator[list[str]]:
     """Record the warnings (``UserWarning``, ``RuntimeWarning``) this thread raises inside the block, instead of
-    printing them: the list of their texts, in order, each text once, whether or not it was raised before.
+    printing them: the list of their texts, in order, each text once. Pillow's are recorded whether or not they
+    were raised before; other modules' follow the filters in place (a warning shown once per process is recorded
+    the first time only).
 
     The per-file boundary of a scan (:func:`gendetect.features.extract.iter_features`) reads each file inside one,
     so that the file's row lists what Pillow said about it (``warnings``). A block inside another one adds to the
-    outer list. Pillow's ``DecompressionBombWarning`` is ignored inside (``max_pixels`` decides).
+    outer list. Pillow's ``DecompressionBombWarning`` is ignored inside (``max_pixels`` decides). Other threads'
+    warnings are shown as before, and their filters keep working.
 
     Example:
         >>> import warnings
@@ -644,15 +699,10 @@ def recording_warnings() -> Iterator[list[str]]:
         yield sink
         return
     sink = []
+    _warn_local.categories = {}
     with _warn_lock:
         if _warn_window["depth"] == 0:
-            window = warnings.catch_warnings()  # restores the filters and showwarning when the last thread is done
-            window.__enter__()
-            _warn_window["window"], _warn_window["show"] = window, warnings.showwarning
-            for category in _RECORDED_WARNINGS:
-                warnings.simplefilter("always", category)
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            warnings.showwarning = _show_warning
+            _open_window()
         _warn_window["depth"] += 1
     _warn_local.sink = sink
     try:
@@ -662,23 +712,26 @@ def recording_warnings() -> Iterator[list[str]]:
         with _warn_lock:
             _warn_window["depth"] -= 1
             if _warn_window["depth"] == 0:
-                _warn_window.pop("window").__exit__(None, None, None)
+                _close_window()
 
 
 @contextmanager
 def _named_warnings(name: str) -> Iterator[None]:
     """Around one file's decode: inside :func:`recording_warnings` (a scan), its warnings go to that list; alone,
-    they are recorded and raised again afterwards with the file's name in front (``"x.jpg: Corrupt EXIF data..."``)."""
+    they are recorded and raised again afterwards with the file's name in front (``"x.jpg: Corrupt EXIF data..."``),
+    in their own category (a ``DecompressionBombWarning`` apart, which ``max_pixels`` decides)."""
     if getattr(_warn_local, "sink", None) is not None:
         yield
         return
     caught: list[str] = []
+    categories: dict[str, type[Warning]] = {}
     try:
         with recording_warnings() as caught:
+            categories = _warn_local.categories
             yield
     finally:
         for text in caught:
-            warnings.warn(f"{name}: {text}", UserWarning, stacklevel=4)
+            warnings.warn(f"{name}: {text}", categories.get(text, UserWarning), stacklevel=4)
 
 
 def _exif_info(im: Image.Image) -> tuple[bool, int]:

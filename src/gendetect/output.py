@@ -109,6 +109,42 @@ _KNOWN_TYPES = {
 }
 
 
+# the columns of scan rows whose values are lists: JSON text in Parquet (streamed or sharded) and in scan shards
+JSON_COLUMNS = ("findings", "warnings", "evidence_skipped")
+
+
+def scan_arrow_types() -> dict[str, Any]:
+    """The Arrow type of each column every scan row can have (``_KNOWN_TYPES``), for writers other than
+    :class:`RowWriter` (the sharded engines' final table) so that every scan's Parquet has the same schema."""
+    import pyarrow as pa
+
+    return {k: pa.type_for_alias(v) for k, v in _KNOWN_TYPES.items()}
+
+
+def nested_as_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with each list or dict value as JSON text, as Parquet holds them: a scan shard then has one flat
+    schema whatever its files held (Arrow would infer a struct from the findings of all of them, and pad each
+    finding's details with the keys of the others')."""
+    return {
+        k: json.dumps(v, ensure_ascii=False, sort_keys=False) if isinstance(v, (list, dict)) else v
+        for k, v in row.items()
+    }
+
+
+def nested_from_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`nested_as_json` for the list columns of scan rows (``JSON_COLUMNS``): their JSON text
+    back to lists (values that are already lists, from older shards, are kept)."""
+    out = dict(row)
+    for k in JSON_COLUMNS:
+        v = out.get(k)
+        if isinstance(v, str):
+            try:
+                out[k] = json.loads(v)
+            except ValueError:
+                pass
+    return out
+
+
 class OutputFormatError(GendetectError, ValueError):
     """An output path or format gendetect cannot write; the message lists the formats it can."""
 

@@ -79,7 +79,9 @@ def threshold_for_fpr(real_scores: np.ndarray, max_fpr: float, *, conformal: boo
 
     With ``conformal=True`` the rule holds for the *next* real image rather than for these ones: the threshold is
     the ``ceil((n + 1) * (1 - max_fpr))``-th smallest of the ``n`` scores (the split-conformal quantile), so a new
-    real image exchangeable with them scores above it with probability at most ``max_fpr``. The in-sample rule
+    real image exchangeable with them scores above it with probability at most ``max_fpr``. That holds for the
+    model whose scores these are (out-of-fold: the fold models); a model refit on all the data, as training ships,
+    is close to them, not the same, so read it as a finite-sample correction rather than a promise. The in-sample rule
     lets ``floor(max_fpr * n)`` of these reals through and, on reals it did not see, runs slightly above the
     target on average; the conformal one lets one fewer through at most. With fewer than ``1 / max_fpr - 1``
     scores no threshold among them gives the guarantee, and the highest is returned.

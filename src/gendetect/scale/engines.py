@@ -41,13 +41,17 @@ def score_shard(
     captions: dict[str, str | None] | None = None,
     evidence: bool = True,
 ) -> list[dict[str, Any]]:
-    """The rows of one shard of files, in order."""
+    """The rows of one shard of files, in order, their list values (findings, warnings) as JSON text
+    (:func:`gendetect.output.nested_as_json`; :meth:`gendetect.scale.ScanRun.rows` and :func:`run_scan` give
+    them back as lists)."""
+    from gendetect.output import nested_as_json
+
     files = [str(f) for f in shard.items]
     caps = [captions.get(f) for f in files] if captions is not None else None
     rows = scan(
         files, pipeline, jobs=jobs, max_pixels=max_pixels, threshold=threshold, captions=caps, evidence=evidence
     )
-    return [r.to_dict() for r in rows]
+    return [nested_as_json(r.to_dict()) for r in rows]
 
 
 class ScanTask(ShardTask):
@@ -122,7 +126,9 @@ def run_scan(
 ) -> list[dict[str, Any]]:
     """Scan ``files`` in shards under ``out_dir``; returns every row as a dict, in input order (see
     :func:`run_scan_sharded`, which streams them instead, for large runs)."""
-    return run_scan_sharded(files, model, out_dir, options, **kwargs).to_pylist()
+    from gendetect.output import nested_from_json
+
+    return [nested_from_json(d) for d in run_scan_sharded(files, model, out_dir, options, **kwargs).rows()]
 
 
 def run_scan_sharded(

@@ -42,7 +42,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,12 +367,27 @@ class ShardedRun:
         *,
         extra_rows: Sequence[dict[str, Any]] = (),
         metadata: dict[bytes, bytes] | None = None,
+        types: Mapping[str, pa.DataType] | None = None,
     ) -> int:
         """Write every row (then ``extra_rows``) to one Parquet file, atomically: shard tables are appended to a
-        temporary file one at a time, which is renamed into place at the end. Returns the row count."""
+        temporary file one at a time, which is renamed into place at the end. Returns the row count.
+
+        ``types`` fixes the type of the columns it names (a column all null in every shard would otherwise be
+        typed null, and the schema would depend on the files)."""
         path = Path(path)
         extra = pa.Table.from_pylist(list(extra_rows)) if extra_rows else None
+        if extra is not None:  # lists where the shards hold JSON text (a scan's findings): as JSON text too
+            shard_types = {f.name: f.type for f in self.schema()}
+            for i, f in enumerate(extra.schema):
+                if pa.types.is_nested(f.type) and pa.types.is_string(shard_types.get(f.name, pa.null())):
+                    extra = extra.set_column(
+                        i,
+                        f.name,
+                        _conform(extra.select([f.name]), pa.schema([pa.field(f.name, pa.string())])).column(0),
+                    )
         schema = self.schema([extra.schema] if extra is not None else [])
+        if types:
+            schema = pa.schema([pa.field(f.name, types.get(f.name, f.type)) for f in schema])
         if metadata:
             schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,6 +405,9 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     for f in schema:
         if f.name in table.column_names:
             col = table.column(f.name)
+            if col.type != f.type and pa.types.is_string(f.type) and pa.types.is_nested(col.type):
+                # nested values (a shard written before they became JSON text) as JSON text
+                col = pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
             columns.append(col if col.type == f.type else col.cast(f.type))
         else:
             columns.append(pa.nulls(table.num_rows, f.type))

@@ -96,8 +96,10 @@ class ScanRun:
         names = self.inputs.names
         if self.sharded is not None:
             shown = dict(zip(self.inputs.files, names)) if names is not None else {}
+            from gendetect.output import nested_from_json
+
             for d in self.sharded.rows():
-                row = ScanRow.from_dict(d)
+                row = ScanRow.from_dict(nested_from_json(d))
                 row.path = shown.get(row.path, row.path)
                 yield row
             return

@@ -20,6 +20,7 @@ The validation metrics (overall and per generator) and the threshold rule are st
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -157,6 +158,16 @@ def train_pipeline(
         ece_before = expected_calibration_error(y_val, oof)
         oof = calibrator(oof)
         logger.info("calibration %s: ECE %.3f -> %.3f", calibration, ece_before, expected_calibration_error(y_val, oof))
+    n_real = int((y_val == 0).sum())
+    too_few = conformal and n_real + 1 < 1 / target_fpr
+    if too_few:
+        logger.warning(
+            "%d validation reals are too few for a conformal %g FPR threshold (%d needed): the threshold is the "
+            "highest real score",
+            n_real,
+            target_fpr,
+            math.ceil(1 / target_fpr - 1),
+        )
     threshold = threshold_for_fpr(oof[y_val == 0], target_fpr, conformal=conformal)
     uncertain_from = None
     if uncertain_fpr is not None and uncertain_fpr > target_fpr:
@@ -173,13 +184,17 @@ def train_pipeline(
             "target_fpr": target_fpr,
             "scheme": scheme,
             "rule": (
-                "split-conformal quantile of the out-of-fold real scores: a new real image like them scores above "
-                "it with probability <= target_fpr"
+                "the highest out-of-fold real score: too few validation reals for the split-conformal quantile at "
+                "target_fpr"
+                if too_few
+                else "split-conformal quantile of the out-of-fold real scores: a new real image like them scores "
+                "above it with probability <= target_fpr (for the fold models; the saved model is refit on all "
+                "the data)"
                 if conformal
                 else "lowest P(fake) threshold whose false-positive rate on out-of-fold real images <= target_fpr"
             ),
             "conformal": conformal,
-            "n_real_validation": int((y_val == 0).sum()),
+            "n_real_validation": n_real,
             "uncertain_fpr": uncertain_fpr,
             "uncertain_rule": "P(fake) above the threshold for uncertain_fpr but not above the threshold: 'uncertain'",
         },
