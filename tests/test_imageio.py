@@ -463,6 +463,62 @@ def test_another_threads_catch_warnings_across_a_window_breaks_nothing() -> None
     assert [str(w.message) for w in shown] == ["a deprecation", "after"]
 
 
+def test_a_thread_that_starts_recording_puts_back_what_another_threads_catch_warnings_took() -> None:
+    # another thread's catch_warnings began before the window opened and ends while a job keeps it open: its exit
+    # puts back the handler and filters it saved, without the hook. A file read after that must still be recorded
+    import threading
+
+    from gendetect.imageio import recording_warnings
+
+    entered, opened, exited, stop = (threading.Event() for _ in range(4))
+
+    def other() -> None:
+        with warnings.catch_warnings():
+            entered.set()
+            opened.wait(5)
+        exited.set()
+
+    def job() -> None:
+        with recording_warnings():
+            opened.set()
+            stop.wait(10)
+
+    t, j = threading.Thread(target=other), threading.Thread(target=job)
+    t.start()
+    entered.wait(5)
+    j.start()
+    exited.wait(5)
+    try:
+        with recording_warnings() as caught:
+            warnings.warn("Corrupt EXIF data, read after the other thread's exit")
+    finally:
+        stop.set()
+        j.join(5)
+        t.join(5)
+    assert caught == ["Corrupt EXIF data, read after the other thread's exit"]
+
+
+def test_a_handler_that_chains_to_the_hook_does_not_recurse() -> None:
+    from gendetect.imageio import recording_warnings
+
+    before = warnings.showwarning
+    try:
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            with recording_warnings():
+                previous = warnings.showwarning  # the hook
+
+                def app_handler(*args: object, **kw: object) -> None:  # "log, then forward to what I replaced"
+                    previous(*args, **kw)
+
+                warnings.showwarning = app_handler
+            with recording_warnings():  # takes app_handler for the handler in place; it calls the hook back
+                warnings.warn("not a decoder's", FutureWarning)
+        assert [str(w.message) for w in shown] == ["not a decoder's"]
+    finally:
+        warnings.showwarning = before
+
+
 def test_other_threads_filters_keep_working_while_one_thread_records() -> None:
     import threading
 

@@ -186,6 +186,38 @@ def test_resume_scans_only_new_and_modified_files(tmp_path: Path, monkeypatch: p
     assert [r["path"] for r in run_scan(now, None, run, shard_size=3)] == [r["path"] for r in rows] and seen == []
 
 
+def test_a_shard_folder_with_shards_of_an_older_layout_still_reads(tmp_path: Path) -> None:
+    """Shards written before a scan's lists became JSON text hold them as Arrow lists; a resumed or incremental run
+    mixes them with new shards, and must read both (rows as lists, Parquet as JSON text)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gendetect.output import JSON_COLUMNS
+    from gendetect.scale import run_scan, run_scan_sharded
+
+    data = tmp_path / "data"
+    data.mkdir()
+    files = _synthetic(data, [f"{i:02d}.png" for i in range(4)])
+    rows = run_scan(files, None, tmp_path / "run", shard_size=2)
+    assert all(isinstance(r["warnings"], list) and isinstance(r["findings"], list) for r in rows)
+    run = run_scan_sharded(files, None, tmp_path / "run", shard_size=2)  # resumes: every shard is committed
+    old = run.store.path(run.shards[0].index, "parquet")
+    table = pq.read_table(old)
+    for name in JSON_COLUMNS:  # the older layout: lists as lists
+        i = table.schema.get_field_index(name)
+        values = [json.loads(v) for v in table.column(name).to_pylist()]
+        table = table.set_column(i, name, pa.array(values, type=pa.list_(pa.string())))
+    pq.write_table(table, old)
+    assert run_scan(files, None, tmp_path / "run", shard_size=2) == rows
+    out = tmp_path / "out.parquet"
+    assert run_scan_sharded(files, None, tmp_path / "run", shard_size=2).write_parquet(out) == 4
+    written = pq.read_table(out)
+    assert written.schema.field("warnings").type == pa.string()
+    assert [json.loads(v) for v in written.column("warnings").to_pylist()] == [r["warnings"] for r in rows]
+
+
 def test_sharded_parquet_is_atomic_and_streams_from_the_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pyarrow.parquet as pq
 

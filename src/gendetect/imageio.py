@@ -606,11 +606,15 @@ def _frame_count(im: ImageFile.ImageFile, name: str) -> int | None:
 # window that is open while any thread records changes as little as it can and restores nothing wholesale:
 # * ``showwarning`` becomes a hook that hands a warning to the recording thread's list, and every other warning
 #   (other categories, other threads) to the handler that was in place. It is put back only if it is still the
-#   hook, and the hook is never taken for the handler that was in place (another thread's ``catch_warnings``
-#   can leave it installed), so that it can never call itself;
+#   hook; the hook is never taken for the handler in place, and a handler that calls the hook back (one that
+#   chains to what it replaced) reaches Python's own, so that it can never recurse;
 # * filters are added for the decoders' modules only (``_WINDOW_FILTERS``: Pillow's warnings "always", so that each
-#   file's are recorded whatever was seen before; ``DecompressionBombWarning`` ignored, ``max_pixels`` decides)
-#   and removed by value, so that other threads' own filters ("error", "ignore") keep working.
+#   file's are recorded whatever was seen before), at the end of the list, where they apply only to warnings no
+#   other filter matches, and removed by value, so that other threads' and the application's own filters
+#   ("error", "ignore") keep working. The exception is Pillow's ``DecompressionBombWarning``: gendetect's
+#   ``max_pixels`` decides what is too large, so while any thread records it is ignored first, for every thread;
+# * another thread's ``catch_warnings`` that began before the window opened puts back, when it ends, the handler
+#   and filters it saved: every thread that starts recording puts the hook and any missing filter back.
 _RECORDED_WARNINGS = (UserWarning, RuntimeWarning)  # what decoders say about a file; deprecations are about code
 _DECODER_MODULES = r"(PIL|pillow_heif)(\.|$)"
 _warn_lock = threading.Lock()
@@ -618,18 +622,19 @@ _warn_local = threading.local()
 _warn_window: dict[str, Any] = {"depth": 0, "show": None}
 
 
-def _window_filters() -> list[tuple]:
-    """The filter entries the window adds (as :func:`warnings.filterwarnings` builds them), most specific first."""
-    entries = [
-        ("ignore", None, Image.DecompressionBombWarning, _DECODER_MODULES),
-        *(("always", None, category, _DECODER_MODULES) for category in _RECORDED_WARNINGS),
-    ]
+def _window_filters() -> tuple[list[tuple], list[tuple]]:
+    """The filter entries the window adds (as :func:`warnings.filterwarnings` builds them): first in the list,
+    Pillow's ``DecompressionBombWarning`` ignored (``max_pixels`` decides, whatever filter is in place); last,
+    Pillow's other warnings "always"."""
     import re
 
-    return [(action, msg, cat, re.compile(mod), 0) for action, msg, cat, mod in entries]
+    modules = re.compile(_DECODER_MODULES)
+    front = [("ignore", None, Image.DecompressionBombWarning, modules, 0)]
+    return front, [("always", None, category, modules, 0) for category in _RECORDED_WARNINGS]
 
 
-_WINDOW_FILTERS = _window_filters()
+_WINDOW_FRONT, _WINDOW_BACK = _window_filters()
+_WINDOW_FILTERS = [*_WINDOW_FRONT, *_WINDOW_BACK]
 
 
 def _show_warning(
@@ -637,22 +642,31 @@ def _show_warning(
 ) -> None:
     sink = getattr(_warn_local, "sink", None)
     if sink is not None and issubclass(category, _RECORDED_WARNINGS):
+        if issubclass(category, Image.DecompressionBombWarning):
+            return  # the file's max_pixels decides, not Pillow's default
         text = " ".join(str(message).split())
         if text and text not in sink:
             sink.append(text)
             _warn_local.categories[text] = category
         return
     show = _warn_window["show"]
-    if show is None or show is _show_warning:  # the window is closed and the hook was left in place
-        show = warnings._showwarning_orig  # type: ignore[attr-defined]
-    show(message, category, filename, lineno, file, line)
+    if show is None or show is _show_warning or getattr(_warn_local, "showing", False):
+        show = warnings._showwarning_orig  # type: ignore[attr-defined]  # a handler that called the hook back
+    _warn_local.showing = True
+    try:
+        show(message, category, filename, lineno, file, line)
+    finally:
+        _warn_local.showing = False
 
 
 def _open_window() -> None:
+    """Install the hook and the filters, or put back what another thread's ``catch_warnings`` took away."""
     if warnings.showwarning is not _show_warning:
         _warn_window["show"] = warnings.showwarning
         warnings.showwarning = _show_warning
-    warnings.filters[:0] = _WINDOW_FILTERS
+    warnings.filters[:0] = [f for f in _WINDOW_FRONT if f not in warnings.filters]
+    # last: any filter of the application's or another thread's comes first
+    warnings.filters.extend(f for f in _WINDOW_BACK if f not in warnings.filters)
     warnings._filters_mutated()  # type: ignore[attr-defined]  # forget which texts were shown once
 
 
@@ -676,7 +690,7 @@ if hasattr(os, "register_at_fork"):
 
 
 @contextmanager
-def recording_warnings() -> Iterator[list[str]]:
+def recording_warnings(*, fresh: bool = False) -> Iterator[list[str]]:
     """Record the warnings (``UserWarning``, ``RuntimeWarning``) this thread raises inside the block, instead of
     printing them: the list of their texts, in order, each text once. Pillow's are recorded whether or not they
     were raised before; other modules' follow the filters in place (a warning shown once per process is recorded
@@ -684,8 +698,10 @@ def recording_warnings() -> Iterator[list[str]]:
 
     The per-file boundary of a scan (:func:`gendetect.features.extract.iter_features`) reads each file inside one,
     so that the file's row lists what Pillow said about it (``warnings``). A block inside another one adds to the
-    outer list. Pillow's ``DecompressionBombWarning`` is ignored inside (``max_pixels`` decides). Other threads'
-    warnings are shown as before, and their filters keep working.
+    outer list, unless ``fresh``: then it has its own (to silence this thread's warnings without touching the
+    filters every thread shares, record them and drop the list). Pillow's ``DecompressionBombWarning`` is ignored
+    while any thread records, in every thread (``max_pixels`` decides). Other warnings of other threads are shown
+    as before, and their filters keep working.
 
     Example:
         >>> import warnings
@@ -694,21 +710,21 @@ def recording_warnings() -> Iterator[list[str]]:
         >>> caught
         ['Corrupt EXIF data. Expecting to read 2 bytes but only got 0.']
     """
-    sink = getattr(_warn_local, "sink", None)
-    if sink is not None:
-        yield sink
+    outer = getattr(_warn_local, "sink", None)
+    if outer is not None and not fresh:
+        yield outer
         return
-    sink = []
+    outer_categories = getattr(_warn_local, "categories", None)
+    sink: list[str] = []
     _warn_local.categories = {}
     with _warn_lock:
-        if _warn_window["depth"] == 0:
-            _open_window()
+        _open_window()  # the first thread opens it; each later one puts back what may have been taken
         _warn_window["depth"] += 1
     _warn_local.sink = sink
     try:
         yield sink
     finally:
-        _warn_local.sink = None
+        _warn_local.sink, _warn_local.categories = outer, outer_categories
         with _warn_lock:
             _warn_window["depth"] -= 1
             if _warn_window["depth"] == 0:

@@ -126,7 +126,7 @@ def nested_as_json(row: Mapping[str, Any]) -> dict[str, Any]:
     schema whatever its files held (Arrow would infer a struct from the findings of all of them, and pad each
     finding's details with the keys of the others')."""
     return {
-        k: json.dumps(v, ensure_ascii=False, sort_keys=False) if isinstance(v, (list, dict)) else v
+        k: json.dumps(json_safe(v), ensure_ascii=False, allow_nan=False) if isinstance(v, (list, dict)) else v
         for k, v in row.items()
     }
 

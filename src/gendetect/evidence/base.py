@@ -13,7 +13,6 @@ import importlib.util
 import io
 import logging
 import sys
-import warnings
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
@@ -21,7 +20,15 @@ from typing import Any, ClassVar, Literal
 from PIL import Image
 
 from gendetect.errors import ImageLoadError
-from gendetect.imageio import DEFAULT_MAX_PIXELS, Source, allow_large_png_text, read_bytes, source_name, to_rgb
+from gendetect.imageio import (
+    DEFAULT_MAX_PIXELS,
+    Source,
+    allow_large_png_text,
+    read_bytes,
+    recording_warnings,
+    source_name,
+    to_rgb,
+)
 from gendetect.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -108,8 +115,7 @@ class EvidenceContext:
         if self._header is None and self._header_error is None:
             try:
                 allow_large_png_text()  # as the pixel decoder does: a large workflow chunk is not a broken file
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with recording_warnings(fresh=True):  # dropped, for this thread only (the pixel decoder reports them)
                     self._header = Image.open(io.BytesIO(self.data))
             except (OSError, ImageLoadError, ValueError, Image.DecompressionBombError) as e:
                 self._header_error = str(e)
@@ -133,8 +139,7 @@ class EvidenceContext:
             if w * h > self.max_pixels:
                 raise ImageLoadError(f"{self.name}: {w}×{h} is above the {self.max_pixels} pixel limit")
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with recording_warnings(fresh=True):
                     im.load()
                 self._image = to_rgb(im)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

@@ -147,6 +147,10 @@ def run_scan_sharded(
 ) -> ShardedRun:
     """Scan ``files`` in shards under ``out_dir``; returns the run (rows are read from its shards).
 
+    The run's rows hold the list columns (``findings``, ``warnings``, ``evidence_skipped``) as JSON text, as its
+    shard files and Parquet do; :func:`gendetect.output.nested_from_json` gives them back as lists, as
+    :func:`run_scan` and :class:`gendetect.scale.ScanRun` do.
+
     Args:
         options: the engine and its settings (:class:`~gendetect.scale.options.EngineOptions`): ``"local"`` (this
             process, ``jobs`` worker processes shared by every shard) or ``"ray"`` (one model actor per CPU, or per

@@ -349,6 +349,15 @@ class ShardedRun:
         schemas = [sc for sc in [*schemas, *extra] if len(sc)]
         if not schemas:
             return pa.schema([])
+        # a column that some shards hold as JSON text and others as lists (shards written before a scan's lists
+        # became JSON text): text in all, which _conform gives each shard
+        text = {f.name for sc in schemas for f in sc if pa.types.is_string(f.type)}
+        schemas = [
+            pa.schema(
+                [pa.field(f.name, pa.string()) if f.name in text and pa.types.is_nested(f.type) else f for f in sc]
+            )
+            for sc in schemas
+        ]
         return pa.unify_schemas([sc.remove_metadata() for sc in schemas], promote_options="permissive")
 
     def value_counts(self, column: str) -> Counter:
@@ -407,7 +416,9 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
             col = table.column(f.name)
             if col.type != f.type and pa.types.is_string(f.type) and pa.types.is_nested(col.type):
                 # nested values (a shard written before they became JSON text) as JSON text
-                col = pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
+                col = pa.array(
+                    [None if v is None else json.dumps(v, ensure_ascii=False) for v in col.to_pylist()], pa.string()
+                )
             columns.append(col if col.type == f.type else col.cast(f.type))
         else:
             columns.append(pa.nulls(table.num_rows, f.type))
