@@ -372,10 +372,7 @@ class RowWriter:
         if self.path.exists() or self.path.is_symlink():
             logger.info("removing the older %s: it is replaced by this run's results", self.path)
             self.path.unlink()
-        older_meta = meta_path(self.path)
-        if older_meta.is_file() or older_meta.is_symlink():  # it described the file removed above
-            logger.info("removing the older %s: it described the results this run replaces", older_meta)
-            older_meta.unlink()
+        remove_older_meta(self.path)  # it described the file removed above
         if self.fmt != "parquet":
             self._file = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         else:  # the Parquet writer opens it at the first row group: find out now that it can
@@ -569,6 +566,15 @@ def meta_path(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + META_SUFFIX)
 
 
+def remove_older_meta(output: str | os.PathLike) -> None:
+    """Remove ``output``'s metadata file (:func:`meta_path`) left by an earlier run: it describes the results this
+    run replaces."""
+    older = meta_path(output)
+    if older.is_file() or older.is_symlink():
+        logger.info("removing the older %s: it described the results this run replaces", older)
+        older.unlink()
+
+
 def write_meta(path: str | os.PathLike, meta: Mapping[str, Any]) -> Path:
     """Write a run's metadata (e.g. :meth:`gendetect.scale.ScanRun.metadata`) as strict, indented JSON to ``path``,
     atomically (a temporary file renamed into place); returns the path."""
@@ -656,15 +662,20 @@ def render_table(rows: list[dict[str, Any]], stream: IO[str] | None = None) -> N
 
 __all__ = [
     "FORMATS",
+    "JSON_COLUMNS",
     "SUFFIXES",
     "OutputFormatError",
     "RowWriter",
     "escape_path",
     "json_safe",
     "meta_path",
+    "nested_as_json",
+    "nested_from_json",
     "output_format",
+    "remove_older_meta",
     "render_table",
     "safe_row",
+    "scan_arrow_types",
     "spreadsheet_safe",
     "write_meta",
     "write_rows",

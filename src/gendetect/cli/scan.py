@@ -292,14 +292,12 @@ def _band(pipeline: Any, threshold: float) -> str:
 def _write_sharded_parquet(result: Any, output: Path, sidecar: Path | None) -> None:
     """``--engine ... -o X.parquet``: concatenate the shard files into X.parquet (temporary file + rename), then
     print the summary from the verdict column; memory stays flat whatever the number of images (issue 17)."""
-    from gendetect.output import json_safe, meta_path, nested_as_json, scan_arrow_types, write_meta
+    from gendetect.output import json_safe, nested_as_json, remove_older_meta, scan_arrow_types, write_meta
     from gendetect.provenance import provenance
 
     run, problems = result.sharded, result.problems
     meta = {b"gendetect": json.dumps(json_safe({**provenance(kind="scan"), **result.metadata()})).encode()}
-    older_meta = meta_path(output)
-    if older_meta.is_file() or older_meta.is_symlink():  # it described the results this run replaces
-        older_meta.unlink()
+    remove_older_meta(output)
     n = run.write_parquet(
         output,
         extra_rows=[nested_as_json(p.to_dict()) for p in problems],
