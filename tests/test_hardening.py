@@ -315,13 +315,20 @@ def test_sigint_on_a_real_scan_leaves_a_valid_partial_file(tmp_path: Path) -> No
     for i in range(300):
         _rgb(96, seed=i).save(images / f"{i:03d}.png")
     out = tmp_path / "r.csv"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gendetect.cli", "scan", str(images), "-o", str(out), "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    # a suite started in the background (`make test &`) ignores SIGINT, and a child inherits that: Python then
+    # installs no KeyboardInterrupt handler, the signal is ignored and the scan finishes (the skip below). A handled
+    # signal is reset to the default in the child, so the child starts as from a terminal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gendetect.cli", "scan", str(images), "-o", str(out), "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     tmp = tmp_path / f".r.csv.tmp{proc.pid}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
