@@ -491,10 +491,11 @@ class RowWriter:
         import pyarrow as pa
 
         assert self._columns is not None
+        known = scan_arrow_types()
         fields = []
         for col in self._columns:
-            if col in _KNOWN_TYPES:
-                typ = pa.type_for_alias(_KNOWN_TYPES[col])
+            if col in known:
+                typ = known[col]
             else:
                 try:
                     typ = pa.array([r.get(col) for r in rows]).type
